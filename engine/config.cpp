@@ -1,0 +1,357 @@
+// TOML run configs, read strictly: every key is known, every value typed.
+#include "ladon/config.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "ladon/error.hpp"
+
+namespace ladon {
+
+namespace {
+
+// Reads one TOML table, remembering which keys were used, so that finish()
+// can reject the rest (a typo in a key is an error, never silently ignored).
+class TableReader {
+public:
+    TableReader(const toml::table& table, std::string path, const std::string& source)
+        : table_(table), path_(std::move(path)), source_(source) {}
+
+    [[noreturn]] void fail(const toml::node* node, const std::string& key, const std::string& message) const {
+        const auto line = node != nullptr ? node->source().begin.line : table_.source().begin.line;
+        throw Error(fmt::format("{}:{}: {}: {}", source_, line, qualified(key), message));
+    }
+    std::string qualified(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+    const std::string& path() const { return path_; }
+    const std::string& source() const { return source_; }
+
+    const toml::node* node(const std::string& key) {
+        used_.insert(key);
+        return table_.get(key);
+    }
+
+    template <typename T>
+    bool read(const std::string& key, T& out) {
+        const toml::node* n = node(key);
+        if (n == nullptr) return false;
+        if constexpr (std::is_same_v<T, bool>) {
+            if (!n->is_boolean()) fail(n, key, fmt::format("expected true or false, got {}", describe(*n)));
+            out = n->as_boolean()->get();
+        } else if constexpr (std::is_integral_v<T>) {
+            if (!n->is_integer()) fail(n, key, fmt::format("expected an integer, got {}", describe(*n)));
+            const int64_t v = n->as_integer()->get();
+            if (std::is_unsigned_v<T> && v < 0) fail(n, key, fmt::format("expected a non-negative integer, got {}", v));
+            out = static_cast<T>(v);
+        } else if constexpr (std::is_floating_point_v<T>) {
+            if (n->is_integer())
+                out = static_cast<T>(n->as_integer()->get());
+            else if (n->is_floating_point())
+                out = static_cast<T>(n->as_floating_point()->get());
+            else
+                fail(n, key, fmt::format("expected a number, got {}", describe(*n)));
+        } else {
+            if (!n->is_string()) fail(n, key, fmt::format("expected a string, got {}", describe(*n)));
+            out = n->as_string()->get();
+        }
+        return true;
+    }
+
+    // An integer, or [height, width].
+    bool read_pair(const std::string& key, std::array<int64_t, 2>& out) {
+        const toml::node* n = node(key);
+        if (n == nullptr) return false;
+        if (n->is_integer()) {
+            out = {n->as_integer()->get(), n->as_integer()->get()};
+            return true;
+        }
+        const toml::array* a = n->as_array();
+        if (a == nullptr || a->size() != 2 || !(*a)[0].is_integer() || !(*a)[1].is_integer())
+            fail(n, key, fmt::format("expected an integer or [height, width], got {}", describe(*n)));
+        out = {(*a)[0].as_integer()->get(), (*a)[1].as_integer()->get()};
+        return true;
+    }
+
+    void finish() const {
+        for (const auto& [key, value] : table_) {
+            const std::string name(key.str());
+            if (!used_.count(name)) fail(&value, name, "unknown key");
+        }
+    }
+
+    static std::string describe(const toml::node& n) {
+        switch (n.type()) {
+            case toml::node_type::string: return fmt::format("the string \"{}\"", n.as_string()->get());
+            case toml::node_type::table: return "a table";
+            case toml::node_type::array: return "an array";
+            case toml::node_type::boolean: return n.as_boolean()->get() ? "true" : "false";
+            case toml::node_type::integer: return fmt::format("the integer {}", n.as_integer()->get());
+            case toml::node_type::floating_point: return fmt::format("the number {}", n.as_floating_point()->get());
+            default: return "a date or time";
+        }
+    }
+
+private:
+    const toml::table& table_;
+    std::string path_;
+    const std::string& source_;
+    std::set<std::string> used_;
+};
+
+template <typename Enum, std::size_t N>
+Enum read_enum(TableReader& reader, const std::string& key, const std::array<std::pair<const char*, Enum>, N>& names,
+               Enum fallback) {
+    std::string value;
+    if (!reader.read(key, value)) return fallback;
+    std::string choices;
+    for (const auto& [name, e] : names) {
+        if (value == name) return e;
+        choices += (choices.empty() ? "" : ", ") + std::string(name);
+    }
+    reader.fail(reader.node(key), key, fmt::format("unknown value \"{}\"; expected one of: {}", value, choices));
+}
+
+constexpr std::array<std::pair<const char*, OpKind>, 13> op_names{{
+    {"conv2d", OpKind::conv2d},       {"max_pool2d", OpKind::max_pool2d}, {"avg_pool2d", OpKind::avg_pool2d},
+    {"dense", OpKind::dense},         {"relu", OpKind::relu},             {"leaky_relu", OpKind::leaky_relu},
+    {"sigmoid", OpKind::sigmoid},     {"tanh", OpKind::tanh},             {"flatten", OpKind::flatten},
+    {"batch_norm", OpKind::batch_norm}, {"dropout", OpKind::dropout},     {"add", OpKind::add},
+    {"concat", OpKind::concat},
+}};
+
+constexpr std::array<std::pair<const char*, Loss>, 4> loss_names{{
+    {"softmax_cross_entropy", Loss::softmax_cross_entropy},
+    {"sigmoid_binary_cross_entropy", Loss::sigmoid_binary_cross_entropy},
+    {"mean_squared_error", Loss::mean_squared_error},
+    {"smooth_l1", Loss::smooth_l1},
+}};
+
+const toml::table& as_table(TableReader& parent, const toml::node* n, const std::string& key) {
+    if (n == nullptr || !n->is_table()) parent.fail(n, key, "expected a table");
+    return *n->as_table();
+}
+
+std::vector<LayerSpec> parse_layers(TableReader& parent, const std::string& key) {
+    std::vector<LayerSpec> layers;
+    const toml::node* n = parent.node(key);
+    if (n == nullptr) return layers;
+    const toml::array* array = n->as_array();
+    if (array == nullptr) parent.fail(n, key, "expected an array of layer tables, e.g. [{ op = \"relu\" }]");
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const std::string item = fmt::format("{}[{}]", key, i);
+        const toml::table& table = as_table(parent, array->get(i), item);
+        TableReader reader(table, parent.qualified(item), parent.source());
+        LayerSpec layer;
+        if (reader.node("op") == nullptr) reader.fail(&table, "op", "missing; every layer needs an op");
+        layer.op = read_enum(reader, "op", op_names, OpKind::relu);
+        reader.read("name", layer.name);
+        if (const toml::node* inputs = reader.node("inputs")) {
+            const toml::array* a = inputs->as_array();
+            if (a == nullptr) reader.fail(inputs, "inputs", "expected an array of layer names");
+            for (const auto& v : *a) {
+                if (!v.is_string()) reader.fail(&v, "inputs", "expected an array of layer names");
+                layer.inputs.push_back(v.as_string()->get());
+            }
+        }
+        reader.read("out_channels", layer.out_channels);
+        reader.read("out_features", layer.out_features);
+        reader.read_pair("kernel", layer.kernel);
+        reader.read_pair("stride", layer.stride);
+        reader.read_pair("padding", layer.padding);
+        reader.read("bias", layer.bias);
+        reader.read("negative_slope", layer.negative_slope);
+        reader.read("probability", layer.probability);
+        reader.read("epsilon", layer.epsilon);
+        reader.read("momentum", layer.momentum);
+        reader.finish();
+        layers.push_back(std::move(layer));
+    }
+    return layers;
+}
+
+ModelSpec parse_model(TableReader& reader) {
+    ModelSpec model;
+    const toml::node* input = reader.node("input");
+    const toml::array* dims = input != nullptr ? input->as_array() : nullptr;
+    if (dims == nullptr || dims->size() != 3 || !dims->is_homogeneous(toml::node_type::integer))
+        reader.fail(input, "input", "expected [channels, height, width] of integers");
+    model.channels = (*dims)[0].as_integer()->get();
+    model.height = (*dims)[1].as_integer()->get();
+    model.width = (*dims)[2].as_integer()->get();
+    model.trunk = parse_layers(reader, "trunk");
+    const toml::node* heads = reader.node("heads");
+    const toml::array* array = heads != nullptr ? heads->as_array() : nullptr;
+    if (array == nullptr || array->empty())
+        reader.fail(heads, "heads", "expected at least one head ([[model.heads]] with name, loss and layers)");
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const std::string item = fmt::format("heads[{}]", i);
+        TableReader head_reader(as_table(reader, array->get(i), item), reader.qualified(item), reader.source());
+        HeadSpec head;
+        if (!head_reader.read("name", head.name)) head_reader.fail(nullptr, "name", "missing; every head needs a name");
+        if (head_reader.node("loss") == nullptr) head_reader.fail(nullptr, "loss", "missing; every head needs a loss");
+        head.loss = read_enum(head_reader, "loss", loss_names, Loss::softmax_cross_entropy);
+        head_reader.read("input", head.input);
+        head_reader.read("weight", head.weight);
+        head_reader.read("label_smoothing", head.label_smoothing);
+        head_reader.read("beta", head.beta);
+        head.layers = parse_layers(head_reader, "layers");
+        head_reader.finish();
+        if (!(head.weight >= 0.0f)) head_reader.fail(nullptr, "weight", "expected a weight >= 0");
+        if (!(head.label_smoothing >= 0.0f && head.label_smoothing < 1.0f))
+            head_reader.fail(nullptr, "label_smoothing", "expected a value in [0, 1)");
+        if (!(head.beta > 0.0f)) head_reader.fail(nullptr, "beta", "expected a value > 0");
+        model.heads.push_back(std::move(head));
+    }
+    reader.finish();
+    return model;
+}
+
+toml::table parse_toml(std::string_view text, const std::string& source) {
+    try {
+        return toml::parse(text, source);
+    } catch (const toml::parse_error& e) {
+        throw Error(fmt::format("{}:{}:{}: malformed TOML: {}", source, e.source().begin.line, e.source().begin.column,
+                                e.description()));
+    }
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(fmt::format("{}: cannot open the config file", path));
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+RunConfig parse_run_config(std::string_view text, const std::string& source) {
+    const toml::table root = parse_toml(text, source);
+    TableReader top(root, "", source);
+    RunConfig config;
+    {
+        const toml::node* model = top.node("model");
+        if (model == nullptr) top.fail(nullptr, "model", "missing; a run config needs a [model] table");
+        TableReader reader(as_table(top, model, "model"), "model", source);
+        config.model = parse_model(reader);
+    }
+    if (const toml::node* n = top.node("training")) {
+        TableReader reader(as_table(top, n, "training"), "training", source);
+        TrainerOptions& t = config.training;
+        reader.read("epochs", t.epochs);
+        reader.read("batch_size", t.batch_size);
+        reader.read("max_steps", t.max_steps);
+        reader.read("seed", t.seed);
+        reader.read("threads", t.threads);
+        t.task_weighting = read_enum(reader, "task_weighting",
+                                     std::array<std::pair<const char*, TaskWeighting>, 2>{
+                                         {{"fixed", TaskWeighting::fixed}, {"uncertainty", TaskWeighting::uncertainty}}},
+                                     TaskWeighting::fixed);
+        reader.finish();
+        if (t.epochs <= 0) reader.fail(reader.node("epochs"), "epochs", "expected a positive number of epochs");
+        if (t.batch_size <= 0) reader.fail(reader.node("batch_size"), "batch_size", "expected a positive batch size");
+        if (t.threads < 0) reader.fail(reader.node("threads"), "threads", "expected 0 (all cores) or more");
+    }
+    if (const toml::node* n = top.node("optimizer")) {
+        TableReader reader(as_table(top, n, "optimizer"), "optimizer", source);
+        OptimizerOptions& o = config.training.optimizer;
+        o.kind = read_enum(reader, "kind",
+                           std::array<std::pair<const char*, OptimizerOptions::Kind>, 3>{
+                               {{"sgd", OptimizerOptions::Kind::sgd},
+                                {"adamw", OptimizerOptions::Kind::adamw},
+                                {"adam", OptimizerOptions::Kind::adamw}}},
+                           OptimizerOptions::Kind::adamw);
+        reader.read("learning_rate", o.learning_rate);
+        reader.read("momentum", o.momentum);
+        reader.read("nesterov", o.nesterov);
+        reader.read("beta1", o.beta1);
+        reader.read("beta2", o.beta2);
+        reader.read("epsilon", o.epsilon);
+        reader.read("weight_decay", o.weight_decay);
+        reader.finish();
+        if (!(o.learning_rate > 0.0f)) reader.fail(reader.node("learning_rate"), "learning_rate", "expected a value > 0");
+        if (!(o.weight_decay >= 0.0f)) reader.fail(reader.node("weight_decay"), "weight_decay", "expected a value >= 0");
+        if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) reader.fail(reader.node("momentum"), "momentum", "expected a value in [0, 1)");
+        if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f)) reader.fail(reader.node("beta1"), "beta1", "expected a value in [0, 1)");
+        if (!(o.beta2 >= 0.0f && o.beta2 < 1.0f)) reader.fail(reader.node("beta2"), "beta2", "expected a value in [0, 1)");
+    }
+    if (const toml::node* n = top.node("schedule")) {
+        TableReader reader(as_table(top, n, "schedule"), "schedule", source);
+        ScheduleOptions& s = config.training.schedule;
+        s.kind = read_enum(reader, "kind",
+                           std::array<std::pair<const char*, ScheduleOptions::Kind>, 3>{
+                               {{"constant", ScheduleOptions::Kind::constant},
+                                {"step", ScheduleOptions::Kind::step},
+                                {"cosine", ScheduleOptions::Kind::cosine}}},
+                           ScheduleOptions::Kind::constant);
+        reader.read("warmup_steps", s.warmup_steps);
+        reader.read("step_size", s.step_size);
+        reader.read("gamma", s.gamma);
+        reader.read("total_steps", s.total_steps);
+        reader.read("min_learning_rate", s.min_learning_rate);
+        reader.finish();
+        if (s.warmup_steps < 0) reader.fail(reader.node("warmup_steps"), "warmup_steps", "expected a value >= 0");
+        if (s.step_size <= 0) reader.fail(reader.node("step_size"), "step_size", "expected a value > 0");
+    }
+    if (const toml::node* n = top.node("data")) {
+        TableReader reader(as_table(top, n, "data"), "data", source);
+        DataConfig& d = config.data;
+        reader.read("dataset", d.dataset);
+        reader.read("directory", d.directory);
+        reader.read("seed", d.seed);
+        reader.read("train_size", d.train_size);
+        reader.read("test_size", d.test_size);
+        reader.read("canvas", d.canvas);
+        reader.finish();
+        if (d.dataset != "synthetic" && d.dataset != "fashion-mtl")
+            reader.fail(reader.node("dataset"), "dataset",
+                        fmt::format("unknown dataset \"{}\"; expected \"synthetic\" or \"fashion-mtl\"", d.dataset));
+        if (d.train_size < 0 || d.test_size < 0)
+            reader.fail(nullptr, "train_size", "expected sizes >= 0");
+    }
+    top.finish();
+    return config;
+}
+
+RunConfig load_run_config(const std::string& path) { return parse_run_config(read_file(path), path); }
+
+ModelSpec load_model_file(const std::string& path) {
+    const toml::table root = parse_toml(read_file(path), path);
+    TableReader reader(root, "", path);
+    return parse_model(reader);
+}
+
+RunConfig default_run_config() {
+    ModelBuilder builder(1, 24, 24);
+    builder.trunk().conv2d(16, 3, 1, 1).relu().max_pool2d(2).conv2d(32, 3, 1, 1).relu().max_pool2d(2).flatten()
+        .dense(64).relu();
+    builder.head("shape", Loss::softmax_cross_entropy).dense(4);
+    builder.head("filled", Loss::sigmoid_binary_cross_entropy).dense(1);
+    builder.head("box", Loss::smooth_l1).dense(4);
+    RunConfig config;
+    config.model = builder.build();
+    config.training.batch_size = 32;
+    config.training.epochs = 3;
+    config.training.optimizer.kind = OptimizerOptions::Kind::adamw;
+    config.training.optimizer.learning_rate = 2e-3f;
+    config.data.dataset = "synthetic";
+    return config;
+}
+
+std::unique_ptr<Dataset> make_train_dataset(const DataConfig& data) {
+    if (data.dataset == "fashion-mtl")
+        return make_fashion_mtl_dataset({data.directory, true, data.seed, data.train_size});
+    return make_synthetic_dataset({data.seed, data.train_size > 0 ? data.train_size : 4096, data.canvas});
+}
+
+std::unique_ptr<Dataset> make_test_dataset(const DataConfig& data) {
+    if (data.dataset == "fashion-mtl")
+        return make_fashion_mtl_dataset({data.directory, false, data.seed + 1, data.test_size});
+    // A different seed: test samples are new draws, not the training set.
+    return make_synthetic_dataset({data.seed + 1000003, data.test_size > 0 ? data.test_size : 1024, data.canvas});
+}
+
+}  // namespace ladon

@@ -1,0 +1,72 @@
+#pragma once
+// A ModelSpec compiled for one batch size: tensors with static shapes, nodes
+// in topological order (trunk first, then each head), and the layout of the
+// flat parameter and state buffers. Built once; the executor plans memory and
+// runs it. Shape errors name the layer, the shape it got and what it needs.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/ops.hpp"
+#include "ladon/model.hpp"
+
+namespace ladon::engine {
+
+struct TensorShape {
+    int64_t batch = 1, channels = 1, height = 1, width = 1;
+    int64_t per_sample() const { return channels * height * width; }
+    int64_t elements() const { return batch * per_sample(); }
+    std::string str() const;  // "[N, C, H, W]"
+};
+
+struct Tensor {
+    std::string name;  // the producing layer's name ("input" for the model input)
+    TensorShape shape;
+    int alias_of = -1;  // flatten: shares storage with this tensor
+};
+
+// A named slice of a flat buffer, e.g. "trunk.0.weight" at offset 0.
+struct BufferSlice {
+    std::string name;
+    int64_t offset = 0;
+    int64_t count = 0;
+    std::vector<int64_t> dims;  // PyTorch's shape for the tensor
+    enum class Init { uniform_fan_in, ones, zeros } init = Init::zeros;
+    int64_t fan_in = 1;  // uniform_fan_in draws from U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+};
+
+struct Node {
+    std::string name;          // unique layer name (the user's, or positional)
+    std::string parameter_prefix;  // "trunk.3", "heads.left.0"
+    LayerSpec spec;
+    std::vector<int> inputs;  // tensor indices
+    int output = -1;          // tensor index
+    int head = -1;            // -1: trunk
+    int weight = -1, bias = -1;                 // parameter slice indices
+    int running_mean = -1, running_var = -1;    // state slice indices (batch norm)
+    ops::Conv2dShape conv;
+    ops::Pool2dShape pool;
+    ops::DenseShape dense;
+    ops::BatchNormShape batch_norm;
+};
+
+struct Head {
+    HeadSpec spec;
+    int output = -1;    // tensor holding the logits [N, width]
+    int64_t width = 0;  // logits per sample
+};
+
+struct Graph {
+    int64_t batch = 0;
+    std::vector<Tensor> tensors;  // tensors[0] is the input
+    std::vector<Node> nodes;      // topological order
+    std::vector<Head> heads;
+    std::vector<BufferSlice> parameters;
+    int64_t parameter_count = 0;
+    std::vector<BufferSlice> state;  // non-trained buffers (batch norm running statistics)
+    int64_t state_count = 0;
+};
+
+Graph build_graph(const ModelSpec& spec, int64_t batch);
+
+}  // namespace ladon::engine

@@ -1,0 +1,94 @@
+#pragma once
+// Training options: optimizer, learning-rate schedule, task weighting, and the
+// Trainer that runs epochs over datasets on the CPU backend.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ladon/dataset.hpp"
+#include "ladon/model.hpp"
+
+namespace ladon {
+
+struct OptimizerOptions {
+    enum class Kind { sgd, adamw } kind = Kind::adamw;
+    float learning_rate = 1e-3f;
+    float momentum = 0.9f;  // sgd
+    bool nesterov = false;  // sgd
+    float beta1 = 0.9f;     // adamw
+    float beta2 = 0.999f;   // adamw
+    float epsilon = 1e-8f;  // adamw
+    float weight_decay = 0.0f;
+};
+
+struct ScheduleOptions {
+    enum class Kind { constant, step, cosine } kind = Kind::constant;
+    int64_t warmup_steps = 0;   // linear from 0 to the base rate over these steps
+    int64_t step_size = 1000;   // step: multiply by gamma every step_size steps
+    float gamma = 0.1f;         // step
+    int64_t total_steps = 0;    // cosine: length of the decay (0: the whole run)
+    float min_learning_rate = 0.0f;  // cosine floor
+};
+
+// Learning rate at 0-based step `step` for base rate `base`.
+float learning_rate_at(const ScheduleOptions& schedule, float base, int64_t step);
+
+enum class TaskWeighting {
+    fixed,        // each head's `weight`
+    uncertainty,  // learned: sum_i exp(-s_i) * weight_i * L_i + s_i (Kendall, Gal, Cipolla 2018)
+};
+
+struct TrainerOptions {
+    int64_t batch_size = 32;
+    int64_t epochs = 1;
+    int64_t max_steps = 0;  // stop after this many steps (0: no limit)
+    uint64_t seed = 1;
+    int threads = 0;        // OpenMP threads (0: all cores)
+    OptimizerOptions optimizer;
+    ScheduleOptions schedule;
+    TaskWeighting task_weighting = TaskWeighting::fixed;
+};
+
+struct TaskMetric {
+    std::string task;
+    std::string metric;  // "accuracy" or "mae"
+    double loss = 0.0;   // mean loss over the samples seen
+    double value = 0.0;
+};
+
+struct EpochReport {
+    int64_t epoch = 0;  // 1-based
+    int64_t steps = 0;  // steps so far
+    double seconds = 0.0;
+    std::vector<TaskMetric> train;  // running loss over the epoch (metric value: training metric)
+    std::vector<TaskMetric> test;   // evaluation on the test set (empty without one)
+};
+
+class Trainer {
+public:
+    Trainer(ModelSpec model, TrainerOptions options);
+    ~Trainer();
+    Trainer(Trainer&&) noexcept;
+    Trainer& operator=(Trainer&&) noexcept;
+
+    // Trains for options.epochs (or max_steps) on `train`, evaluating on
+    // `test` (may be null) after each epoch; `on_epoch` sees each report.
+    std::vector<EpochReport> fit(const Dataset& train, const Dataset* test,
+                                 const std::function<void(const EpochReport&)>& on_epoch = {});
+    std::vector<TaskMetric> evaluate(const Dataset& data);
+
+    // What the executor planned, in bytes.
+    struct MemoryPlan {
+        int64_t parameters = 0, gradients = 0, optimizer_state = 0, activations = 0, workspace = 0;
+    };
+    MemoryPlan memory_plan() const;
+    int64_t parameter_count() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ladon
