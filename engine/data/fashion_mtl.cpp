@@ -9,12 +9,13 @@
 #include "engine/data/fashion_mtl.hpp"
 
 #include <algorithm>
-#include <iterator>
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/data/counter_random.hpp"
+#include "engine/data/tight_box.hpp"
 #include "ladon/dataset.hpp"
 #include "ladon/error.hpp"
 
@@ -23,7 +24,7 @@ namespace {
 
 constexpr int64_t kClassCount = 10;
 // Sandal, sneaker, ankle boot.
-constexpr uint8_t kFootwearClasses[] = {5, 7, 9};
+constexpr std::array<uint8_t, 3> kFootwearClasses = {5, 7, 9};
 // Pixels above this belong to an item's box: low enough to keep its faint
 // edges, high enough to skip the near-black specks around some items.
 constexpr float kBoxThreshold = 0.1f;
@@ -31,7 +32,7 @@ constexpr float kBoxThreshold = 0.1f;
 enum Draw : uint64_t { kLeftImageDraw, kRightImageDraw, kLeftRowDraw, kLeftColDraw, kRightRowDraw, kRightColDraw };
 
 bool is_footwear(uint8_t label) {
-    return std::find(std::begin(kFootwearClasses), std::end(kFootwearClasses), label) != std::end(kFootwearClasses);
+    return std::find(kFootwearClasses.begin(), kFootwearClasses.end(), label) != kFootwearClasses.end();
 }
 
 std::string dims_text(const std::vector<int64_t>& dims) {
@@ -105,26 +106,17 @@ private:
     // has no pixel above the threshold (the box is then all zeros).
     bool write_box(const data::FashionMtlPlacement& placement, float* box) const {
         const uint8_t* pixels = source_pixels(placement.left_image);
-        int64_t x0 = data::kFashionImageSide, y0 = data::kFashionImageSide, x1 = 0, y1 = 0;
+        data::TightBox item_box;
         for (int64_t row = 0; row < data::kFashionImageSide; ++row) {
             for (int64_t col = 0; col < data::kFashionImageSide; ++col) {
-                if (intensity(pixels[row * data::kFashionImageSide + col]) > kBoxThreshold) {
-                    x0 = std::min(x0, col);
-                    y0 = std::min(y0, row);
-                    x1 = std::max(x1, col + 1);
-                    y1 = std::max(y1, row + 1);
-                }
+                if (intensity(pixels[row * data::kFashionImageSide + col]) > kBoxThreshold) item_box.add(row, col);
             }
         }
-        if (x1 == 0) {
+        if (item_box.empty()) {
             std::fill(box, box + 4, 0.0f);
             return false;
         }
-        constexpr auto scale = static_cast<float>(data::kFashionMtlCanvas);
-        box[0] = static_cast<float>(placement.left_col + x0) / scale;
-        box[1] = static_cast<float>(placement.left_row + y0) / scale;
-        box[2] = static_cast<float>(placement.left_col + x1) / scale;
-        box[3] = static_cast<float>(placement.left_row + y1) / scale;
+        item_box.write(box, placement.left_col, placement.left_row, data::kFashionMtlCanvas);
         return true;
     }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "ladon/dataset.hpp"
 #include "ladon/error.hpp"
@@ -86,7 +87,7 @@ uint32_t big_endian_u32(const uint8_t* bytes) {
 }
 
 std::string hex_byte(uint8_t value) {
-    constexpr char kDigits[] = "0123456789abcdef";
+    constexpr std::string_view kDigits = "0123456789abcdef";
     return std::string("0x") + kDigits[value >> 4] + kDigits[value & 0xf];
 }
 
@@ -108,11 +109,11 @@ IdxArray read_idx(const std::string& path) {
     if (magic[2] != kUnsignedByteType) {
         fail(path, "unsupported element type " + hex_byte(magic[2]) + ": expected 0x08 (unsigned byte)");
     }
-    const int rank = magic[3];
+    const size_t rank = magic[3];
     if (rank == 0) fail(path, "zero dimensions in the header: expected at least 1");
 
-    std::array<uint8_t, 4 * 255> dim_bytes{};
-    const size_t dims_bytes = 4 * static_cast<size_t>(rank);
+    std::array<uint8_t, size_t{4} * 255> dim_bytes{};  // the rank is one byte
+    const size_t dims_bytes = 4 * rank;
     const size_t dims_read = reader.read(dim_bytes.data(), dims_bytes);
     if (dims_read < dims_bytes) {
         fail(path, "truncated header: expected " + std::to_string(rank) + " dimensions (" + std::to_string(dims_bytes) +
@@ -121,7 +122,7 @@ IdxArray read_idx(const std::string& path) {
 
     IdxArray array;
     uint64_t expected_bytes = 1;
-    for (int d = 0; d < rank; ++d) {
+    for (size_t d = 0; d < rank; ++d) {
         const uint32_t dim = big_endian_u32(dim_bytes.data() + 4 * d);
         if (dim != 0 && expected_bytes > kMaxDataBytes / dim) {
             fail(path, "dimensions too large (dimension " + std::to_string(d) + " is " + std::to_string(dim) +

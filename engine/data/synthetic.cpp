@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/data/counter_random.hpp"
+#include "engine/data/tight_box.hpp"
 #include "ladon/dataset.hpp"
 #include "ladon/error.hpp"
 
@@ -94,7 +95,7 @@ public:
         const float intensity = kMinIntensity + (1.0f - kMinIntensity) * random.uniform_float(kIntensityDraw);
 
         const int64_t canvas = options_.canvas;
-        int64_t box_x0 = canvas, box_y0 = canvas, box_x1 = 0, box_y1 = 0;
+        data::TightBox box;
         for (int64_t row = 0; row < canvas; ++row) {
             for (int64_t col = 0; col < canvas; ++col) {
                 const int64_t pixel = row * canvas + col;
@@ -103,22 +104,13 @@ public:
                 const bool on = filled ? covers(shape, side, row - top, col - left)
                                        : covers_outline(shape, side, row - top, col - left);
                 image[pixel] = noise + (on ? intensity : 0.0f);
-                if (on) {
-                    box_x0 = std::min(box_x0, col);
-                    box_y0 = std::min(box_y0, row);
-                    box_x1 = std::max(box_x1, col + 1);
-                    box_y1 = std::max(box_y1, row + 1);
-                }
+                if (on) box.add(row, col);
             }
         }
 
-        const auto scale = static_cast<float>(canvas);
         targets[0][0] = static_cast<float>(shape);
         targets[1][0] = filled ? 1.0f : 0.0f;
-        targets[2][0] = static_cast<float>(box_x0) / scale;
-        targets[2][1] = static_cast<float>(box_y0) / scale;
-        targets[2][2] = static_cast<float>(box_x1) / scale;
-        targets[2][3] = static_cast<float>(box_y1) / scale;
+        box.write(targets[2], 0, 0, canvas);  // never empty: every shape covers its centre
         std::fill(present, present + tasks_.size(), 1.0f);
     }
 
