@@ -152,6 +152,12 @@ std::span<const float> Executor::task_log_variances() const {
 }
 
 void Executor::forward(bool training) {
+    // The conv workspace holds one slice per OpenMP thread, sized when the
+    // executor was built; a changed thread count would overrun it.
+    if (omp_get_max_threads() != threads_)
+        throw Error(fmt::format("executor: planned for {} OpenMP threads but now running with {}; build a new "
+                                "executor after changing the thread count",
+                                threads_, omp_get_max_threads()));
     for (std::size_t i = 0; i < graph_.nodes.size(); ++i) forward_node(graph_.nodes[i], training, i);
 }
 

@@ -93,6 +93,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         const auto start = std::chrono::steady_clock::now();
         engine::shuffled_indices(options.seed, epoch, impl_->order, train.size());
         metrics.reset();
+        int64_t samples = 0;
         for (int64_t s = 0; s < steps_per_epoch && executor.step() < planned_steps; ++s) {
             loader.load(std::span<const int64_t>(impl_->order.data() + s * batch, batch));
             executor.forward(true);
@@ -103,6 +104,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
                     throw Error(fmt::format("training: the loss of task '{}' is {} at step {} (epoch {}); stopping",
                                             executor.graph().heads[h].spec.name, losses[h], executor.step() + 1, epoch));
             metrics.add(executor);
+            samples += batch;
             executor.backward();
             executor.update(options.optimizer,
                             learning_rate_at(schedule, options.optimizer.learning_rate, executor.step()));
@@ -110,6 +112,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         EpochReport report;
         report.epoch = epoch;
         report.steps = executor.step();
+        report.samples = samples;
         report.train = metrics.result();
         report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (test != nullptr) report.test = evaluate(*test);

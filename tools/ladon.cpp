@@ -40,11 +40,7 @@ int train(const std::string& config_path, int64_t epochs, int64_t max_steps, int
     trainer.fit(*train_data, test_data.get(), [&](const ladon::EpochReport& report) {
         std::printf("epoch %lld  step %lld  %.1f s  %.0f samples/s\n", static_cast<long long>(report.epoch),
                     static_cast<long long>(report.steps), report.seconds,
-                    report.seconds > 0 ? double(std::min<int64_t>(report.steps, train_data->size() /
-                                                                                   config.training.batch_size) *
-                                                config.training.batch_size) /
-                                             report.seconds
-                                       : 0.0);
+                    report.seconds > 0 ? double(report.samples) / report.seconds : 0.0);
         print_metrics("train", report.train);
         print_metrics("test", report.test);
         std::fflush(stdout);

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "ladon/dataset.hpp"
 #include "ladon/error.hpp"
@@ -40,7 +40,7 @@ public:
     explicit GzReader(const std::string& path) : path_(path), file_(open_gz(path), &gzclose) {
         if (!file_) {
             const int error = errno;
-            fail(path, std::string("cannot open (") + (error != 0 ? std::strerror(error) : "out of memory") +
+            fail(path, "cannot open (" + (error != 0 ? std::generic_category().message(error) : "out of memory") +
                            "); expected a readable IDX file, plain or gzip-compressed");
         }
         gzbuffer(file_.get(), 1 << 18);
@@ -68,7 +68,7 @@ private:
         const char* message = gzerror(file_.get(), &code);
         if (code == Z_OK) return;
         if (code == Z_ERRNO) {
-            fail(path_, std::string("read failed (") + std::strerror(errno) + "); expected a readable IDX file");
+            fail(path_, "read failed (" + std::generic_category().message(errno) + "); expected a readable IDX file");
         }
         // zlib's message repeats the path ("path: what"); keep only the what.
         // Z_BUF_ERROR is its "unexpected end of file" inside a gzip member.

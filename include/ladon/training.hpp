@@ -61,6 +61,7 @@ struct TaskMetric {
 struct EpochReport {
     int64_t epoch = 0;  // 1-based
     int64_t steps = 0;  // steps so far
+    int64_t samples = 0;  // training samples seen in this epoch
     double seconds = 0.0;
     std::vector<TaskMetric> train;  // running loss over the epoch (metric value: training metric)
     std::vector<TaskMetric> test;   // evaluation on the test set (empty without one)

@@ -211,7 +211,7 @@ TEST(FashionMtlDataset, CanvasIsThePixelwiseMaximumOfBothItemsAtTheirPlacement) 
     // Overlapping 28x28 items with varied pixels, some under the box threshold.
     test::TempDir dir;
     std::vector<std::vector<uint8_t>> images;
-    for (int image = 0; image < 4; ++image) {
+    for (int64_t image = 0; image < 4; ++image) {
         std::vector<uint8_t> pixels(kSide * kSide, 0);
         for (int64_t row = 3 + image; row < 20 + image; ++row) {
             for (int64_t col = 5; col < 25 - image; ++col) {
@@ -259,7 +259,7 @@ TEST(FashionMtlDataset, InconsistentFilesAreErrorsNamingTheFile) {
     write_fashion_files(dir.path(), "train", {blank}, {1});
     expect_error_naming(make, images, "expected at least 2");
 
-    test::write_gzip(images, test::idx_bytes({2, 28, 27}, std::vector<uint8_t>(2 * 28 * 27)));
+    test::write_gzip(images, test::idx_bytes({2, 28, 27}, std::vector<uint8_t>(size_t{2} * 28 * 27)));
     expect_error_naming(make, images, "has dimensions [2, 28, 27]; expected [N, 28, 28]");
 }
 

@@ -49,7 +49,7 @@ TEST(ReadIdx, ReadsAPlainFile) {
 
 TEST(ReadIdx, ReadsAGzipFileByContentWhateverItsName) {
     TempDir dir;
-    const auto data = counting_bytes(3 * 4 * 5);
+    const auto data = counting_bytes(size_t{3} * 4 * 5);
     write_gzip(dir.file("images.idx"), idx_bytes({3, 4, 5}, data));
 
     const IdxArray array = read_idx(dir.file("images.idx"));
@@ -59,7 +59,7 @@ TEST(ReadIdx, ReadsAGzipFileByContentWhateverItsName) {
 
 TEST(ReadIdx, ReadsDataLargerThanOneReadChunk) {
     TempDir dir;
-    const auto data = counting_bytes(3 * 1000 * 1000);
+    const auto data = counting_bytes(size_t{3} * 1000 * 1000);
     write_gzip(dir.file("large.gz"), idx_bytes({3000, 1000}, data));
 
     const IdxArray array = read_idx(dir.file("large.gz"));

@@ -179,6 +179,7 @@ TEST(SyntheticDataset, ConcurrentLoadsMatchSerialLoads) {
     constexpr int kThreads = 4;
     std::vector<std::vector<Sample>> parallel(kThreads);
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int thread = 0; thread < kThreads; ++thread) {
         threads.emplace_back([&, thread] {
             for (int64_t index = thread; index < dataset->size(); index += kThreads) {

@@ -1,0 +1,97 @@
+// CPU backend benchmarks: the conv and dense layers of examples/fashion_mtl.toml
+// and a whole training step (forward, fused loss, backward, update) of that
+// model. GFLOP/s and samples/s counters; the CUDA and PyTorch comparisons join
+// these in later issues.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <vector>
+
+#include "engine/executor.hpp"
+#include "kernels/ops.hpp"
+#include "ladon/config.hpp"
+
+namespace {
+
+std::vector<float> filled(std::size_t n, float value = 0.01f) { return std::vector<float>(n, value); }
+
+// Fashion-mtl's three convolutions at batch 128: {in_channels, size, out_channels}.
+ladon::ops::Conv2dShape conv_shape(const benchmark::State& state) {
+    ladon::ops::Conv2dShape s;
+    s.batch = state.range(0);
+    s.in_channels = state.range(1);
+    s.in_height = s.in_width = state.range(2);
+    s.out_channels = state.range(3);
+    s.kernel_height = s.kernel_width = 3;
+    s.pad_height = s.pad_width = 1;
+    return s;
+}
+
+double conv_flops(const ladon::ops::Conv2dShape& s) {
+    return 2.0 * double(s.output_size()) * double(s.in_channels * s.kernel_height * s.kernel_width);
+}
+
+void conv_args(benchmark::internal::Benchmark* b) {
+    b->Args({128, 1, 40, 32})->Args({128, 32, 20, 64})->Args({128, 64, 10, 128})->Unit(benchmark::kMillisecond);
+}
+
+void BM_conv2d_forward(benchmark::State& state) {
+    const auto s = conv_shape(state);
+    auto x = filled(s.input_size()), w = filled(s.weight_size()), b = filled(s.out_channels), y = filled(s.output_size());
+    auto ws = filled(ladon::cpu::conv2d_workspace_floats(s, omp_get_max_threads()));
+    for (auto _ : state) ladon::cpu::conv2d_forward(s, x.data(), w.data(), b.data(), y.data(), ws.data());
+    state.counters["GFLOP/s"] = benchmark::Counter(conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_conv2d_forward)->Apply(conv_args);
+
+void BM_conv2d_backward_data(benchmark::State& state) {
+    const auto s = conv_shape(state);
+    auto gx = filled(s.input_size()), w = filled(s.weight_size()), gy = filled(s.output_size());
+    auto ws = filled(ladon::cpu::conv2d_workspace_floats(s, omp_get_max_threads()));
+    for (auto _ : state) ladon::cpu::conv2d_backward_data(s, w.data(), gy.data(), gx.data(), ws.data());
+    state.counters["GFLOP/s"] = benchmark::Counter(conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_conv2d_backward_data)->Apply(conv_args);
+
+void BM_conv2d_backward_filter(benchmark::State& state) {
+    const auto s = conv_shape(state);
+    auto x = filled(s.input_size()), gw = filled(s.weight_size()), gb = filled(s.out_channels),
+         gy = filled(s.output_size());
+    auto ws = filled(ladon::cpu::conv2d_workspace_floats(s, omp_get_max_threads()));
+    for (auto _ : state) ladon::cpu::conv2d_backward_filter(s, x.data(), gy.data(), gw.data(), gb.data(), ws.data());
+    state.counters["GFLOP/s"] = benchmark::Counter(conv_flops(s) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_conv2d_backward_filter)->Apply(conv_args);
+
+void BM_dense_forward(benchmark::State& state) {
+    const ladon::ops::DenseShape s{state.range(0), state.range(1), state.range(2)};
+    auto x = filled(s.batch * s.in_features), w = filled(s.in_features * s.out_features), b = filled(s.out_features),
+         y = filled(s.batch * s.out_features);
+    for (auto _ : state) ladon::cpu::dense_forward(s, x.data(), w.data(), b.data(), y.data());
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * s.batch * s.in_features * s.out_features * 1e-9,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_dense_forward)->Args({128, 3200, 256})->Unit(benchmark::kMillisecond);
+
+// One whole training step of examples/fashion_mtl.toml on random data.
+void BM_fashion_mtl_training_step(benchmark::State& state) {
+    const auto config = ladon::load_run_config("examples/fashion_mtl.toml");
+    ladon::engine::Executor executor(ladon::engine::build_graph(config.model, state.range(0)),
+                                     {1, config.training.optimizer.kind, false});
+    const int64_t batch = executor.batch();
+    std::fill(executor.input(), executor.input() + batch * 1600, 0.5f);
+    for (int h = 0; h < int(executor.graph().heads.size()); ++h)
+        std::fill(executor.targets(h), executor.targets(h) + batch * executor.target_floats(h), 0.0f);
+    for (auto _ : state) {
+        executor.forward(true);
+        executor.compute_loss();
+        executor.backward();
+        executor.update(config.training.optimizer, 1e-3f);
+    }
+    state.counters["samples/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_fashion_mtl_training_step)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
