@@ -172,6 +172,10 @@ private:
             case OpKind::batch_norm: {
                 if (!(layer.epsilon > 0.0f) || !(layer.momentum >= 0.0f && layer.momentum <= 1.0f))
                     throw Error(fmt::format("model: {} needs epsilon > 0 and momentum in [0, 1]", who));
+                if (in.batch * in.height * in.width < 2)
+                    throw Error(fmt::format("model: {} needs more than one value per channel to take batch statistics; "
+                                            "its input is {} (use a batch size above 1)",
+                                            who, in.str()));
                 node.batch_norm = {in.batch, in.channels, in.height * in.width, layer.epsilon, layer.momentum};
                 node.weight = add_parameter(position + ".weight", {in.channels}, BufferSlice::Init::ones, 1);
                 node.bias = add_parameter(position + ".bias", {in.channels}, BufferSlice::Init::zeros, 1);

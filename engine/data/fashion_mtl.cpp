@@ -25,8 +25,8 @@ namespace {
 constexpr int64_t kClassCount = 10;
 // Sandal, sneaker, ankle boot.
 constexpr std::array<uint8_t, 3> kFootwearClasses = {5, 7, 9};
-// Pixels above this belong to an item's box: low enough to keep its faint
-// edges, high enough to skip the near-black specks around some items.
+// An item's box covers its pixels brighter than this (pixel / 255), so that
+// faint near-black values do not stretch the box.
 constexpr float kBoxThreshold = 0.1f;
 
 enum Draw : uint64_t { kLeftImageDraw, kRightImageDraw, kLeftRowDraw, kLeftColDraw, kRightRowDraw, kRightColDraw };

@@ -265,36 +265,48 @@ TEST(FashionMtlDataset, InconsistentFilesAreErrorsNamingTheFile) {
 
 // ---------------------------------------------------------------- real files
 
-// Reads the real files once for the suite: the train set is 26 MB of gzip.
+// Reads each real file at most once per process, and only for the tests that
+// need it: the train set is 26 MB of gzip, and CTest runs every test in a
+// process of its own.
 class FashionMtlRealFiles : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() {
-        if (!std::filesystem::exists(kRealDirectory)) return;
-        train_ = make_fashion_mtl_dataset({.directory = kRealDirectory, .train = true, .seed = 1});
-        test_ = make_fashion_mtl_dataset({.directory = kRealDirectory, .train = false, .seed = 1});
-        test_images_ = read_idx(kRealDirectory + "/t10k-images-idx3-ubyte.gz");
-        test_labels_ = read_idx(kRealDirectory + "/t10k-labels-idx1-ubyte.gz");
+    void SetUp() override {
+        if (!std::filesystem::exists(kRealDirectory)) {
+            GTEST_SKIP() << kRealDirectory << " not installed (package dataset-fashion-mnist)";
+        }
     }
     static void TearDownTestSuite() {
-        train_.reset();
-        test_.reset();
-        test_images_ = {};
-        test_labels_ = {};
-    }
-    void SetUp() override {
-        if (!train_) GTEST_SKIP() << kRealDirectory << " not installed (package dataset-fashion-mnist)";
+        train_set_.reset();
+        test_set_.reset();
+        test_images_.reset();
+        test_labels_.reset();
     }
 
-    static inline std::unique_ptr<Dataset> train_;
-    static inline std::unique_ptr<Dataset> test_;
-    static inline IdxArray test_images_;
-    static inline IdxArray test_labels_;
+    static const Dataset& train_set() {
+        if (!train_set_) train_set_ = make_fashion_mtl_dataset({.directory = kRealDirectory, .train = true, .seed = 1});
+        return *train_set_;
+    }
+    static const Dataset& test_set() {
+        if (!test_set_) test_set_ = make_fashion_mtl_dataset({.directory = kRealDirectory, .train = false, .seed = 1});
+        return *test_set_;
+    }
+    static const IdxArray& test_images() {
+        if (!test_images_)
+            test_images_ = std::make_unique<IdxArray>(read_idx(kRealDirectory + "/t10k-images-idx3-ubyte.gz"));
+        return *test_images_;
+    }
+    static const IdxArray& test_labels() {
+        if (!test_labels_)
+            test_labels_ = std::make_unique<IdxArray>(read_idx(kRealDirectory + "/t10k-labels-idx1-ubyte.gz"));
+        return *test_labels_;
+    }
+
+private:
+    static inline std::unique_ptr<Dataset> train_set_;
+    static inline std::unique_ptr<Dataset> test_set_;
+    static inline std::unique_ptr<IdxArray> test_images_;
+    static inline std::unique_ptr<IdxArray> test_labels_;
 };
-
-TEST_F(FashionMtlRealFiles, HasOneSamplePerSourceImage) {
-    EXPECT_EQ(train_->size(), 60000);
-    EXPECT_EQ(test_->size(), 10000);
-}
 
 TEST_F(FashionMtlRealFiles, FirstTrainingLabelIsAnAnkleBoot) {
     const IdxArray labels = read_idx(kRealDirectory + "/train-labels-idx1-ubyte.gz");
@@ -306,20 +318,21 @@ TEST_F(FashionMtlRealFiles, SamplesAreAFunctionOfSeedAndIndex) {
     const auto again = make_fashion_mtl_dataset({.directory = kRealDirectory, .train = false, .seed = 1});
     const auto other_seed = make_fashion_mtl_dataset({.directory = kRealDirectory, .train = false, .seed = 2});
     for (int64_t index : {0, 1, 9999}) {
-        EXPECT_EQ(load(*test_, index), load(*again, index)) << "index " << index;
-        EXPECT_NE(load(*test_, index).image, load(*other_seed, index).image) << "index " << index;
+        EXPECT_EQ(load(test_set(), index), load(*again, index)) << "index " << index;
+        EXPECT_NE(load(test_set(), index).image, load(*other_seed, index).image) << "index " << index;
     }
-    EXPECT_EQ(load(*train_, 59999), load(*train_, 59999));
 }
 
+TEST_F(FashionMtlRealFiles, TestSetHasOneSamplePerImage) { EXPECT_EQ(test_set().size(), 10000); }
+
 TEST_F(FashionMtlRealFiles, TargetsAndCanvasFollowTheSourceImages) {
-    const int64_t num_images = test_images_.dims[0];
+    const int64_t num_images = test_images().dims[0];
     for (int64_t index = 0; index < 2000; ++index) {
-        const Sample sample = load(*test_, index);
+        const Sample sample = load(test_set(), index);
         const auto placement = data::fashion_mtl_placement(1, index, num_images);
-        ASSERT_EQ(sample.image, expected_canvas(test_images_, placement)) << "index " << index;
-        EXPECT_EQ(sample.left, test_labels_.data[static_cast<size_t>(placement.left_image)]) << "index " << index;
-        EXPECT_EQ(sample.right, test_labels_.data[static_cast<size_t>(placement.right_image)]) << "index " << index;
+        ASSERT_EQ(sample.image, expected_canvas(test_images(), placement)) << "index " << index;
+        EXPECT_EQ(sample.left, test_labels().data[static_cast<size_t>(placement.left_image)]) << "index " << index;
+        EXPECT_EQ(sample.right, test_labels().data[static_cast<size_t>(placement.right_image)]) << "index " << index;
         EXPECT_EQ(sample.footwear, is_footwear(sample.left) || is_footwear(sample.right) ? 1.0f : 0.0f);
         EXPECT_EQ(sample.present, (std::array<float, 4>{1, 1, 1, 1}));
 
@@ -336,10 +349,12 @@ TEST_F(FashionMtlRealFiles, TargetsAndCanvasFollowTheSourceImages) {
     }
 }
 
-TEST_F(FashionMtlRealFiles, TrainingSamplesHaveValidTargets) {
+TEST_F(FashionMtlRealFiles, TrainingSetHasOneSamplePerImageWithValidTargets) {
+    ASSERT_EQ(train_set().size(), 60000);
+    EXPECT_EQ(load(train_set(), 59999), load(train_set(), 59999));
     std::array<int, 10> left_counts{};
     for (int64_t index = 0; index < 60000; index += 30) {
-        const Sample sample = load(*train_, index);
+        const Sample sample = load(train_set(), index);
         ASSERT_GE(sample.left, 0);
         ASSERT_LE(sample.left, 9);
         ASSERT_GE(sample.right, 0);
