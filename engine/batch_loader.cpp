@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
 #include <numeric>
 
 #include "ladon/error.hpp"
@@ -76,17 +77,30 @@ int64_t BatchLoader::load(std::span<const int64_t> indices) {
     const int64_t task_count = int64_t(dataset_.tasks().size());
     const int64_t image = dataset_.sample_shape().elements();
     float* input = executor_.input();
+    // An exception must not leave an OpenMP region (it would terminate the
+    // process): keep the first failing row's exception and rethrow it after.
+    std::exception_ptr failure;
+    int64_t failed_row = batch;
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < batch; ++row) {
         float* present = present_.data() + row * task_count;
-        if (row < rows) {
-            dataset_.load(indices[row], input + row * image,
-                          std::span<float* const>(row_targets_.data() + row * task_count, task_count), present);
-        } else {
-            std::fill(input + row * image, input + (row + 1) * image, 0.0f);
-            std::fill(present, present + task_count, 0.0f);
+        try {
+            if (row < rows) {
+                dataset_.load(indices[row], input + row * image,
+                              std::span<float* const>(row_targets_.data() + row * task_count, task_count), present);
+            } else {
+                std::fill(input + row * image, input + (row + 1) * image, 0.0f);
+                std::fill(present, present + task_count, 0.0f);
+            }
+        } catch (...) {
+#pragma omp critical(ladon_batch_loader_failure)
+            if (row < failed_row) {
+                failed_row = row;
+                failure = std::current_exception();
+            }
         }
     }
+    if (failure) std::rethrow_exception(failure);
     for (std::size_t h = 0; h < head_tasks_.size(); ++h) {
         float* mask = executor_.mask(int(h));
         for (int64_t row = 0; row < batch; ++row) mask[row] = present_[row * task_count + head_tasks_[h]];

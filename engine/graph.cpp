@@ -43,6 +43,15 @@ public:
             int out = input;
             for (std::size_t j = 0; j < head.layers.size(); ++j)
                 out = add_node(head.layers[j], fmt::format("heads.{}.{}", head.name, j), out, int(h));
+            // The loss overwrites each head's logit gradient, so two heads
+            // whose logits share storage (flatten-only heads on one layer)
+            // would lose all but one head's gradient.
+            for (const Head& other : graph_.heads)
+                if (storage_of(other.output) == storage_of(out))
+                    throw Error(fmt::format(
+                        "model: heads '{}' and '{}' both output the values of '{}' (flatten is a view, not a copy); "
+                        "give one of them a layer of its own (e.g. dense)",
+                        other.spec.name, head.name, graph_.tensors[storage_of(out)].name));
             Head compiled;
             compiled.spec = head;
             compiled.output = out;
@@ -53,6 +62,11 @@ public:
     }
 
 private:
+    int storage_of(int tensor) const {
+        const int alias = graph_.tensors[tensor].alias_of;
+        return alias >= 0 ? alias : tensor;
+    }
+
     int lookup(const std::string& name, const std::string& who) const {
         auto it = names_.find(name);
         if (it == names_.end())

@@ -84,9 +84,12 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     int64_t epochs = options.epochs;
     if (options.max_steps > 0) epochs = std::max<int64_t>(epochs, (options.max_steps + steps_per_epoch - 1) / steps_per_epoch);
     ScheduleOptions schedule = options.schedule;
+    // A second fit() continues training: its steps count from where the last one ended.
+    const int64_t first_step = executor.step();
     const int64_t planned_steps =
-        options.max_steps > 0 ? std::min(options.max_steps, epochs * steps_per_epoch) : epochs * steps_per_epoch;
-    if (schedule.total_steps <= 0) schedule.total_steps = planned_steps;
+        first_step +
+        (options.max_steps > 0 ? std::min(options.max_steps, epochs * steps_per_epoch) : epochs * steps_per_epoch);
+    if (schedule.total_steps <= 0) schedule.total_steps = planned_steps;  // the schedule counts global steps
 
     std::vector<EpochReport> reports;
     for (int64_t epoch = 1; epoch <= epochs && executor.step() < planned_steps; ++epoch) {
@@ -102,7 +105,9 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
             for (std::size_t h = 0; h < losses.size(); ++h)
                 if (!std::isfinite(losses[h]))
                     throw Error(fmt::format("training: the loss of task '{}' is {} at step {} (epoch {}); stopping",
-                                            executor.graph().heads[h].spec.name, losses[h], executor.step() + 1, epoch));
+                                            executor.graph().heads[h].spec.name,
+                                            std::isnan(losses[h]) ? "NaN" : (losses[h] > 0 ? "+Inf" : "-Inf"),
+                                            executor.step() + 1, epoch));
             metrics.add(executor);
             samples += batch;
             executor.backward();

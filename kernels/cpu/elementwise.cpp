@@ -36,7 +36,9 @@ void activation_forward(Activation kind, float negative_slope, int64_t count, co
             for_each_index(count, [=](int64_t i) { y[i] = x[i]; });
             return;
         case Activation::relu:
-            for_each_index(count, [=](int64_t i) { y[i] = x[i] > 0.0f ? x[i] : 0.0f; });
+            // x < 0 (not !(x > 0)) so NaN passes through, as in PyTorch: a
+            // diverging run must reach the loss as NaN, not be masked to 0.
+            for_each_index(count, [=](int64_t i) { y[i] = x[i] < 0.0f ? 0.0f : x[i]; });
             return;
         case Activation::leaky_relu:
             for_each_index(count, [=](int64_t i) { y[i] = x[i] > 0.0f ? x[i] : negative_slope * x[i]; });

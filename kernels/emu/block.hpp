@@ -1,0 +1,84 @@
+#pragma once
+// The scheduler of one thread block (internal to the emulator).
+//
+// Each emulated thread is a fiber. The scheduler resumes every ready fiber in
+// turn (forward or reverse order); a fiber runs until it waits at a sync point
+// (sync.hpp) or returns. When every fiber waits or has returned, the
+// scheduler releases what can be released:
+// - __syncthreads(): when every thread of the block waits at it;
+// - a warp intrinsic: when every lane named in the mask waits in the same
+//   intrinsic with the same mask and width (warp.cpp computes the results);
+// and resumes the released fibers. If nothing can be released the block is
+// deadlocked: on a GPU it would hang or compute garbage. The scheduler stops
+// and describes it (which barrier, which thread waits, which one exited or
+// waits elsewhere), and the launch reports cudaErrorLaunchFailure.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/emu/fiber.hpp"
+#include "kernels/emu/grid.hpp"
+#include "kernels/emu/sync.hpp"
+
+namespace ladon::emu::detail {
+
+enum class ThreadWait : std::uint8_t { none, block_barrier, warp, exited };
+
+struct EmulatedThread {
+    uint3 index{0, 0, 0};
+    ThreadWait wait = ThreadWait::none;
+    // At a __syncthreads*(): its predicate, then the block's reduction.
+    BarrierReduction reduction = BarrierReduction::none;
+    int predicate = 0;
+    int barrier_result = 0;
+    // In a warp intrinsic: its arguments, then its result.
+    WarpOp op = WarpOp::sync;
+    unsigned mask = 0;
+    int lane_argument = 0;
+    int width = 0;
+    std::uint64_t value = 0;
+    std::uint64_t result = 0;
+    Fiber fiber;
+};
+
+class BlockRunner {
+public:
+    // Runs block `block_index` of `launch` to its end. Returns what went wrong,
+    // as "block (x,y,z), thread (x,y,z): ...", if the block faulted.
+    std::optional<std::string> run(const GridLaunch& launch, uint3 block_index, FiberOrder order);
+
+    // Called by the running fiber (through block_barrier / warp_collective).
+    int barrier(BarrierReduction reduction, int predicate);
+    std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int lane_argument, int width);
+
+private:
+    static void thread_main(void* runner);
+    void resume_ready_threads(FiberOrder order);
+    bool release_barrier();
+    std::string describe_deadlock() const;
+    // A fault found inside the running fiber: recorded, and the fiber is
+    // never resumed (the scheduler abandons the block).
+    [[noreturn]] void fail_running_thread(const std::string& what);
+    std::string where(std::size_t thread) const;
+
+    // warp.cpp
+    std::optional<std::string> check_warp_call(unsigned mask, int width) const;
+    bool release_warp_groups();
+    bool warp_group_ready(std::size_t warp_start, const EmulatedThread& caller) const;
+    void complete_warp_group(std::size_t warp_start, const EmulatedThread& caller);
+    std::optional<std::string> describe_warp_deadlock() const;
+
+    const GridLaunch* launch_ = nullptr;
+    uint3 block_index_{0, 0, 0};
+    std::vector<EmulatedThread> threads_;
+    StackPool stacks_;
+    std::size_t running_ = 0;  // index of the fiber being resumed
+    std::size_t waiting_at_barrier_ = 0;
+    std::size_t exited_ = 0;
+    unsigned barriers_passed_ = 0;
+    std::optional<std::string> fault_;
+};
+
+}  // namespace ladon::emu::detail

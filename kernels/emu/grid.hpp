@@ -1,0 +1,52 @@
+#pragma once
+// Running a grid: what ladon::cuda::launch hands the emulator, and the
+// emulator's settings.
+//
+// Blocks are spread over a pool of worker threads (LADON_EMU_WORKERS, default
+// 2); each worker runs one block at a time, its threads as fibers. Setting
+// LADON_EMU_REVERSE=1 runs fibers, and takes blocks, in reverse order: code
+// that is correct for the GPU gives the same result both ways.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/emu/runtime.hpp"
+
+namespace ladon::emu {
+
+struct GridLaunch {
+    const void* kernel;  // the __global__ function: names it in messages, keys its attributes
+    dim3 grid;
+    dim3 block;
+    std::size_t shared_bytes;  // dynamic shared memory per block
+    cudaStream_t stream;
+    // Runs the kernel once for the calling emulated thread.
+    void (*run_thread)(const void* arguments);
+    const void* arguments;
+};
+
+// Runs every block of the grid and returns when all have finished. Returns
+// cudaErrorInvalidConfiguration for a grid or block over CUDA's limits,
+// cudaErrorInvalidValue for too much dynamic shared memory, and
+// cudaErrorLaunchFailure for a fault inside the kernel (the first one; the
+// remaining blocks are skipped). Errors are recorded as by any runtime call.
+cudaError_t launch_grid(const GridLaunch& launch);
+
+enum class FiberOrder { forward, reverse };
+
+// Settings apply to the next launch; they start from the environment.
+// With LADON_EMU_PLAIN_STATIC_SHARED the worker count is always 1.
+void set_worker_count(int workers);
+int worker_count();
+void set_fiber_order(FiberOrder order);
+FiberOrder fiber_order();
+
+}  // namespace ladon::emu
+
+namespace ladon::emu::detail {
+
+// CUDA's limits for compute capability 9.0.
+constexpr unsigned max_threads_per_block = 1024;
+constexpr std::size_t default_max_dynamic_shared_bytes = 48 * 1024;
+constexpr std::size_t max_dynamic_shared_bytes_optin = 227 * 1024;
+
+}  // namespace ladon::emu::detail

@@ -1,0 +1,49 @@
+#pragma once
+// Block-shared memory under the emulator. Kernels write
+//     LADON_SHARED(float, tile, [16][16]);   // __shared__ float tile[16][16];
+//     LADON_DYNAMIC_SHARED(float, buffer);   // sized by the launch
+// (kernels/cuda/device.hpp gives the nvcc meaning of both).
+//
+// Static arrays are `static thread_local`: a block runs wholly on one worker,
+// so each worker's copy is exactly one block's shared memory. ASan does not
+// check thread-local storage, though, so an overflow there would silently hit
+// the neighbouring array (pitfall 2). The sanitizer build defines
+// LADON_EMU_PLAIN_STATIC_SHARED: plain `static` arrays, which ASan surrounds
+// with redzones, and a single worker so no two blocks share them at once.
+//
+// The first thread of each block that reaches the declaration fills the array
+// with the poison pattern, so a read before any write in this block shows up
+// (as NaN for floats) instead of returning the previous block's data
+// (pitfall 3). The declaration must therefore stand in a function body (as
+// every `__shared__` in a kernel or __device__ function does).
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/emu/builtins.hpp"
+
+namespace ladon::emu::detail {
+
+inline void poison_once_per_block(void* storage, std::size_t bytes, std::uint64_t& poisoned_for_block) {
+    if (poisoned_for_block == block_serial) return;
+    std::memset(storage, poison_byte, bytes);
+    poisoned_for_block = block_serial;
+}
+
+}  // namespace ladon::emu::detail
+
+#if defined(LADON_EMU_PLAIN_STATIC_SHARED)
+#define LADON_EMU_SHARED_STORAGE static
+#else
+#define LADON_EMU_SHARED_STORAGE static thread_local
+#endif
+
+#define LADON_SHARED(type, name, dimensions)                                   \
+    LADON_EMU_SHARED_STORAGE type name dimensions;                             \
+    LADON_EMU_SHARED_STORAGE std::uint64_t ladon_emu_poisoned_for_##name = 0; \
+    ::ladon::emu::detail::poison_once_per_block(&name, sizeof(name), ladon_emu_poisoned_for_##name)
+
+// The launch allocates exactly `shared_bytes` (16-byte aligned) per worker and
+// poisons it before each block, so ASan reports any access past the size the
+// launch asked for.
+#define LADON_DYNAMIC_SHARED(type, name) \
+    type* const name = static_cast<type*>(::ladon::emu::detail::dynamic_shared_memory)

@@ -1,0 +1,86 @@
+#pragma once
+// Models and batches shared by the engine suites (test_engine_*.cpp).
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "engine/executor.hpp"
+#include "engine/graph.hpp"
+#include "ladon/model.hpp"
+
+namespace ladon::testing {
+
+// A small DAG with every kind of junction, at odd sizes:
+//   input [2, 9, 7]
+//   conv 4 3x3 pad 1 (no bias) -> batch norm -> relu -> max pool 2          "pooled"  [4, 4, 3]
+//   input -> conv 4 3x3 stride 2 -> tanh                           "side"    [4, 4, 3]
+//   add(pooled, side)                                              "sum"     [4, 4, 3]
+//   pooled -> conv 2 1x1                                           "narrow"  [2, 4, 3]
+//   concat(sum, narrow) -> avg pool 2 stride 1 -> flatten -> dense 8 -> leaky relu
+// heads: "cls" (softmax CE, label smoothing, dropout then dense 5) and "box"
+// (smooth L1, dense 4) on the trunk's end; "tags" (BCE, dense 3) on "sum", so
+// "sum" fans out to the trunk and a head.
+inline ModelSpec dag_model(std::vector<float> head_weights = {1.0f, 0.5f, 2.0f}, float dropout = 0.25f) {
+    ModelBuilder builder(2, 9, 7);
+    builder.trunk()
+        .conv2d(4, 3, 1, 1, false)  // batch norm follows: a bias would get no gradient
+        .batch_norm()
+        .relu()
+        .max_pool2d(2)
+        .named("pooled")
+        .from({"input"})
+        .conv2d(4, 3, 2, 0)
+        .tanh()
+        .named("side")
+        .add({"pooled", "side"})
+        .named("sum")
+        .from({"pooled"})
+        .conv2d(2, 1)
+        .named("narrow")
+        .concat({"sum", "narrow"})
+        .avg_pool2d(2, 1)
+        .flatten()
+        .dense(8)
+        .leaky_relu(0.1f);
+    builder.head("cls", Loss::softmax_cross_entropy, head_weights[0]).dropout(dropout).dense(5);
+    builder.last_head().label_smoothing = 0.1f;
+    builder.head("box", Loss::smooth_l1, head_weights[1]).dense(4);
+    builder.last_head().beta = 0.5f;
+    builder.head("tags", Loss::sigmoid_binary_cross_entropy, head_weights[2], "sum").dense(3);
+    return builder.build();
+}
+
+// Fills the executor's input, targets and masks with a reproducible batch:
+// class indices for CE heads, 0/1 for BCE heads, floats for regression heads.
+// Row 1 of the last head is masked out.
+inline void fill_batch(engine::Executor& executor, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+    const engine::Graph& graph = executor.graph();
+    const int64_t batch = executor.batch();
+    for (int64_t i = 0; i < graph.tensors[0].shape.elements(); ++i) executor.input()[i] = value(rng);
+    for (int h = 0; h < int(graph.heads.size()); ++h) {
+        const engine::Head& head = graph.heads[h];
+        float* targets = executor.targets(h);
+        for (int64_t row = 0; row < batch; ++row) {
+            for (int64_t j = 0; j < executor.target_floats(h); ++j) {
+                float& t = targets[row * executor.target_floats(h) + j];
+                switch (head.spec.loss) {
+                    case Loss::softmax_cross_entropy:
+                        t = float(rng() % uint32_t(head.width));
+                        break;
+                    case Loss::sigmoid_binary_cross_entropy:
+                        t = float(rng() % 2u);
+                        break;
+                    default:
+                        t = value(rng);
+                        break;
+                }
+            }
+            executor.mask(h)[row] = 1.0f;
+        }
+    }
+    if (batch > 1) executor.mask(int(graph.heads.size()) - 1)[1] = 0.0f;
+}
+
+}  // namespace ladon::testing
