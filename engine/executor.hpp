@@ -46,7 +46,8 @@ public:
     std::span<const float> head_losses() const { return head_losses_; }
     std::span<const float> head_weights() const { return head_weights_; }
     const float* head_output(int head) const;
-    int64_t step() const { return step_; }
+    int64_t step() const { return step_; }  // updates applied
+    void set_step(int64_t step) { step_ = step; }
 
     // The flat buffers. The trained parameters are [0, graph().parameter_count);
     // with learned task weights, one log-variance per head follows.

@@ -1,6 +1,9 @@
-// The Trainer: epochs of shuffled batches through the executor, evaluation
-// after each epoch, and the errors a run can hit (non-finite losses, datasets
-// smaller than a batch).
+// The Trainer: shuffled batches through the executor, evaluation after each
+// epoch, and the errors a run can hit (non-finite losses, datasets smaller
+// than a batch). Steps are counted globally from 0, and everything a step
+// uses (its batch, its dropout masks, its learning rate) is a function of the
+// seed and the step, so a resumed run continues exactly as the uninterrupted
+// one would have.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -16,19 +19,25 @@
 namespace ladon {
 
 struct Trainer::Impl {
-    Impl(const ModelSpec& model, const TrainerOptions& opts)
-        : options(opts),
-          executor(engine::build_graph(model, opts.batch_size),
+    Impl(const ModelSpec& model_spec, const TrainerOptions& opts)
+        : model(model_spec),
+          options(opts),
+          executor(engine::build_graph(model_spec, opts.batch_size),
                    engine::ExecutorOptions{opts.seed, opts.optimizer.kind,
                                            opts.task_weighting == TaskWeighting::uncertainty}) {}
+    ModelSpec model;
     TrainerOptions options;
     engine::Executor executor;
+    int64_t step = 0;          // batches trained on
+    int64_t skipped_steps = 0;
     std::vector<int64_t> order;
+    int64_t order_epoch = -1;  // the epoch `order` was shuffled for
 };
 
 namespace {
 void validate(const TrainerOptions& options) {
-    if (options.batch_size <= 0) throw Error(fmt::format("training: batch_size must be positive, got {}", options.batch_size));
+    if (options.batch_size <= 0)
+        throw Error(fmt::format("training: batch_size must be positive, got {}", options.batch_size));
     if (options.epochs <= 0 && options.max_steps <= 0)
         throw Error(fmt::format("training: epochs must be positive, got {}", options.epochs));
     if (!(options.optimizer.learning_rate > 0.0f))
@@ -36,6 +45,8 @@ void validate(const TrainerOptions& options) {
                                 options.optimizer.learning_rate));
     if (options.threads > 0) omp_set_num_threads(options.threads);
 }
+
+const char* non_finite_name(float value) { return std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"); }
 }  // namespace
 
 Trainer::Trainer(ModelSpec model, TrainerOptions options) {
@@ -47,6 +58,67 @@ Trainer::Trainer(Trainer&&) noexcept = default;
 Trainer& Trainer::operator=(Trainer&&) noexcept = default;
 
 int64_t Trainer::parameter_count() const { return impl_->executor.graph().parameter_count; }
+int64_t Trainer::step() const { return impl_->step; }
+int64_t Trainer::optimizer_step() const { return impl_->executor.step(); }
+int64_t Trainer::skipped_steps() const { return impl_->skipped_steps; }
+const ModelSpec& Trainer::model() const { return impl_->model; }
+const TrainerOptions& Trainer::options() const { return impl_->options; }
+
+void Trainer::set_progress(int64_t step, int64_t optimizer_step, int64_t skipped_steps) {
+    if (step < 0 || optimizer_step < 0 || skipped_steps < 0 || optimizer_step > step)
+        throw Error(fmt::format("training: inconsistent progress (step {}, optimizer step {}, skipped {})", step,
+                                optimizer_step, skipped_steps));
+    impl_->step = step;
+    impl_->executor.set_step(optimizer_step);
+    impl_->skipped_steps = skipped_steps;
+}
+
+std::vector<std::string> Trainer::head_names() const {
+    std::vector<std::string> names;
+    for (const auto& head : impl_->executor.graph().heads) names.push_back(head.spec.name);
+    return names;
+}
+
+std::vector<int64_t> Trainer::head_widths() const {
+    std::vector<int64_t> widths;
+    for (const auto& head : impl_->executor.graph().heads) widths.push_back(head.width);
+    return widths;
+}
+
+std::vector<StateTensor> Trainer::state_tensors() {
+    engine::Executor& executor = impl_->executor;
+    const engine::Graph& graph = executor.graph();
+    std::vector<StateTensor> tensors;
+    auto add = [&](std::string name, std::vector<int64_t> shape, float* data, int64_t count) {
+        tensors.push_back({std::move(name), std::move(shape), data, count});
+    };
+    for (const auto& slice : graph.parameters)
+        add(slice.name, slice.dims, executor.parameters().data() + slice.offset, slice.count);
+    for (const auto& slice : graph.state) add(slice.name, slice.dims, executor.state().data() + slice.offset, slice.count);
+    const int64_t heads = int64_t(graph.heads.size());
+    const int64_t trained = int64_t(executor.parameters().size());
+    if (trained > graph.parameter_count)
+        add("task_weights.log_variance", {heads}, executor.parameters().data() + graph.parameter_count, heads);
+    // Optimizer state, named after the parameter it belongs to (PyTorch's
+    // names for the AdamW moments and the SGD momentum buffer).
+    std::span<float> moments = executor.optimizer_state();
+    const bool adamw = impl_->options.optimizer.kind == OptimizerOptions::Kind::adamw;
+    auto add_moments = [&](const char* kind, int64_t base) {
+        for (const auto& slice : graph.parameters)
+            add(fmt::format("optimizer.{}.{}", kind, slice.name), slice.dims, moments.data() + base + slice.offset,
+                slice.count);
+        if (trained > graph.parameter_count)
+            add(fmt::format("optimizer.{}.task_weights.log_variance", kind), {heads},
+                moments.data() + base + graph.parameter_count, heads);
+    };
+    if (adamw) {
+        add_moments("exp_avg", 0);
+        add_moments("exp_avg_sq", trained);
+    } else {
+        add_moments("momentum_buffer", 0);
+    }
+    return tensors;
+}
 
 Trainer::MemoryPlan Trainer::memory_plan() const {
     const auto plan = impl_->executor.memory_plan();
@@ -70,10 +142,37 @@ std::vector<TaskMetric> Trainer::evaluate(const Dataset& data) {
     return metrics.result();
 }
 
+void Trainer::predict(const float* inputs, int64_t count, std::vector<std::vector<float>>& outputs) {
+    engine::Executor& executor = impl_->executor;
+    const engine::Graph& graph = executor.graph();
+    const int64_t batch = executor.batch();
+    const int64_t sample = graph.tensors[0].shape.per_sample();
+    outputs.assign(graph.heads.size(), {});
+    for (std::size_t h = 0; h < graph.heads.size(); ++h) outputs[h].resize(count * graph.heads[h].width);
+    for (int64_t begin = 0; begin < count; begin += batch) {
+        const int64_t rows = std::min(batch, count - begin);
+        std::copy(inputs + begin * sample, inputs + (begin + rows) * sample, executor.input());
+        std::fill(executor.input() + rows * sample, executor.input() + batch * sample, 0.0f);
+        executor.forward(false);
+        for (std::size_t h = 0; h < graph.heads.size(); ++h) {
+            const int64_t width = graph.heads[h].width;
+            const float* out = executor.head_output(int(h));
+            std::copy(out, out + rows * width, outputs[h].data() + begin * width);
+        }
+    }
+}
+
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
                                       const std::function<void(const EpochReport&)>& on_epoch) {
-    TrainerOptions& options = impl_->options;
-    engine::Executor& executor = impl_->executor;
+    Callbacks callbacks;
+    callbacks.on_epoch = on_epoch;
+    return fit(train, test, callbacks);
+}
+
+std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test, const Callbacks& callbacks) {
+    Impl& impl = *impl_;
+    const TrainerOptions& options = impl.options;
+    engine::Executor& executor = impl.executor;
     engine::BatchLoader loader(train, executor);
     engine::MetricAccumulator metrics(executor.graph());
     const int64_t batch = executor.batch();
@@ -81,48 +180,76 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     if (steps_per_epoch == 0)
         throw Error(fmt::format("training: dataset '{}' has {} samples, fewer than one batch of {}", train.name(),
                                 train.size(), batch));
-    int64_t epochs = options.epochs;
-    if (options.max_steps > 0) epochs = std::max<int64_t>(epochs, (options.max_steps + steps_per_epoch - 1) / steps_per_epoch);
+    const int64_t epoch_steps = std::max<int64_t>(options.epochs, 0) * steps_per_epoch;
+    const int64_t total_steps =
+        options.max_steps > 0 ? (options.epochs > 0 ? std::min(options.max_steps, epoch_steps) : options.max_steps)
+                              : epoch_steps;
     ScheduleOptions schedule = options.schedule;
-    // A second fit() continues training: its steps count from where the last one ended.
-    const int64_t first_step = executor.step();
-    const int64_t planned_steps =
-        first_step +
-        (options.max_steps > 0 ? std::min(options.max_steps, epochs * steps_per_epoch) : epochs * steps_per_epoch);
-    if (schedule.total_steps <= 0) schedule.total_steps = planned_steps;  // the schedule counts global steps
+    if (schedule.total_steps <= 0) schedule.total_steps = total_steps;
 
     std::vector<EpochReport> reports;
-    for (int64_t epoch = 1; epoch <= epochs && executor.step() < planned_steps; ++epoch) {
-        const auto start = std::chrono::steady_clock::now();
-        engine::shuffled_indices(options.seed, epoch, impl_->order, train.size());
-        metrics.reset();
-        int64_t samples = 0;
-        for (int64_t s = 0; s < steps_per_epoch && executor.step() < planned_steps; ++s) {
-            loader.load(std::span<const int64_t>(impl_->order.data() + s * batch, batch));
-            executor.forward(true);
-            executor.compute_loss();
-            const auto losses = executor.head_losses();
-            for (std::size_t h = 0; h < losses.size(); ++h)
-                if (!std::isfinite(losses[h]))
-                    throw Error(fmt::format("training: the loss of task '{}' is {} at step {} (epoch {}); stopping",
-                                            executor.graph().heads[h].spec.name,
-                                            std::isnan(losses[h]) ? "NaN" : (losses[h] > 0 ? "+Inf" : "-Inf"),
-                                            executor.step() + 1, epoch));
-            metrics.add(executor);
-            samples += batch;
-            executor.backward();
-            executor.update(options.optimizer,
-                            learning_rate_at(schedule, options.optimizer.learning_rate, executor.step()));
+    const auto fit_start = std::chrono::steady_clock::now();
+    auto epoch_start = fit_start;
+    int64_t fit_samples = 0, epoch_samples = 0;
+    StepReport step_report;
+    step_report.total_steps = total_steps;
+    step_report.steps_per_epoch = steps_per_epoch;
+    while (impl.step < total_steps) {
+        const int64_t epoch = impl.step / steps_per_epoch + 1;
+        const int64_t position = impl.step % steps_per_epoch;
+        if (impl.order_epoch != epoch) {
+            engine::shuffled_indices(options.seed, epoch, impl.order, train.size());
+            impl.order_epoch = epoch;
         }
-        EpochReport report;
-        report.epoch = epoch;
-        report.steps = executor.step();
-        report.samples = samples;
-        report.train = metrics.result();
-        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (test != nullptr) report.test = evaluate(*test);
-        if (on_epoch) on_epoch(report);
-        reports.push_back(std::move(report));
+        loader.load(std::span<const int64_t>(impl.order.data() + position * batch, batch));
+        executor.forward(true);
+        executor.compute_loss();
+        const auto losses = executor.head_losses();
+        bool finite = true;
+        for (std::size_t h = 0; h < losses.size() && finite; ++h) {
+            if (std::isfinite(losses[h])) continue;
+            finite = false;
+            if (options.on_non_finite_loss == NonFiniteLoss::stop)
+                throw Error(fmt::format("training: the loss of task '{}' is {} at step {} (epoch {}); stopping",
+                                        executor.graph().heads[h].spec.name, non_finite_name(losses[h]), impl.step + 1,
+                                        epoch));
+        }
+        const float learning_rate = learning_rate_at(schedule, options.optimizer.learning_rate, impl.step);
+        if (finite) {
+            metrics.add(executor);
+            executor.backward();
+            executor.update(options.optimizer, learning_rate);
+        } else {
+            ++impl.skipped_steps;
+        }
+        ++impl.step;
+        fit_samples += batch;
+        epoch_samples += batch;
+
+        step_report.step = impl.step;
+        step_report.epoch = epoch;
+        step_report.learning_rate = learning_rate;
+        step_report.losses.assign(losses.begin(), losses.end());
+        step_report.skipped = !finite;
+        step_report.skipped_steps = impl.skipped_steps;
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - fit_start).count();
+        step_report.samples_per_second = elapsed > 0 ? double(fit_samples) / elapsed : 0.0;
+        if (callbacks.on_step && !callbacks.on_step(step_report)) break;
+
+        if (position + 1 == steps_per_epoch || impl.step == total_steps) {
+            EpochReport report;
+            report.epoch = epoch;
+            report.steps = impl.step;
+            report.samples = epoch_samples;
+            report.train = metrics.result();
+            report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+            if (test != nullptr) report.test = evaluate(*test);
+            if (callbacks.on_epoch) callbacks.on_epoch(report);
+            reports.push_back(std::move(report));
+            metrics.reset();
+            epoch_samples = 0;
+            epoch_start = std::chrono::steady_clock::now();
+        }
     }
     return reports;
 }

@@ -40,6 +40,12 @@ enum class TaskWeighting {
     uncertainty,  // learned: sum_i exp(-s_i) * weight_i * L_i + s_i (Kendall, Gal, Cipolla 2018)
 };
 
+// What to do when a step's loss is NaN or infinite.
+enum class NonFiniteLoss {
+    stop,  // throw ladon::Error naming the task and the step
+    skip,  // skip that batch's update and go on (counted in StepReport)
+};
+
 struct TrainerOptions {
     int64_t batch_size = 32;
     int64_t epochs = 1;
@@ -49,6 +55,30 @@ struct TrainerOptions {
     OptimizerOptions optimizer;
     ScheduleOptions schedule;
     TaskWeighting task_weighting = TaskWeighting::fixed;
+    NonFiniteLoss on_non_finite_loss = NonFiniteLoss::stop;
+};
+
+// After every training step.
+struct StepReport {
+    int64_t step = 0;             // steps done (1-based: the step just finished)
+    int64_t total_steps = 0;      // steps this run will take
+    int64_t epoch = 0;            // 1-based
+    int64_t steps_per_epoch = 0;
+    float learning_rate = 0.0f;
+    std::vector<float> losses;    // per head, this step's mean loss
+    bool skipped = false;         // a non-finite loss skipped this update
+    int64_t skipped_steps = 0;    // so far
+    double samples_per_second = 0.0;  // over this fit() call so far
+};
+
+// A view of one named tensor of the training state (weights, batch-norm
+// running statistics, optimizer moments, learned task weights), pointing
+// into the trainer's flat buffers: read it to save, write it to restore.
+struct StateTensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    float* data = nullptr;
+    int64_t count = 0;
 };
 
 struct TaskMetric {
@@ -74,11 +104,35 @@ public:
     Trainer(Trainer&&) noexcept;
     Trainer& operator=(Trainer&&) noexcept;
 
-    // Trains for options.epochs (or max_steps) on `train`, evaluating on
-    // `test` (may be null) after each epoch; `on_epoch` sees each report.
+    struct Callbacks {
+        // Return false to stop after this step (e.g. on SIGINT); fit() then
+        // returns at once, with the state consistent for a checkpoint.
+        std::function<bool(const StepReport&)> on_step;
+        std::function<void(const EpochReport&)> on_epoch;
+    };
+    // Trains until step options.epochs * steps_per_epoch (or max_steps),
+    // counted from step 0: after set_step(n) (a resume) it goes on from n,
+    // and the batches, dropout masks and learning rates are those the
+    // uninterrupted run would have used. Evaluates on `test` (may be null)
+    // at the end of each epoch.
+    std::vector<EpochReport> fit(const Dataset& train, const Dataset* test, const Callbacks& callbacks);
     std::vector<EpochReport> fit(const Dataset& train, const Dataset* test,
                                  const std::function<void(const EpochReport&)>& on_epoch = {});
     std::vector<TaskMetric> evaluate(const Dataset& data);
+    // Each head's outputs (logits or regressions) for `count` samples of
+    // input (count x C x H x W floats): outputs[h] gets count x width floats.
+    void predict(const float* inputs, int64_t count, std::vector<std::vector<float>>& outputs);
+
+    // Training state, for checkpoints.
+    std::vector<StateTensor> state_tensors();
+    int64_t step() const;             // batches trained on so far
+    int64_t optimizer_step() const;   // updates applied (AdamW's t)
+    int64_t skipped_steps() const;
+    void set_progress(int64_t step, int64_t optimizer_step, int64_t skipped_steps);
+    const ModelSpec& model() const;
+    const TrainerOptions& options() const;
+    std::vector<std::string> head_names() const;
+    std::vector<int64_t> head_widths() const;
 
     // What the executor planned, in bytes.
     struct MemoryPlan {
