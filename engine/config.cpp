@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -23,6 +24,8 @@ public:
 
     [[noreturn]] void fail(const toml::node* node, const std::string& key, const std::string& message) const {
         const auto line = node != nullptr ? node->source().begin.line : table_.source().begin.line;
+        // Values set with --set have no line in the file.
+        if (line == 0) throw Error(fmt::format("{} (--set): {}: {}", source_, qualified(key), message));
         throw Error(fmt::format("{}:{}: {}: {}", source_, line, qualified(key), message));
     }
     std::string qualified(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
@@ -228,8 +231,60 @@ std::string read_file(const std::string& path) {
 
 }  // namespace
 
-RunConfig parse_run_config(std::string_view text, const std::string& source) {
-    const toml::table root = parse_toml(text, source);
+namespace {
+
+// Applies one `--set key.path=value` to the parsed file. The value is read as
+// a TOML value (3e-4, true, [1, 2], "text"); a bare word that is not valid
+// TOML is taken as a string, so `--set data.dataset=fashion-mtl` works.
+// Numeric path segments index arrays: `model.heads.0.weight=2`.
+void apply_override(toml::table& root, const std::string& assignment, const std::string& source) {
+    const auto equals = assignment.find('=');
+    if (equals == std::string::npos || equals == 0)
+        throw Error(fmt::format("{} (--set): '{}' is not key=value", source, assignment));
+    const std::string key = assignment.substr(0, equals), text = assignment.substr(equals + 1);
+    toml::table value_table;
+    try {
+        value_table = toml::parse("value = " + text);
+    } catch (const toml::parse_error&) {
+        value_table = toml::table{{"value", text}};
+    }
+    toml::node& value = *value_table.get("value");
+
+    std::vector<std::string> parts;
+    for (std::size_t begin = 0;;) {
+        const auto dot = key.find('.', begin);
+        parts.push_back(key.substr(begin, dot - begin));
+        if (dot == std::string::npos) break;
+        begin = dot + 1;
+    }
+    toml::node* current = &root;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+        const std::string& part = parts[i];
+        if (toml::table* table = current->as_table()) {
+            if (table->get(part) == nullptr) table->insert(part, toml::table{});
+            current = table->get(part);
+        } else if (toml::array* array = current->as_array()) {
+            std::size_t index = 0;
+            const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), index);
+            if (error != std::errc{} || end != part.data() + part.size() || index >= array->size())
+                throw Error(fmt::format("{} (--set): {}: '{}' is not an index of an array of {} items", source, key,
+                                        part, array->size()));
+            current = array->get(index);
+        } else {
+            throw Error(fmt::format("{} (--set): {}: '{}' is a value, not a table", source, key, part));
+        }
+    }
+    toml::table* parent = current->as_table();
+    if (parent == nullptr)
+        throw Error(fmt::format("{} (--set): {}: the key's parent is not a table", source, key));
+    value.visit([&](auto&& v) { parent->insert_or_assign(parts.back(), v); });
+}
+
+}  // namespace
+
+RunConfig parse_run_config(std::string_view text, const std::string& source, const std::vector<std::string>& overrides) {
+    toml::table root = parse_toml(text, source);
+    for (const auto& assignment : overrides) apply_override(root, assignment, source);
     TableReader top(root, "", source);
     RunConfig config;
     {
@@ -246,6 +301,10 @@ RunConfig parse_run_config(std::string_view text, const std::string& source) {
         reader.read("max_steps", t.max_steps);
         reader.read("seed", t.seed);
         reader.read("threads", t.threads);
+        t.on_non_finite_loss = read_enum(reader, "on_non_finite_loss",
+                                         std::array<std::pair<const char*, NonFiniteLoss>, 2>{
+                                             {{"stop", NonFiniteLoss::stop}, {"skip", NonFiniteLoss::skip}}},
+                                         NonFiniteLoss::stop);
         t.task_weighting = read_enum(reader, "task_weighting",
                                      std::array<std::pair<const char*, TaskWeighting>, 2>{
                                          {{"fixed", TaskWeighting::fixed}, {"uncertainty", TaskWeighting::uncertainty}}},
@@ -312,11 +371,34 @@ RunConfig parse_run_config(std::string_view text, const std::string& source) {
         if (d.train_size < 0 || d.test_size < 0)
             reader.fail(nullptr, "train_size", "expected sizes >= 0");
     }
+    if (const toml::node* n = top.node("run")) {
+        TableReader reader(as_table(top, n, "run"), "run", source);
+        RunOptions& r = config.run;
+        reader.read("output", r.output);
+        reader.read("checkpoint_every", r.checkpoint_every);
+        reader.read("keep_checkpoints", r.keep_checkpoints);
+        reader.read("log_every", r.log_every);
+        reader.read("device", r.device);
+        reader.finish();
+        if (r.output.empty()) reader.fail(reader.node("output"), "output", "expected a folder name");
+        if (r.checkpoint_every < 0)
+            reader.fail(reader.node("checkpoint_every"), "checkpoint_every", "expected 0 (epoch ends only) or more");
+        if (r.keep_checkpoints < 1)
+            reader.fail(reader.node("keep_checkpoints"), "keep_checkpoints", "expected 1 or more");
+        if (r.log_every < 1) reader.fail(reader.node("log_every"), "log_every", "expected 1 or more");
+        try {
+            parse_device(r.device);
+        } catch (const Error& e) {
+            reader.fail(reader.node("device"), "device", e.what());
+        }
+    }
     top.finish();
     return config;
 }
 
-RunConfig load_run_config(const std::string& path) { return parse_run_config(read_file(path), path); }
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+    return parse_run_config(read_file(path), path, overrides);
+}
 
 ModelSpec load_model_file(const std::string& path) {
     const toml::table root = parse_toml(read_file(path), path);

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -334,6 +335,47 @@ void Executor::update(const OptimizerOptions& optimizer, float learning_rate) {
     };
     run(0, model, optimizer.weight_decay);
     run(model, total - model, 0.0f);
+}
+
+Executor::Timing Executor::profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) {
+    using clock = std::chrono::steady_clock;
+    auto ms_since = [](clock::time_point start) {
+        return std::chrono::duration<double, std::milli>(clock::now() - start).count();
+    };
+    Timing timing;
+    timing.forward_ms.assign(graph_.nodes.size(), 0.0);
+    timing.backward_ms.assign(graph_.nodes.size(), 0.0);
+    forward(true);  // warm-up: first touches of every buffer
+    compute_loss();
+    backward();
+    update(optimizer, learning_rate);
+    for (int it = 0; it < iterations; ++it) {
+        const auto step_start = clock::now();
+        for (std::size_t i = 0; i < graph_.nodes.size(); ++i) {
+            const auto start = clock::now();
+            forward_node(graph_.nodes[i], true, i);
+            timing.forward_ms[i] += ms_since(start);
+        }
+        auto start = clock::now();
+        compute_loss();
+        timing.loss_ms += ms_since(start);
+        for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
+            start = clock::now();
+            backward_node(graph_.nodes[i], i);
+            timing.backward_ms[i] += ms_since(start);
+        }
+        start = clock::now();
+        update(optimizer, learning_rate);
+        timing.update_ms += ms_since(start);
+        timing.step_ms += ms_since(step_start);
+    }
+    const double n = std::max(iterations, 1);
+    for (auto& t : timing.forward_ms) t /= n;
+    for (auto& t : timing.backward_ms) t /= n;
+    timing.loss_ms /= n;
+    timing.update_ms /= n;
+    timing.step_ms /= n;
+    return timing;
 }
 
 Executor::MemoryPlan Executor::memory_plan() const {

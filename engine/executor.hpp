@@ -67,6 +67,15 @@ public:
     };
     MemoryPlan memory_plan() const;
 
+    // Mean milliseconds per node (forward, backward) and per phase over
+    // `iterations` training steps on the current batch, after one warm-up
+    // step; like `caffe time`. The steps do update the parameters.
+    struct Timing {
+        std::vector<double> forward_ms, backward_ms;  // per node
+        double loss_ms = 0, update_ms = 0, step_ms = 0;
+    };
+    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate);
+
 private:
     void initialise_parameters();
     void forward_node(const Node& node, bool training, std::size_t index);

@@ -162,6 +162,29 @@ void Trainer::predict(const float* inputs, int64_t count, std::vector<std::vecto
     }
 }
 
+StepTimingReport Trainer::time_steps(const Dataset& data, int iterations) {
+    engine::Executor& executor = impl_->executor;
+    engine::BatchLoader loader(data, executor);
+    const int64_t batch = executor.batch();
+    std::vector<int64_t> indices(batch);
+    for (int64_t r = 0; r < batch; ++r) indices[r] = r % data.size();
+    loader.load(indices);
+    const auto timing = executor.profile(iterations, impl_->options.optimizer, impl_->options.optimizer.learning_rate);
+    StepTimingReport report;
+    report.batch = batch;
+    const engine::Graph& graph = executor.graph();
+    for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+        const engine::Node& node = graph.nodes[i];
+        report.layers.push_back({node.name, to_string(node.spec.op),
+                                 node.head >= 0 ? graph.heads[node.head].spec.name : std::string(),
+                                 timing.forward_ms[i], timing.backward_ms[i]});
+    }
+    report.loss_ms = timing.loss_ms;
+    report.update_ms = timing.update_ms;
+    report.step_ms = timing.step_ms;
+    return report;
+}
+
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
                                       const std::function<void(const EpochReport&)>& on_epoch) {
     Callbacks callbacks;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ladon/dataset.hpp"
 #include "ladon/model.hpp"
@@ -21,15 +22,37 @@ struct DataConfig {
     int64_t canvas = 24;     // synthetic
 };
 
+// Where a run writes, and how often.
+struct RunOptions {
+    std::string output = "runs/latest";  // run folder: config, metrics.jsonl, checkpoints
+    int64_t checkpoint_every = 0;        // steps between checkpoints (0: at each epoch's end)
+    int64_t keep_checkpoints = 3;        // the newest K are kept
+    int64_t log_every = 50;              // steps between metrics.jsonl training records
+    std::string device = "auto";         // "auto", "cpu", "cuda" or "cuda:N"
+};
+
 struct RunConfig {
     ModelSpec model;
     TrainerOptions training;
     DataConfig data;
+    RunOptions run;
 };
 
+struct Device {
+    enum class Kind { automatic, cpu, cuda } kind = Kind::automatic;
+    int index = 0;
+};
+// Parses "auto", "cpu", "cuda" or "cuda:N"; throws ladon::Error otherwise.
+Device parse_device(const std::string& text);
+
 // Parses TOML text; `source` names it in errors (usually the file path).
-RunConfig parse_run_config(std::string_view text, const std::string& source);
-RunConfig load_run_config(const std::string& path);
+// `overrides` are "key.path=value" assignments applied before validation.
+RunConfig parse_run_config(std::string_view text, const std::string& source,
+                           const std::vector<std::string>& overrides = {});
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The config as TOML, every value resolved (defaults written out): parsing it
+// gives the same config back.
+std::string to_toml(const RunConfig& config);
 // Only a model description: a file whose top level is the [model] table's
 // contents (input, trunk, heads).
 ModelSpec load_model_file(const std::string& path);

@@ -78,4 +78,32 @@ struct FashionMtlOptions {
 };
 std::unique_ptr<Dataset> make_fashion_mtl_dataset(const FashionMtlOptions& options);
 
+// ---------------------------------------------------------------- NPY datasets
+// Arrays saved with numpy's np.save, memory-mapped (a dataset may be larger
+// than memory). Every file has one row per sample: N rows in all.
+struct NpyTaskOptions {
+    std::string name;
+    TaskKind kind = TaskKind::classes;
+    // classes: [N] (or [N, 1]) class indices, uint8, int32 or int64, each in
+    //   0..num_classes-1;
+    // binary: [N] or [N, W] of 0/1, any supported dtype;
+    // regression: [N] or [N, W] of finite float32 or float64.
+    std::string path;
+    // Optional: [N] of 0/1 (any supported dtype); 0 marks a sample whose label
+    // is missing (its value in `path` is then ignored and never checked).
+    std::string mask_path;
+    int64_t num_classes = 0;  // classes: required (>= 2); other kinds: leave 0
+};
+struct NpyDatasetOptions {
+    // [N, C, H, W] (or [N, H, W], one channel): uint8, scaled by 1/255 to
+    // 0..1, or float32, used as is.
+    std::string inputs;
+    std::vector<NpyTaskOptions> tasks;  // may be empty (inputs only, e.g. for predict)
+};
+// Checks shapes, dtypes and row counts at once, and the labels' values too
+// when the label and mask files are small (under 64 MiB); larger files are
+// checked row by row as samples are loaded. Errors name the file, the row and
+// the value, e.g. "NPY file labels.npy: row 17 has class 12, expected 0..9".
+std::unique_ptr<Dataset> make_npy_dataset(const NpyDatasetOptions& options);
+
 }  // namespace ladon

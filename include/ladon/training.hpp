@@ -97,6 +97,19 @@ struct EpochReport {
     std::vector<TaskMetric> test;   // evaluation on the test set (empty without one)
 };
 
+// `ladon time`: mean milliseconds per layer and per step phase.
+struct LayerTiming {
+    std::string name;  // layer name
+    std::string op;
+    std::string head;  // empty for the trunk
+    double forward_ms = 0, backward_ms = 0;
+};
+struct StepTimingReport {
+    std::vector<LayerTiming> layers;
+    double loss_ms = 0, update_ms = 0, step_ms = 0;
+    int64_t batch = 0;
+};
+
 class Trainer {
 public:
     Trainer(ModelSpec model, TrainerOptions options);
@@ -122,6 +135,10 @@ public:
     // Each head's outputs (logits or regressions) for `count` samples of
     // input (count x C x H x W floats): outputs[h] gets count x width floats.
     void predict(const float* inputs, int64_t count, std::vector<std::vector<float>>& outputs);
+
+    // Times `iterations` training steps layer by layer on one batch of
+    // `data` (after a warm-up step). Changes the parameters.
+    StepTimingReport time_steps(const Dataset& data, int iterations);
 
     // Training state, for checkpoints.
     std::vector<StateTensor> state_tensors();

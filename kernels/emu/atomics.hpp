@@ -46,8 +46,8 @@ T atomic_compare_and_swap(T* address, T compare, T value) {
 
 // The overload sets are CUDA's, so a call that would not compile for the GPU
 // (atomicAdd on long long, say) does not compile here either.
-#define LADON_EMU_ATOMIC(name, type, operation)                                          \
-    inline type name(type* address, type value) {                                        \
+#define LADON_EMU_ATOMIC(name, type, operation)                                             \
+    inline type name(type* address, type value) {                                           \
         return std::atomic_ref<type>(*address).operation(value, std::memory_order_relaxed); \
     }
 LADON_EMU_ATOMIC(atomicAdd, int, fetch_add)
@@ -72,7 +72,7 @@ LADON_EMU_ATOMIC(atomicXor, unsigned, fetch_xor)
 LADON_EMU_ATOMIC(atomicXor, unsigned long long, fetch_xor)
 #undef LADON_EMU_ATOMIC
 
-#define LADON_EMU_ATOMIC_MIN_MAX(type)                                                                         \
+#define LADON_EMU_ATOMIC_MIN_MAX(type)                                                                                \
     inline type atomicMax(type* address, type value) { return ladon::emu::detail::atomic_fetch_max(address, value); } \
     inline type atomicMin(type* address, type value) { return ladon::emu::detail::atomic_fetch_min(address, value); }
 LADON_EMU_ATOMIC_MIN_MAX(int)
@@ -81,8 +81,8 @@ LADON_EMU_ATOMIC_MIN_MAX(long long)
 LADON_EMU_ATOMIC_MIN_MAX(unsigned long long)
 #undef LADON_EMU_ATOMIC_MIN_MAX
 
-#define LADON_EMU_ATOMIC_CAS(type)                                          \
-    inline type atomicCAS(type* address, type compare, type value) {        \
+#define LADON_EMU_ATOMIC_CAS(type)                                                   \
+    inline type atomicCAS(type* address, type compare, type value) {                 \
         return ladon::emu::detail::atomic_compare_and_swap(address, compare, value); \
     }
 LADON_EMU_ATOMIC_CAS(int)
@@ -97,8 +97,8 @@ inline unsigned atomicInc(unsigned* address, unsigned limit) {
     return ladon::emu::detail::atomic_update(address, [limit](unsigned old) { return old >= limit ? 0u : old + 1; });
 }
 inline unsigned atomicDec(unsigned* address, unsigned limit) {
-    return ladon::emu::detail::atomic_update(address,
-                                             [limit](unsigned old) { return old == 0 || old > limit ? limit : old - 1; });
+    return ladon::emu::detail::atomic_update(
+        address, [limit](unsigned old) { return old == 0 || old > limit ? limit : old - 1; });
 }
 
 // Memory fences: blocks on different workers see each other's writes in order.

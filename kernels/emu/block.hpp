@@ -43,6 +43,12 @@ struct EmulatedThread {
     Fiber fiber;
 };
 
+// Whether the calling thread is running an emulated thread (a kernel).
+bool inside_kernel();
+
+// "(x,y,z)", as messages write a block or thread index.
+std::string coordinates(uint3 index);
+
 class BlockRunner {
 public:
     // Runs block `block_index` of `launch` to its end. Returns what went wrong,
@@ -58,16 +64,17 @@ private:
     void resume_ready_threads(FiberOrder order);
     bool release_barrier();
     std::string describe_deadlock() const;
-    // A fault found inside the running fiber: recorded, and the fiber is
-    // never resumed (the scheduler abandons the block).
-    [[noreturn]] void fail_running_thread(const std::string& what);
+    // After a fault found inside the running fiber (fault_ set): back to the
+    // scheduler for good, which abandons the block. The fiber's frames are
+    // never unwound, so the caller must own no heap memory at this point.
+    [[noreturn]] void abandon_running_thread();
     std::string where(std::size_t thread) const;
 
     // warp.cpp
     std::optional<std::string> check_warp_call(unsigned mask, int width) const;
     bool release_warp_groups();
     bool warp_group_ready(std::size_t warp_start, const EmulatedThread& caller) const;
-    void complete_warp_group(std::size_t warp_start, const EmulatedThread& caller);
+    void complete_warp_group(std::size_t warp_start, WarpOp op, unsigned mask, int width);
     std::optional<std::string> describe_warp_deadlock() const;
 
     const GridLaunch* launch_ = nullptr;

@@ -23,10 +23,6 @@ namespace ladon::emu::detail {
 inline thread_local void* dynamic_shared_memory = nullptr;
 inline thread_local std::uint64_t block_serial = 0;
 
-}  // namespace ladon::emu::detail
-
-namespace ladon::emu::detail {
-
 // Fills memory nobody has written yet: device allocations, shared memory at
 // the start of each block, a shuffle's read from a lane outside the mask. All
 // bytes 0xFF: a NaN as float or double, -1 as a signed integer, so a read

@@ -34,9 +34,7 @@ cudaError_t record_kernel_fault(std::string message) {
     return record_error(cudaErrorLaunchFailure, std::move(message));
 }
 
-cudaError_t pending_kernel_fault() {
-    return error_state().kernel_fault_pending ? cudaErrorLaunchFailure : cudaSuccess;
-}
+cudaError_t pending_kernel_fault() { return error_state().kernel_fault_pending ? cudaErrorLaunchFailure : cudaSuccess; }
 
 }  // namespace ladon::emu::detail
 

@@ -78,7 +78,6 @@ void Fiber::start(FiberStack& stack, std::size_t slot, Entry entry, void* argume
     scheduler_ = nullptr;
     entry_ = entry;
     argument_ = argument;
-    finished_ = false;
     stack_bottom_ = stack.bottom();
     stack_size_ = stack.size();
     fake_stack_ = nullptr;
@@ -108,7 +107,6 @@ void Fiber::trampoline(Transfer from_scheduler) {
     fiber->scheduler_ = from_scheduler.fctx;
     finish_switch(nullptr, &fiber->scheduler_stack_bottom_, &fiber->scheduler_stack_size_);
     fiber->entry_(fiber->argument_);
-    fiber->finished_ = true;
     fiber->switch_to_scheduler(true);
     // A finished fiber is never resumed; its stack is reused by a new start().
     std::fputs("ladon emulator: a finished fiber was resumed\n", stderr);

@@ -59,8 +59,6 @@ public:
     // From inside the fiber: back to the scheduler; returns when resumed.
     void suspend();
 
-    bool finished() const { return finished_; }
-
 private:
     using Context = boost::context::detail::fcontext_t;
     using Transfer = boost::context::detail::transfer_t;
@@ -72,7 +70,6 @@ private:
     Context scheduler_ = nullptr;  // the scheduler's saved context while the fiber runs
     Entry entry_ = nullptr;
     void* argument_ = nullptr;
-    bool finished_ = false;
     // AddressSanitizer bookkeeping (unused without ASan): the fiber's stack,
     // its fake stack while switched out, and the scheduler's stack bounds.
     const void* stack_bottom_ = nullptr;

@@ -1,11 +1,16 @@
 #pragma once
-// CUDA's language keywords for g++. CUDA's vector_types.h comes first so that
-// dim3, uint3, float4 ... are NVIDIA's own definitions (same layout and
-// alignment as on the GPU); it drags in crt/host_defines.h, which under a
-// host compiler defines `__shared__` as nothing and would silently make
-// block-shared memory per-thread (pitfall 4). So every keyword is undefined
-// and defined again here, after it.
-#include <vector_types.h>
+// CUDA's headers and language keywords for g++. First CUDA's runtime header,
+// exactly as host code compiled by g++ includes it: dim3, float4, cudaError_t,
+// cudaDeviceProp ... and the runtime calls' declarations (C linkage, default
+// arguments) are NVIDIA's own, so other CUDA headers
+// (cuda_fp16.h, say) agree with ours. The emulator defines the calls it
+// implements (runtime.cpp); any other fails to link, by name.
+//
+// It drags in crt/host_defines.h, which under a host compiler defines
+// `__shared__` as nothing and would silently make block-shared memory
+// per-thread (pitfall 4). So every keyword is undefined and defined again
+// here, after it.
+#include <cuda_runtime.h>
 
 #undef __global__
 #undef __device__

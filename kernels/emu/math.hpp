@@ -63,8 +63,8 @@ inline unsigned __brev(unsigned x) {
 // CUDA's global min/max overloads, same-type ones only: a mixed call such as
 // min(int, unsigned) does not compile here (cast explicitly; CUDA's implicit
 // choice of overload is easy to get wrong anyway).
-#define LADON_EMU_MIN_MAX(type)                                     \
-    inline type min(type a, type b) { return b < a ? b : a; }       \
+#define LADON_EMU_MIN_MAX(type)                               \
+    inline type min(type a, type b) { return b < a ? b : a; } \
     inline type max(type a, type b) { return a < b ? b : a; }
 LADON_EMU_MIN_MAX(int)
 LADON_EMU_MIN_MAX(unsigned)

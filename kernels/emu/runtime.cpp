@@ -4,8 +4,8 @@
 #include "kernels/emu/runtime.hpp"
 
 #include <chrono>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -147,8 +147,8 @@ cudaError_t check_copy(const char* call, void* destination, const void* source, 
     const bool device_destination = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
     const bool device_source = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
     if (device_destination && !device().device_memory.contains(destination, bytes))
-        return invalid_value(call, "destination " + range_text(destination, bytes) +
-                                       " is not inside one cudaMalloc allocation");
+        return invalid_value(
+            call, "destination " + range_text(destination, bytes) + " is not inside one cudaMalloc allocation");
     if (device_source && !device().device_memory.contains(source, bytes))
         return invalid_value(call, "source " + range_text(source, bytes) + " is not inside one cudaMalloc allocation");
     return cudaSuccess;
@@ -174,22 +174,6 @@ cudaError_t fill(const char* call, void* device_pointer, int value, std::size_t 
 }  // namespace
 
 bool is_valid_stream(cudaStream_t stream) { return is_default_stream(stream) || device().streams.contains(stream); }
-
-cudaError_t copy_to_symbol(void* symbol, std::size_t symbol_bytes, const void* source, std::size_t bytes,
-                           std::size_t offset) {
-    if (offset > symbol_bytes || bytes > symbol_bytes - offset)
-        return record_error(cudaErrorInvalidValue, "cudaMemcpyToSymbol: range past the end of the symbol");
-    return copy("cudaMemcpyToSymbol", static_cast<unsigned char*>(symbol) + offset, source, bytes,
-                cudaMemcpyHostToHost);
-}
-
-cudaError_t copy_from_symbol(void* destination, const void* symbol, std::size_t symbol_bytes, std::size_t bytes,
-                             std::size_t offset) {
-    if (offset > symbol_bytes || bytes > symbol_bytes - offset)
-        return record_error(cudaErrorInvalidValue, "cudaMemcpyFromSymbol: range past the end of the symbol");
-    return copy("cudaMemcpyFromSymbol", destination, static_cast<const unsigned char*>(symbol) + offset, bytes,
-                cudaMemcpyHostToHost);
-}
 
 }  // namespace ladon::emu::detail
 
@@ -263,8 +247,8 @@ cudaError_t cudaMalloc(void** device_pointer, std::size_t bytes) {
     if (bytes == 0) return cudaSuccess;
     *device_pointer = device().device_memory.allocate(bytes, ladon::emu::detail::emulated_global_memory_bytes);
     if (*device_pointer == nullptr)
-        return record_error(cudaErrorMemoryAllocation, "cudaMalloc: " + std::to_string(bytes) +
-                                                           " bytes do not fit in the emulated device memory");
+        return record_error(cudaErrorMemoryAllocation,
+                            "cudaMalloc: " + std::to_string(bytes) + " bytes do not fit in the emulated device memory");
     return cudaSuccess;
 }
 
@@ -299,6 +283,20 @@ cudaError_t cudaMemcpyAsync(void* destination, const void* source, std::size_t b
     if (!ladon::emu::detail::is_valid_stream(stream))
         return record_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: unknown stream");
     return ladon::emu::detail::copy("cudaMemcpyAsync", destination, source, bytes, kind);
+}
+
+// A __constant__ variable is an ordinary global here: the copy is host to host.
+cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* source, std::size_t bytes, std::size_t offset,
+                               cudaMemcpyKind) {
+    return ladon::emu::detail::copy("cudaMemcpyToSymbol",
+                                    static_cast<unsigned char*>(const_cast<void*>(symbol)) + offset, source, bytes,
+                                    cudaMemcpyHostToHost);
+}
+
+cudaError_t cudaMemcpyFromSymbol(void* destination, const void* symbol, std::size_t bytes, std::size_t offset,
+                                 cudaMemcpyKind) {
+    return ladon::emu::detail::copy("cudaMemcpyFromSymbol", destination,
+                                    static_cast<const unsigned char*>(symbol) + offset, bytes, cudaMemcpyHostToHost);
 }
 
 cudaError_t cudaMemset(void* device_pointer, int value, std::size_t bytes) {

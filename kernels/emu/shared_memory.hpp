@@ -37,8 +37,8 @@ inline void poison_once_per_block(void* storage, std::size_t bytes, std::uint64_
 #define LADON_EMU_SHARED_STORAGE static thread_local
 #endif
 
-#define LADON_SHARED(type, name, dimensions)                                   \
-    LADON_EMU_SHARED_STORAGE type name dimensions;                             \
+#define LADON_SHARED(type, name, dimensions)                                  \
+    LADON_EMU_SHARED_STORAGE type name dimensions;                            \
     LADON_EMU_SHARED_STORAGE std::uint64_t ladon_emu_poisoned_for_##name = 0; \
     ::ladon::emu::detail::poison_once_per_block(&name, sizeof(name), ladon_emu_poisoned_for_##name)
 

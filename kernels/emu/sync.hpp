@@ -45,9 +45,7 @@ T from_lane_bits(std::uint64_t bits) {
 
 }  // namespace ladon::emu::detail
 
-inline void __syncthreads() {
-    ladon::emu::detail::block_barrier(ladon::emu::detail::BarrierReduction::none, 0);
-}
+inline void __syncthreads() { ladon::emu::detail::block_barrier(ladon::emu::detail::BarrierReduction::none, 0); }
 inline int __syncthreads_count(int predicate) {
     return ladon::emu::detail::block_barrier(ladon::emu::detail::BarrierReduction::count, predicate);
 }

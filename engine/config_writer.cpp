@@ -1,0 +1,136 @@
+// Writing a RunConfig back as TOML (for the run folder and checkpoint
+// metadata, so a checkpoint carries the model it belongs to), and devices.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <sstream>
+
+#include "ladon/config.hpp"
+#include "ladon/error.hpp"
+
+namespace ladon {
+
+namespace {
+
+// Shortest text that reads back as the same float.
+std::string number(float value) {
+    char buffer[32];
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+    std::string text(buffer, result.ptr);
+    if (text.find_first_of(".eEn") == std::string::npos) text += ".0";  // stay a TOML float
+    return text;
+}
+
+std::string quoted(const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string pair(const std::array<int64_t, 2>& v) { return fmt::format("[{}, {}]", v[0], v[1]); }
+
+std::string layer_toml(const LayerSpec& layer) {
+    std::string out = fmt::format("{{ op = \"{}\"", to_string(layer.op));
+    if (!layer.name.empty()) out += ", name = " + quoted(layer.name);
+    if (!layer.inputs.empty()) {
+        out += ", inputs = [";
+        for (std::size_t i = 0; i < layer.inputs.size(); ++i) out += (i ? ", " : "") + quoted(layer.inputs[i]);
+        out += "]";
+    }
+    switch (layer.op) {
+        case OpKind::conv2d:
+            out += fmt::format(", out_channels = {}, kernel = {}, stride = {}, padding = {}, bias = {}",
+                               layer.out_channels, pair(layer.kernel), pair(layer.stride), pair(layer.padding),
+                               layer.bias);
+            break;
+        case OpKind::max_pool2d:
+        case OpKind::avg_pool2d:
+            out += fmt::format(", kernel = {}, stride = {}, padding = {}", pair(layer.kernel), pair(layer.stride),
+                               pair(layer.padding));
+            break;
+        case OpKind::dense: out += fmt::format(", out_features = {}, bias = {}", layer.out_features, layer.bias); break;
+        case OpKind::leaky_relu: out += ", negative_slope = " + number(layer.negative_slope); break;
+        case OpKind::dropout: out += ", probability = " + number(layer.probability); break;
+        case OpKind::batch_norm:
+            out += ", epsilon = " + number(layer.epsilon) + ", momentum = " + number(layer.momentum);
+            break;
+        default: break;
+    }
+    return out + " }";
+}
+
+void layers_toml(std::ostringstream& out, const char* key, const std::vector<LayerSpec>& layers) {
+    out << key << " = [\n";
+    for (const auto& layer : layers) out << "  " << layer_toml(layer) << ",\n";
+    out << "]\n";
+}
+
+}  // namespace
+
+Device parse_device(const std::string& text) {
+    if (text == "auto") return {Device::Kind::automatic, 0};
+    if (text == "cpu") return {Device::Kind::cpu, 0};
+    if (text == "cuda") return {Device::Kind::cuda, 0};
+    if (text.rfind("cuda:", 0) == 0) {
+        int index = -1;
+        const char* begin = text.data() + 5;
+        const char* end = text.data() + text.size();
+        const auto [ptr, error] = std::from_chars(begin, end, index);
+        if (error == std::errc{} && ptr == end && index >= 0) return {Device::Kind::cuda, index};
+    }
+    throw Error(fmt::format("unknown device \"{}\"; expected auto, cpu, cuda or cuda:N", text));
+}
+
+std::string to_toml(const RunConfig& config) {
+    std::ostringstream out;
+    const ModelSpec& m = config.model;
+    out << "[model]\n" << fmt::format("input = [{}, {}, {}]\n", m.channels, m.height, m.width);
+    layers_toml(out, "trunk", m.trunk);
+    for (const auto& head : m.heads) {
+        out << "\n[[model.heads]]\nname = " << quoted(head.name) << "\n";
+        if (!head.input.empty()) out << "input = " << quoted(head.input) << "\n";
+        out << "loss = \"" << to_string(head.loss) << "\"\nweight = " << number(head.weight)
+            << "\nlabel_smoothing = " << number(head.label_smoothing) << "\nbeta = " << number(head.beta) << "\n";
+        layers_toml(out, "layers", head.layers);
+    }
+    const TrainerOptions& t = config.training;
+    out << "\n[training]\n"
+        << fmt::format("epochs = {}\nbatch_size = {}\nmax_steps = {}\nseed = {}\nthreads = {}\n", t.epochs, t.batch_size,
+                       t.max_steps, t.seed, t.threads)
+        << "task_weighting = \"" << (t.task_weighting == TaskWeighting::uncertainty ? "uncertainty" : "fixed") << "\"\n"
+        << "on_non_finite_loss = \"" << (t.on_non_finite_loss == NonFiniteLoss::skip ? "skip" : "stop") << "\"\n";
+    const OptimizerOptions& o = t.optimizer;
+    out << "\n[optimizer]\nkind = \"" << (o.kind == OptimizerOptions::Kind::sgd ? "sgd" : "adamw") << "\"\n"
+        << "learning_rate = " << number(o.learning_rate) << "\nmomentum = " << number(o.momentum)
+        << "\nnesterov = " << (o.nesterov ? "true" : "false") << "\nbeta1 = " << number(o.beta1)
+        << "\nbeta2 = " << number(o.beta2) << "\nepsilon = " << number(o.epsilon)
+        << "\nweight_decay = " << number(o.weight_decay) << "\n";
+    const ScheduleOptions& s = t.schedule;
+    const char* kind = s.kind == ScheduleOptions::Kind::step ? "step"
+                       : s.kind == ScheduleOptions::Kind::cosine ? "cosine"
+                                                                 : "constant";
+    out << "\n[schedule]\nkind = \"" << kind << "\"\n"
+        << fmt::format("warmup_steps = {}\nstep_size = {}\n", s.warmup_steps, s.step_size)
+        << "gamma = " << number(s.gamma) << "\n"
+        << fmt::format("total_steps = {}\n", s.total_steps) << "min_learning_rate = " << number(s.min_learning_rate)
+        << "\n";
+    const DataConfig& d = config.data;
+    out << "\n[data]\ndataset = " << quoted(d.dataset) << "\ndirectory = " << quoted(d.directory) << "\n"
+        << fmt::format("seed = {}\ntrain_size = {}\ntest_size = {}\ncanvas = {}\n", d.seed, d.train_size, d.test_size,
+                       d.canvas);
+    const RunOptions& r = config.run;
+    out << "\n[run]\noutput = " << quoted(r.output) << "\n"
+        << fmt::format("checkpoint_every = {}\nkeep_checkpoints = {}\nlog_every = {}\n", r.checkpoint_every,
+                       r.keep_checkpoints, r.log_every)
+        << "device = " << quoted(r.device) << "\n";
+    return out.str();
+}
+
+}  // namespace ladon

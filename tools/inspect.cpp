@@ -1,0 +1,76 @@
+// `ladon eval`, `ladon time`, `ladon info`, and device selection.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <cstdio>
+
+#include "ladon/checkpoint.hpp"
+#include "ladon/config.hpp"
+#include "ladon/error.hpp"
+#include "tools/commands.hpp"
+
+namespace ladon::tool {
+
+void select_device(const std::string& device_text) {
+    const Device device = parse_device(device_text);
+    // The CUDA backend is not compiled into this build yet: say so plainly
+    // rather than pretend. `auto` falls back to the CPU with one line.
+    if (device.kind == Device::Kind::cuda)
+        throw Error(fmt::format("device \"{}\" asked for, but this ladon has no CUDA backend; use --device cpu or auto",
+                                device_text));
+    if (device.kind == Device::Kind::automatic)
+        std::printf("device: no CUDA backend in this build; training on the CPU (%d threads)\n",
+                    omp_get_max_threads());
+}
+
+int eval(const EvalArguments& arguments) {
+    RunConfig config = read_checkpoint_config(arguments.checkpoint);
+    if (!arguments.overrides.empty())
+        config = parse_run_config(to_toml(config), arguments.checkpoint + " (config)", arguments.overrides);
+    const auto data = arguments.split == "train" ? make_train_dataset(config.data) : make_test_dataset(config.data);
+    Trainer trainer(config.model, config.training);
+    load_checkpoint(trainer, arguments.checkpoint);
+    const auto metrics = trainer.evaluate(*data);
+    std::printf("%s (step %lld) on %s, %lld samples\n", arguments.checkpoint.c_str(),
+                static_cast<long long>(trainer.step()), data->name().c_str(), static_cast<long long>(data->size()));
+    for (const auto& m : metrics)
+        std::printf("  %-12s loss %.4f  %s %.4f\n", m.task.c_str(), m.loss, m.metric.c_str(), m.value);
+    return 0;
+}
+
+int time(const TimeArguments& arguments) {
+    RunConfig config = arguments.config.empty() ? default_run_config()
+                                                : load_run_config(arguments.config, arguments.overrides);
+    if (arguments.config.empty() && !arguments.overrides.empty())
+        config = parse_run_config(to_toml(config), "default config", arguments.overrides);
+    if (!arguments.device.empty()) config.run.device = arguments.device;
+    select_device(config.run.device);
+    const auto data = make_test_dataset(config.data);
+    Trainer trainer(config.model, config.training);
+    const StepTimingReport report = trainer.time_steps(*data, arguments.iterations);
+    std::printf("ladon time: batch %lld, %d iterations, cpu backend, %d threads\n",
+                static_cast<long long>(report.batch), arguments.iterations, omp_get_max_threads());
+    std::printf("%-22s %-12s %-10s %12s %12s\n", "layer", "op", "head", "forward ms", "backward ms");
+    double forward = 0, backward = 0;
+    for (const auto& layer : report.layers) {
+        std::printf("%-22s %-12s %-10s %12.3f %12.3f\n", layer.name.c_str(), layer.op.c_str(),
+                    layer.head.empty() ? "-" : layer.head.c_str(), layer.forward_ms, layer.backward_ms);
+        forward += layer.forward_ms;
+        backward += layer.backward_ms;
+    }
+    std::printf("%-46s %12.3f %12.3f\n", "layers total", forward, backward);
+    std::printf("fused loss %.3f ms, optimizer update %.3f ms\n", report.loss_ms, report.update_ms);
+    std::printf("step %.3f ms = %.0f samples/s\n", report.step_ms,
+                report.step_ms > 0 ? double(report.batch) * 1000.0 / report.step_ms : 0.0);
+    return 0;
+}
+
+int info() {
+    std::printf("ladon 0.1.0\n");
+    std::printf("backends: cpu (OpenMP, %d threads; OpenBLAS GEMM)\n", omp_get_max_threads());
+    std::printf("cuda: not compiled into this build (no CUDA backend yet)\n");
+    std::printf("devices: cpu\n");
+    return 0;
+}
+
+}  // namespace ladon::tool

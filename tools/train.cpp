@@ -1,0 +1,162 @@
+// `ladon train`: a run folder with the resolved config, metrics.jsonl and
+// checkpoints; progress on the terminal; SIGINT/SIGTERM finish the current
+// step, checkpoint and exit 130/143; --resume continues bit for bit.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "ladon/checkpoint.hpp"
+#include "ladon/config.hpp"
+#include "ladon/error.hpp"
+#include "tools/commands.hpp"
+#include "tools/progress.hpp"
+
+namespace ladon::tool {
+
+namespace {
+
+// The one piece of process-wide state: which signal asked us to stop.
+std::atomic<int> stop_signal{0};
+extern "C" void on_stop_signal(int signal) { stop_signal.store(signal); }
+
+class StopSignals {
+public:
+    StopSignals() {
+        struct sigaction action {};
+        action.sa_handler = on_stop_signal;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGINT, &action, &previous_int_);
+        sigaction(SIGTERM, &action, &previous_term_);
+    }
+    ~StopSignals() {
+        sigaction(SIGINT, &previous_int_, nullptr);
+        sigaction(SIGTERM, &previous_term_, nullptr);
+    }
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+
+private:
+    struct sigaction previous_int_ {};
+    struct sigaction previous_term_ {};
+};
+
+RunConfig resolve_config(const TrainArguments& arguments, std::string& resume_checkpoint) {
+    RunConfig config;
+    if (!arguments.config.empty()) {
+        config = load_run_config(arguments.config, arguments.overrides);
+    } else if (!arguments.resume.empty() && arguments.resume != "latest") {
+        // Resuming a run folder without a config: the run's own config.
+        resume_checkpoint = RunFolder::latest_checkpoint(arguments.resume).string();
+        config = read_checkpoint_config(resume_checkpoint);
+        if (!arguments.overrides.empty())
+            config = parse_run_config(to_toml(config), resume_checkpoint + " (config)", arguments.overrides);
+    } else {
+        config = default_run_config();
+        if (!arguments.overrides.empty())
+            config = parse_run_config(to_toml(config), "default config", arguments.overrides);
+    }
+    if (arguments.epochs > 0) config.training.epochs = arguments.epochs;
+    if (arguments.max_steps > 0) config.training.max_steps = arguments.max_steps;
+    if (arguments.threads > 0) config.training.threads = arguments.threads;
+    if (!arguments.device.empty()) config.run.device = arguments.device;
+    if (!arguments.resume.empty() && resume_checkpoint.empty()) {
+        const std::string folder = arguments.resume == "latest" ? config.run.output : arguments.resume;
+        resume_checkpoint = RunFolder::latest_checkpoint(folder).string();
+    }
+    return config;
+}
+
+std::string metrics_json(const char* split, int64_t step, int64_t epoch, const TaskMetric& m) {
+    nlohmann::json record{{"step", step}, {"epoch", epoch},  {"split", split},
+                          {"task", m.task}, {"metric", m.metric}, {"value", m.value}};
+    nlohmann::json loss{{"step", step}, {"epoch", epoch}, {"split", split}, {"task", m.task}, {"metric", "loss"},
+                        {"value", m.loss}};
+    return loss.dump() + "\n" + record.dump();
+}
+
+}  // namespace
+
+int train(const TrainArguments& arguments) {
+    std::string resume_checkpoint;
+    const RunConfig config = resolve_config(arguments, resume_checkpoint);
+    select_device(config.run.device);
+    const auto train_data = make_train_dataset(config.data);
+    const auto test_data = make_test_dataset(config.data);
+    Trainer trainer(config.model, config.training);
+    RunFolder folder(config.run.output);
+    if (!resume_checkpoint.empty()) {
+        load_checkpoint(trainer, resume_checkpoint);
+        std::printf("resumed from %s at step %lld\n", resume_checkpoint.c_str(),
+                    static_cast<long long>(trainer.step()));
+    }
+    folder.write_config(config);
+
+    const auto plan = trainer.memory_plan();
+    std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, cpu backend\n",
+                train_data->name().c_str(), static_cast<long long>(train_data->size()),
+                static_cast<long long>(test_data->size()), static_cast<long long>(trainer.parameter_count()),
+                static_cast<long long>(config.training.batch_size));
+    std::printf("memory: parameters %.2f MiB, gradients %.2f MiB, optimizer %.2f MiB, activations %.2f MiB, "
+                "workspace %.2f MiB\nrun folder: %s\n",
+                plan.parameters / 1048576.0, plan.gradients / 1048576.0, plan.optimizer_state / 1048576.0,
+                plan.activations / 1048576.0, plan.workspace / 1048576.0, folder.path().c_str());
+    std::fflush(stdout);
+
+    Progress progress(trainer.head_names(), config.training.batch_size, config.run.log_every);
+    std::string last_checkpoint = resume_checkpoint;
+    int64_t last_checkpoint_step = resume_checkpoint.empty() ? -1 : trainer.step();
+    auto checkpoint = [&]() {
+        last_checkpoint = folder.checkpoint(trainer, config, config.run.keep_checkpoints).string();
+        last_checkpoint_step = trainer.step();
+    };
+    const std::vector<std::string> tasks = trainer.head_names();
+
+    StopSignals signals;
+    stop_signal.store(0);
+    Trainer::Callbacks callbacks;
+    callbacks.on_step = [&](const StepReport& report) {
+        progress.step(report);
+        if (report.step % config.run.log_every == 0 || report.step == report.total_steps) {
+            for (std::size_t h = 0; h < tasks.size(); ++h) {
+                nlohmann::json record{{"step", report.step},        {"epoch", report.epoch},
+                                      {"split", "train"},           {"task", tasks[h]},
+                                      {"metric", "loss"},           {"value", report.losses[h]},
+                                      {"lr", report.learning_rate}, {"samples_per_second", report.samples_per_second}};
+                folder.log(record.dump());
+            }
+        }
+        if (config.run.checkpoint_every > 0 && report.step % config.run.checkpoint_every == 0 &&
+            stop_signal.load() == 0)
+            checkpoint();
+        return stop_signal.load() == 0;
+    };
+    callbacks.on_epoch = [&](const EpochReport& report) {
+        progress.epoch(report, config.training.epochs);
+        for (const auto& m : report.test) folder.log(metrics_json("test", report.steps, report.epoch, m));
+        if (config.run.checkpoint_every == 0) checkpoint();
+    };
+    try {
+        trainer.fit(*train_data, test_data.get(), callbacks);
+    } catch (const Error& e) {
+        progress.finish_line();
+        throw Error(fmt::format("{}; last good checkpoint: {}", e.what(),
+                                last_checkpoint.empty() ? "none yet" : last_checkpoint));
+    }
+    progress.finish_line();
+    if (const int signal = stop_signal.load(); signal != 0) {
+        checkpoint();
+        std::fprintf(stderr, "ladon: stopped by %s at step %lld; checkpoint %s (resume with --resume %s)\n",
+                     signal == SIGINT ? "SIGINT" : "SIGTERM", static_cast<long long>(trainer.step()),
+                     last_checkpoint.c_str(), folder.path().c_str());
+        return 128 + signal;
+    }
+    if (last_checkpoint_step != trainer.step()) checkpoint();
+    std::printf("done: step %lld, checkpoint %s\n", static_cast<long long>(trainer.step()), last_checkpoint.c_str());
+    return 0;
+}
+
+}  // namespace ladon::tool
