@@ -1,7 +1,9 @@
 #pragma once
 // Per-task metrics accumulated over batches: accuracy for class tasks
 // (argmax) and binary tasks (logit > 0, per label), mean absolute error for
-// regression; each head's mean loss weighted by its present samples.
+// regression; each head's mean loss weighted by its present samples. In
+// detailed mode (evaluation) also top-5 accuracy, ROC AUC, RMSE and box IoU;
+// detailed mode keeps every binary score, so it allocates.
 #include <cstdint>
 #include <vector>
 
@@ -12,7 +14,7 @@ namespace ladon::engine {
 
 class MetricAccumulator {
 public:
-    explicit MetricAccumulator(const Graph& graph);
+    explicit MetricAccumulator(const Graph& graph, bool detailed = false);
     // Adds the executor's current outputs, targets, masks and head losses.
     void add(Executor& executor);
     std::vector<TaskMetric> result() const;
@@ -20,7 +22,16 @@ public:
 
 private:
     const Graph& graph_;
+    bool detailed_;
     std::vector<double> loss_sum_, loss_count_, metric_sum_, metric_count_;
+    std::vector<double> top5_sum_, squared_sum_, iou_sum_, iou_count_;
+    std::vector<std::vector<std::pair<float, bool>>> scores_;  // binary: (logit, label)
 };
+
+// ROC AUC of (score, positive) pairs: the probability that a random positive
+// scores above a random negative (ties count half). 0.5 with one class only.
+double roc_auc(std::vector<std::pair<float, bool>> scores);
+// Intersection over union of two (x0, y0, x1, y1) boxes; 0 for empty ones.
+double box_iou(const float* a, const float* b);
 
 }  // namespace ladon::engine

@@ -128,7 +128,7 @@ Trainer::MemoryPlan Trainer::memory_plan() const {
 std::vector<TaskMetric> Trainer::evaluate(const Dataset& data) {
     engine::Executor& executor = impl_->executor;
     engine::BatchLoader loader(data, executor);
-    engine::MetricAccumulator metrics(executor.graph());
+    engine::MetricAccumulator metrics(executor.graph(), /*detailed=*/true);
     const int64_t batch = executor.batch();
     std::vector<int64_t> indices(batch);
     for (int64_t begin = 0; begin < data.size(); begin += batch) {

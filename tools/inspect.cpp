@@ -33,8 +33,11 @@ int eval(const EvalArguments& arguments) {
     const auto metrics = trainer.evaluate(*data);
     std::printf("%s (step %lld) on %s, %lld samples\n", arguments.checkpoint.c_str(),
                 static_cast<long long>(trainer.step()), data->name().c_str(), static_cast<long long>(data->size()));
-    for (const auto& m : metrics)
-        std::printf("  %-12s loss %.4f  %s %.4f\n", m.task.c_str(), m.loss, m.metric.c_str(), m.value);
+    for (const auto& m : metrics) {
+        std::string line = fmt::format("  {:<12} loss {:.4f}  {} {:.4f}", m.task, m.loss, m.metric, m.value);
+        for (const auto& [name, value] : m.extra) line += fmt::format("  {} {:.4f}", name, value);
+        std::puts(line.c_str());
+    }
     return 0;
 }
 

@@ -64,7 +64,10 @@ void Progress::epoch(const EpochReport& report, int64_t epochs) {
     auto print = [](const char* split, const std::vector<TaskMetric>& metrics) {
         if (metrics.empty()) return;
         std::string line = fmt::format("  {:<5}", split);
-        for (const auto& m : metrics) line += fmt::format("  {} loss {:.4f} {} {:.4f}", m.task, m.loss, m.metric, m.value);
+        for (const auto& m : metrics) {
+            line += fmt::format("  {} loss {:.4f} {} {:.4f}", m.task, m.loss, m.metric, m.value);
+            for (const auto& [name, value] : m.extra) line += fmt::format(" {} {:.4f}", name, value);
+        }
         std::puts(line.c_str());
     };
     print("train", report.train);

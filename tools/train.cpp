@@ -70,12 +70,21 @@ RunConfig resolve_config(const TrainArguments& arguments, std::string& resume_ch
     return config;
 }
 
+// One JSON line per metric of a task's evaluation.
 std::string metrics_json(const char* split, int64_t step, int64_t epoch, const TaskMetric& m) {
-    nlohmann::json record{{"step", step}, {"epoch", epoch},  {"split", split},
-                          {"task", m.task}, {"metric", m.metric}, {"value", m.value}};
-    nlohmann::json loss{{"step", step}, {"epoch", epoch}, {"split", split}, {"task", m.task}, {"metric", "loss"},
-                        {"value", m.loss}};
-    return loss.dump() + "\n" + record.dump();
+    auto line = [&](const std::string& metric, double value) {
+        return nlohmann::json{{"step", step},     {"epoch", epoch},   {"split", split},
+                              {"task", m.task}, {"metric", metric}, {"value", value}}
+            .dump();
+    };
+    std::string lines = line("loss", m.loss);
+    lines += '\n';
+    lines += line(m.metric, m.value);
+    for (const auto& [name, value] : m.extra) {
+        lines += '\n';
+        lines += line(name, value);
+    }
+    return lines;
 }
 
 }  // namespace

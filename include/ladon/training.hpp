@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ladon/dataset.hpp"
@@ -83,9 +84,12 @@ struct StateTensor {
 
 struct TaskMetric {
     std::string task;
-    std::string metric;  // "accuracy" or "mae"
+    std::string metric;  // the headline: "accuracy" (classes, binary) or "mae" (regression)
     double loss = 0.0;   // mean loss over the samples seen
     double value = 0.0;
+    // Evaluation adds: "top5" (classes, more than 5), "auc" (binary: ROC AUC
+    // over every label), "rmse" and, for 4-wide boxes, "iou" (mean IoU).
+    std::vector<std::pair<std::string, double>> extra;
 };
 
 struct EpochReport {
