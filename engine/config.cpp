@@ -364,10 +364,41 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
         reader.read("train_size", d.train_size);
         reader.read("test_size", d.test_size);
         reader.read("canvas", d.canvas);
+        reader.read("inputs", d.inputs);
+        reader.read("test_inputs", d.test_inputs);
+        if (const toml::node* tasks = reader.node("tasks")) {
+            const toml::array* array = tasks->as_array();
+            if (array == nullptr) reader.fail(tasks, "tasks", "expected [[data.tasks]] tables");
+            for (std::size_t i = 0; i < array->size(); ++i) {
+                const std::string item = fmt::format("tasks[{}]", i);
+                TableReader task_reader(as_table(reader, array->get(i), item), reader.qualified(item), source);
+                NpyTaskConfig task;
+                if (!task_reader.read("name", task.name)) task_reader.fail(nullptr, "name", "missing; every task needs a name");
+                task_reader.read("kind", task.kind);
+                task_reader.read("classes", task.classes);
+                if (!task_reader.read("labels", task.labels))
+                    task_reader.fail(nullptr, "labels", "missing; expected the path of the task's .npy labels");
+                task_reader.read("mask", task.mask);
+                task_reader.read("test_labels", task.test_labels);
+                task_reader.read("test_mask", task.test_mask);
+                task_reader.finish();
+                if (task.kind != "classes" && task.kind != "binary" && task.kind != "regression")
+                    task_reader.fail(task_reader.node("kind"), "kind",
+                                     fmt::format("unknown kind \"{}\"; expected classes, binary or regression", task.kind));
+                if (task.kind == "classes" && task.classes < 2)
+                    task_reader.fail(task_reader.node("classes"), "classes", "expected the number of classes (>= 2)");
+                if (!d.test_inputs.empty() && task.test_labels.empty())
+                    task_reader.fail(nullptr, "test_labels", "missing; data.test_inputs is set, so every task needs test labels");
+                d.tasks.push_back(std::move(task));
+            }
+        }
         reader.finish();
-        if (d.dataset != "synthetic" && d.dataset != "fashion-mtl")
+        if (d.dataset != "synthetic" && d.dataset != "fashion-mtl" && d.dataset != "npy")
             reader.fail(reader.node("dataset"), "dataset",
-                        fmt::format("unknown dataset \"{}\"; expected \"synthetic\" or \"fashion-mtl\"", d.dataset));
+                        fmt::format("unknown dataset \"{}\"; expected \"synthetic\", \"fashion-mtl\" or \"npy\"",
+                                    d.dataset));
+        if (d.dataset == "npy" && d.inputs.empty())
+            reader.fail(nullptr, "inputs", "missing; an npy dataset needs the path of its inputs (.npy)");
         if (d.train_size < 0 || d.test_size < 0)
             reader.fail(nullptr, "train_size", "expected sizes >= 0");
     }
@@ -423,13 +454,32 @@ RunConfig default_run_config() {
     return config;
 }
 
+namespace {
+std::unique_ptr<Dataset> npy_dataset(const DataConfig& data, bool test) {
+    NpyDatasetOptions options;
+    options.inputs = test ? data.test_inputs : data.inputs;
+    for (const auto& task : data.tasks) {
+        NpyTaskOptions t;
+        t.name = task.name;
+        t.kind = task.kind == "classes" ? TaskKind::classes : task.kind == "binary" ? TaskKind::binary : TaskKind::regression;
+        t.path = test ? task.test_labels : task.labels;
+        t.mask_path = test ? task.test_mask : task.mask;
+        t.num_classes = task.kind == "classes" ? task.classes : 0;
+        options.tasks.push_back(std::move(t));
+    }
+    return make_npy_dataset(options);
+}
+}  // namespace
+
 std::unique_ptr<Dataset> make_train_dataset(const DataConfig& data) {
+    if (data.dataset == "npy") return npy_dataset(data, false);
     if (data.dataset == "fashion-mtl")
         return make_fashion_mtl_dataset({data.directory, true, data.seed, data.train_size});
     return make_synthetic_dataset({data.seed, data.train_size > 0 ? data.train_size : 4096, data.canvas});
 }
 
 std::unique_ptr<Dataset> make_test_dataset(const DataConfig& data) {
+    if (data.dataset == "npy") return data.test_inputs.empty() ? nullptr : npy_dataset(data, true);
     if (data.dataset == "fashion-mtl")
         return make_fashion_mtl_dataset({data.directory, false, data.seed + 1, data.test_size});
     // A different seed: test samples are new draws, not the training set.

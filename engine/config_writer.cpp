@@ -124,7 +124,13 @@ std::string to_toml(const RunConfig& config) {
     const DataConfig& d = config.data;
     out << "\n[data]\ndataset = " << quoted(d.dataset) << "\ndirectory = " << quoted(d.directory) << "\n"
         << fmt::format("seed = {}\ntrain_size = {}\ntest_size = {}\ncanvas = {}\n", d.seed, d.train_size, d.test_size,
-                       d.canvas);
+                       d.canvas)
+        << "inputs = " << quoted(d.inputs) << "\ntest_inputs = " << quoted(d.test_inputs) << "\n";
+    for (const auto& task : d.tasks)
+        out << "\n[[data.tasks]]\nname = " << quoted(task.name) << "\nkind = " << quoted(task.kind)
+            << fmt::format("\nclasses = {}\n", task.classes) << "labels = " << quoted(task.labels)
+            << "\nmask = " << quoted(task.mask) << "\ntest_labels = " << quoted(task.test_labels)
+            << "\ntest_mask = " << quoted(task.test_mask) << "\n";
     const RunOptions& r = config.run;
     out << "\n[run]\noutput = " << quoted(r.output) << "\n"
         << fmt::format("checkpoint_every = {}\nkeep_checkpoints = {}\nlog_every = {}\n", r.checkpoint_every,

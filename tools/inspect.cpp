@@ -28,6 +28,8 @@ int eval(const EvalArguments& arguments) {
     if (!arguments.overrides.empty())
         config = parse_run_config(to_toml(config), arguments.checkpoint + " (config)", arguments.overrides);
     const auto data = arguments.split == "train" ? make_train_dataset(config.data) : make_test_dataset(config.data);
+    if (!data) throw Error(fmt::format("{}: the run's data has no test split (data.test_inputs); use --split train",
+                                       arguments.checkpoint));
     Trainer trainer(config.model, config.training);
     load_checkpoint(trainer, arguments.checkpoint);
     const auto metrics = trainer.evaluate(*data);
@@ -48,7 +50,8 @@ int time(const TimeArguments& arguments) {
         config = parse_run_config(to_toml(config), "default config", arguments.overrides);
     if (!arguments.device.empty()) config.run.device = arguments.device;
     select_device(config.run.device);
-    const auto data = make_test_dataset(config.data);
+    auto data = make_test_dataset(config.data);
+    if (!data) data = make_train_dataset(config.data);
     Trainer trainer(config.model, config.training);
     const StepTimingReport report = trainer.time_steps(*data, arguments.iterations);
     std::printf("ladon time: batch %lld, %d iterations, cpu backend, %d threads\n",

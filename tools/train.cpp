@@ -107,7 +107,7 @@ int train(const TrainArguments& arguments) {
     const auto plan = trainer.memory_plan();
     std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, cpu backend\n",
                 train_data->name().c_str(), static_cast<long long>(train_data->size()),
-                static_cast<long long>(test_data->size()), static_cast<long long>(trainer.parameter_count()),
+                static_cast<long long>(test_data ? test_data->size() : 0), static_cast<long long>(trainer.parameter_count()),
                 static_cast<long long>(config.training.batch_size));
     std::printf("memory: parameters %.2f MiB, gradients %.2f MiB, optimizer %.2f MiB, activations %.2f MiB, "
                 "workspace %.2f MiB\nrun folder: %s\n",

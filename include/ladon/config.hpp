@@ -13,13 +13,24 @@
 
 namespace ladon {
 
+// One task of an "npy" dataset: labels (and an optional 0/1 mask of present
+// labels) for the training and, optionally, the test inputs.
+struct NpyTaskConfig {
+    std::string name;
+    std::string kind = "classes";  // "classes", "binary" or "regression"
+    int64_t classes = 0;           // classes: how many
+    std::string labels, mask, test_labels, test_mask;
+};
+
 struct DataConfig {
-    std::string dataset = "synthetic";  // "synthetic" or "fashion-mtl"
+    std::string dataset = "synthetic";  // "synthetic", "fashion-mtl" or "npy"
     std::string directory = "/usr/share/datasets/fashion-mnist";  // fashion-mtl
     uint64_t seed = 1;
     int64_t train_size = 0;  // synthetic: samples (0: 4096); fashion-mtl: limit (0: all 60 000)
     int64_t test_size = 0;   // synthetic: samples (0: 1024); fashion-mtl: limit (0: all 10 000)
     int64_t canvas = 24;     // synthetic
+    std::string inputs, test_inputs;  // npy: [N, C, H, W] uint8 or float32; test_inputs optional
+    std::vector<NpyTaskConfig> tasks; // npy
 };
 
 // Where a run writes, and how often.
@@ -60,6 +71,7 @@ ModelSpec load_model_file(const std::string& path);
 RunConfig default_run_config();
 
 std::unique_ptr<Dataset> make_train_dataset(const DataConfig& data);
+// Null for an "npy" dataset without test_inputs.
 std::unique_ptr<Dataset> make_test_dataset(const DataConfig& data);
 
 }  // namespace ladon
