@@ -87,6 +87,24 @@ std::string metrics_json(const char* split, int64_t step, int64_t epoch, const T
     return lines;
 }
 
+// A new run into a folder that holds an earlier run's metrics or checkpoints
+// moves that run aside (folder.1, folder.2, ...) rather than mixing the two
+// or deleting anything.
+void keep_previous_run(const std::filesystem::path& folder) {
+    if (!std::filesystem::exists(folder / "metrics.jsonl") && RunFolder::checkpoints(folder).empty()) return;
+    for (int n = 1;; ++n) {
+        const std::filesystem::path aside = fmt::format("{}.{}", folder.string(), n);
+        if (std::filesystem::exists(aside)) continue;
+        std::error_code error;
+        std::filesystem::rename(folder, aside, error);
+        if (error)
+            throw Error(fmt::format("run folder {}: cannot move the previous run aside to {}: {}", folder.string(),
+                                    aside.string(), error.message()));
+        std::printf("previous run in %s moved to %s\n", folder.c_str(), aside.c_str());
+        return;
+    }
+}
+
 }  // namespace
 
 int train(const TrainArguments& arguments) {
@@ -96,6 +114,7 @@ int train(const TrainArguments& arguments) {
     const auto train_data = make_train_dataset(config.data);
     const auto test_data = make_test_dataset(config.data);
     Trainer trainer(config.model, config.training);
+    if (resume_checkpoint.empty()) keep_previous_run(config.run.output);
     RunFolder folder(config.run.output);
     if (!resume_checkpoint.empty()) {
         load_checkpoint(trainer, resume_checkpoint);
