@@ -21,7 +21,8 @@ const char* kind_name(TaskKind kind) {
 }
 }  // namespace
 
-BatchLoader::BatchLoader(const Dataset& dataset, Executor& executor) : dataset_(dataset), executor_(executor) {
+BatchLoader::BatchLoader(const Dataset& dataset, Executor& executor, Augmentation augmentation)
+    : dataset_(dataset), executor_(executor), augmentation_(std::move(augmentation)) {
     const Graph& graph = executor.graph();
     const auto& tasks = dataset.tasks();
     const SampleShape sample = dataset.sample_shape();
@@ -52,8 +53,17 @@ BatchLoader::BatchLoader(const Dataset& dataset, Executor& executor) : dataset_(
                                     task.kind == TaskKind::classes ? " (classes)" : ""));
         head_tasks_.push_back(int(it - tasks.begin()));
     }
+    for (const auto& name : augmentation_.box_tasks) {
+        auto it = std::find_if(tasks.begin(), tasks.end(), [&](const TaskInfo& t) { return t.name == name; });
+        if (it == tasks.end() || it->kind != TaskKind::regression || it->width != 4)
+            throw Error(fmt::format("augmentation: box task '{}' must be a regression task of width 4 (x0, y0, x1, y1) "
+                                    "in dataset '{}' (its tasks: {})",
+                                    name, dataset.name(), task_names));
+        box_task_indices_.push_back(int(it - tasks.begin()));
+    }
     const int64_t batch = executor.batch();
     const int64_t task_count = int64_t(tasks.size());
+    if (augmentation_.enabled()) image_scratch_.assign(batch * sample.elements(), 0.0f);
     int64_t scratch_per_row = 0;
     for (const auto& task : tasks) scratch_per_row += task.target_floats();
     scratch_.assign(batch * scratch_per_row, 0.0f);
@@ -71,7 +81,50 @@ BatchLoader::BatchLoader(const Dataset& dataset, Executor& executor) : dataset_(
     }
 }
 
-int64_t BatchLoader::load(std::span<const int64_t> indices) {
+void BatchLoader::augment(int64_t rows, int64_t step) {
+    const SampleShape shape = dataset_.sample_shape();
+    const int64_t image = shape.elements(), plane = shape.height * shape.width;
+    const int64_t task_count = int64_t(dataset_.tasks().size());
+    const int64_t span = 2 * augmentation_.max_shift + 1;
+    float* input = executor_.input();
+#pragma omp parallel for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+        const uint64_t draw = ops::mix64(augmentation_.seed ^ ops::mix64(uint64_t(step) * 0x9E3779B97F4A7C15ull + row));
+        const int64_t dx = int64_t(draw % uint64_t(span)) - augmentation_.max_shift;
+        const int64_t dy = int64_t((draw >> 16) % uint64_t(span)) - augmentation_.max_shift;
+        const bool flip = augmentation_.horizontal_flip && ((draw >> 40) & 1u);
+        float* pixels = input + row * image;
+        float* original = image_scratch_.data() + row * image;
+        std::copy(pixels, pixels + image, original);
+        for (int64_t c = 0; c < shape.channels; ++c)
+            for (int64_t y = 0; y < shape.height; ++y)
+                for (int64_t x = 0; x < shape.width; ++x) {
+                    // Output (y, x) shows source (y - dy, x' - dx), x' mirrored on a flip.
+                    const int64_t shifted_x = flip ? shape.width - 1 - x : x;
+                    const int64_t sy = y - dy, sx = shifted_x - dx;
+                    const bool inside = sy >= 0 && sy < shape.height && sx >= 0 && sx < shape.width;
+                    pixels[c * plane + y * shape.width + x] =
+                        inside ? original[c * plane + sy * shape.width + sx] : 0.0f;
+                }
+        for (int task : box_task_indices_) {
+            float* box = row_targets_[row * task_count + task];
+            const float ox = float(dx) / float(shape.width), oy = float(dy) / float(shape.height);
+            float x0 = std::clamp(box[0] + ox, 0.0f, 1.0f), x1 = std::clamp(box[2] + ox, 0.0f, 1.0f);
+            const float y0 = std::clamp(box[1] + oy, 0.0f, 1.0f), y1 = std::clamp(box[3] + oy, 0.0f, 1.0f);
+            if (flip) {
+                const float mirrored0 = 1.0f - x1, mirrored1 = 1.0f - x0;
+                x0 = mirrored0;
+                x1 = mirrored1;
+            }
+            box[0] = x0;
+            box[1] = y0;
+            box[2] = x1;
+            box[3] = y1;
+        }
+    }
+}
+
+int64_t BatchLoader::load(std::span<const int64_t> indices, int64_t step) {
     const int64_t batch = executor_.batch();
     const int64_t rows = std::min<int64_t>(int64_t(indices.size()), batch);
     const int64_t task_count = int64_t(dataset_.tasks().size());
@@ -101,6 +154,7 @@ int64_t BatchLoader::load(std::span<const int64_t> indices) {
         }
     }
     if (failure) std::rethrow_exception(failure);
+    if (augmentation_.enabled() && step >= 0) augment(rows, step);
     for (std::size_t h = 0; h < head_tasks_.size(); ++h) {
         float* mask = executor_.mask(int(h));
         for (int64_t row = 0; row < batch; ++row) mask[row] = present_[row * task_count + head_tasks_[h]];

@@ -364,6 +364,18 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
         reader.read("train_size", d.train_size);
         reader.read("test_size", d.test_size);
         reader.read("canvas", d.canvas);
+        AugmentationOptions& augment = config.training.augmentation;
+        reader.read("augment_shift", augment.max_shift);
+        reader.read("augment_flip", augment.horizontal_flip);
+        if (const toml::node* boxes = reader.node("box_tasks")) {
+            const toml::array* a = boxes->as_array();
+            if (a == nullptr) reader.fail(boxes, "box_tasks", "expected an array of task names");
+            for (const auto& v : *a) {
+                if (!v.is_string()) reader.fail(&v, "box_tasks", "expected an array of task names");
+                augment.box_tasks.push_back(v.as_string()->get());
+            }
+        }
+        if (augment.max_shift < 0) reader.fail(reader.node("augment_shift"), "augment_shift", "expected pixels >= 0");
         reader.read("inputs", d.inputs);
         reader.read("test_inputs", d.test_inputs);
         if (const toml::node* tasks = reader.node("tasks")) {

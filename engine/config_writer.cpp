@@ -126,6 +126,11 @@ std::string to_toml(const RunConfig& config) {
         << fmt::format("seed = {}\ntrain_size = {}\ntest_size = {}\ncanvas = {}\n", d.seed, d.train_size, d.test_size,
                        d.canvas)
         << "inputs = " << quoted(d.inputs) << "\ntest_inputs = " << quoted(d.test_inputs) << "\n";
+    const AugmentationOptions& augment = t.augmentation;
+    out << fmt::format("augment_shift = {}\naugment_flip = {}\nbox_tasks = [", augment.max_shift,
+                       augment.horizontal_flip);
+    for (std::size_t i = 0; i < augment.box_tasks.size(); ++i) out << (i ? ", " : "") << quoted(augment.box_tasks[i]);
+    out << "]\n";
     for (const auto& task : d.tasks)
         out << "\n[[data.tasks]]\nname = " << quoted(task.name) << "\nkind = " << quoted(task.kind)
             << fmt::format("\nclasses = {}\n", task.classes) << "labels = " << quoted(task.labels)

@@ -196,7 +196,9 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     Impl& impl = *impl_;
     const TrainerOptions& options = impl.options;
     engine::Executor& executor = impl.executor;
-    engine::BatchLoader loader(train, executor);
+    const AugmentationOptions& augment = options.augmentation;
+    engine::BatchLoader loader(train, executor,
+                               {augment.max_shift, augment.horizontal_flip, augment.box_tasks, options.seed});
     engine::MetricAccumulator metrics(executor.graph());
     const int64_t batch = executor.batch();
     const int64_t steps_per_epoch = train.size() / batch;
@@ -224,7 +226,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
             engine::shuffled_indices(options.seed, epoch, impl.order, train.size());
             impl.order_epoch = epoch;
         }
-        loader.load(std::span<const int64_t>(impl.order.data() + position * batch, batch));
+        loader.load(std::span<const int64_t>(impl.order.data() + position * batch, batch), impl.step);
         executor.forward(true);
         executor.compute_loss();
         const auto losses = executor.head_losses();

@@ -47,6 +47,16 @@ enum class NonFiniteLoss {
     skip,  // skip that batch's update and go on (counted in StepReport)
 };
 
+// Training-time augmentation (config: [data] augment_shift, augment_flip,
+// box_tasks): a random shift of up to max_shift pixels and a random
+// horizontal flip per sample; box tasks (x0, y0, x1, y1 / image size) move
+// with the image. Drawn from (seed, step, row): resumes repeat it exactly.
+struct AugmentationOptions {
+    int64_t max_shift = 0;
+    bool horizontal_flip = false;
+    std::vector<std::string> box_tasks;
+};
+
 struct TrainerOptions {
     int64_t batch_size = 32;
     int64_t epochs = 1;
@@ -57,6 +67,7 @@ struct TrainerOptions {
     ScheduleOptions schedule;
     TaskWeighting task_weighting = TaskWeighting::fixed;
     NonFiniteLoss on_non_finite_loss = NonFiniteLoss::stop;
+    AugmentationOptions augmentation;
 };
 
 // After every training step.
