@@ -231,8 +231,8 @@ TEST(EngineConfig, NegativeLearningRateIsAnError) {
 TEST(EngineConfig, UnknownDatasetNamesTheChoices) {
     const std::string text = spoilt("dataset = \"synthetic\"", "dataset = \"imagenet\"");
     EXPECT_EQ(parse_error(text), "test.toml:" + std::to_string(line_of(text, "imagenet")) +
-                                     ": data.dataset: unknown dataset \"imagenet\"; expected \"synthetic\" or "
-                                     "\"fashion-mtl\"");
+                                     ": data.dataset: unknown dataset \"imagenet\"; expected \"synthetic\", "
+                                     "\"fashion-mtl\" or \"npy\"");
 }
 
 TEST(EngineConfig, OtherImpossibleValuesAreErrors) {
