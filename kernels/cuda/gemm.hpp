@@ -1,0 +1,53 @@
+#pragma once
+// Dense (fully connected) layer on the GPU, the same contract as ladon::cpu's
+// dense_* (kernels/ops.hpp): forward overwrites, backward accumulates (+=).
+// Every function enqueues on `stream` and returns the launch's error.
+#include <cstdint>
+
+#include "kernels/cuda/device.hpp"
+#include "kernels/ops.hpp"
+
+namespace ladon::cuda {
+
+// output[N, O] = activation(input[N, I] · weight[O, I]^T + bias), the bias
+// and the activation fused into the GEMM's epilogue. bias may be nullptr.
+// Computing the activation here equals cpu::dense_forward followed by
+// cpu::activation_forward.
+cudaError_t dense_forward(const ops::DenseShape& shape, const float* input, const float* weight,
+                          const float* bias /*nullable*/, ops::Activation activation, float negative_slope,
+                          float* output, cudaStream_t stream);
+
+// grad_input[N, I] += grad_output[N, O] · weight[O, I].
+cudaError_t dense_backward_data(const ops::DenseShape& shape, const float* weight, const float* grad_output,
+                                float* grad_input, cudaStream_t stream);
+
+// grad_weight[O, I] += grad_output^T[O, N] · input[N, I] (the batch is the
+// GEMM's inner dimension) and grad_bias[O] += column sums of grad_output.
+// Deterministic: no atomics, every sum in a fixed order.
+cudaError_t dense_backward_filter(const ops::DenseShape& shape, const float* input, const float* grad_output,
+                                  float* grad_weight, float* grad_bias /*nullable*/, cudaStream_t stream);
+
+// The GEMM underneath, row-major: C[M, N] = alpha · op(A) · op(B) + beta · C,
+// then + bias[column] and the activation. op(A) is [M, K]: A is stored
+// [M, K] (lda >= K), or [K, M] when transpose_a (lda >= M); likewise op(B)
+// is [K, N], stored [K, N] or, when transpose_b, [N, K]. C is not read when
+// beta == 0 (it may hold NaN). Any M, N, K >= 0.
+struct GemmArguments {
+    bool transpose_a = false;
+    bool transpose_b = false;
+    int64_t m = 0, n = 0, k = 0;
+    float alpha = 1.0f;
+    const float* a = nullptr;
+    int64_t lda = 0;
+    const float* b = nullptr;
+    int64_t ldb = 0;
+    float beta = 0.0f;
+    float* c = nullptr;
+    int64_t ldc = 0;
+    const float* bias = nullptr;  // [N], nullable
+    ops::Activation activation = ops::Activation::identity;
+    float negative_slope = 0.0f;
+};
+cudaError_t gemm(const GemmArguments& arguments, cudaStream_t stream);
+
+}  // namespace ladon::cuda

@@ -1,0 +1,20 @@
+#pragma once
+// Optimizer steps on the GPU: ladon::cpu::sgd_update and adamw_update
+// (kernels/ops.hpp) over flat device buffers, one launch each, the same
+// formulas in the same float operations. Nothing is validated here (a kernel
+// cannot throw): the engine passes a momentum buffer whenever momentum != 0
+// and a 1-based AdamW step, as the CPU op requires.
+#include <cstdint>
+
+#include "kernels/cuda/device.hpp"
+#include "kernels/ops.hpp"
+
+namespace ladon::cuda {
+
+cudaError_t sgd_update(int64_t count, const ops::SgdParameters& parameters, float* weights, const float* grads,
+                       float* momentum_buffer /*nullable when momentum == 0*/, cudaStream_t stream);
+
+cudaError_t adamw_update(int64_t count, const ops::AdamWParameters& parameters, float* weights, const float* grads,
+                         float* first_moment, float* second_moment, cudaStream_t stream);
+
+}  // namespace ladon::cuda
