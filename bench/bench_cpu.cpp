@@ -73,13 +73,16 @@ void BM_dense_forward(benchmark::State& state) {
 }
 BENCHMARK(BM_dense_forward)->Args({128, 3200, 256})->Unit(benchmark::kMillisecond);
 
-// One whole training step of examples/fashion_mtl.toml on random data.
-void BM_fashion_mtl_training_step(benchmark::State& state) {
-    const auto config = ladon::load_run_config("examples/fashion_mtl.toml");
+// One whole training step (forward, fused loss, backward, update) of a model
+// config on constant data at batch state.range(0): the CPU backend's figure
+// for bench/compare, which runs PyTorch on the same model beside it.
+void training_step(benchmark::State& state, const char* config_path) {
+    const auto config = ladon::load_run_config(config_path);
     ladon::engine::Executor executor(ladon::engine::build_graph(config.model, state.range(0)),
                                      {1, config.training.optimizer.kind, false});
     const int64_t batch = executor.batch();
-    std::fill(executor.input(), executor.input() + batch * 1600, 0.5f);
+    const int64_t sample = config.model.channels * config.model.height * config.model.width;
+    std::fill(executor.input(), executor.input() + batch * sample, 0.5f);
     for (int h = 0; h < int(executor.graph().heads.size()); ++h)
         std::fill(executor.targets(h), executor.targets(h) + batch * executor.target_floats(h), 0.0f);
     for (auto _ : state) {
@@ -89,8 +92,12 @@ void BM_fashion_mtl_training_step(benchmark::State& state) {
         executor.update(config.training.optimizer, 1e-3f);
     }
     state.counters["samples/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["threads"] = omp_get_max_threads();
 }
-BENCHMARK(BM_fashion_mtl_training_step)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(training_step, fashion_mtl, "examples/fashion_mtl.toml")
+    ->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(training_step, seed_article, "bench/models/seed_article.toml")
+    ->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

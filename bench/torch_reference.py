@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""PyTorch yardstick for ladon's step benchmark: trains the same model (built
+from a ladon run config's [model], same layers, batch and AdamW) on constant
+data and reports samples/s and peak memory as one JSON line.
+
+    /usr/bin/python3 bench/torch_reference.py examples/fashion_mtl.toml --threads 2
+
+PyTorch (Debian's python3-torch) is a yardstick, never a ladon dependency.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+import tomllib
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from torch_conformance import LadonModel  # noqa: E402  (same layer mapping as the conformance check)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--seconds", type=float, default=5.0, help="timed duration (after 3 warm-up steps)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model where available")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    with open(args.config, "rb") as f:
+        config = tomllib.load(f)
+    model = LadonModel(config["model"]).to(args.device)
+    if args.compile:
+        model = torch.compile(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    c, h, w = config["model"]["input"]
+    x = torch.full((args.batch, c, h, w), 0.5, device=args.device)
+    losses = {
+        "softmax_cross_entropy": lambda out: torch.nn.functional.cross_entropy(
+            out, torch.zeros(args.batch, dtype=torch.long, device=args.device)),
+        "sigmoid_binary_cross_entropy": lambda out: torch.nn.functional.binary_cross_entropy_with_logits(
+            out, torch.zeros_like(out)),
+        "mean_squared_error": lambda out: torch.nn.functional.mse_loss(out, torch.zeros_like(out)),
+        "smooth_l1": lambda out: torch.nn.functional.smooth_l1_loss(out, torch.zeros_like(out)),
+    }
+    heads = [(head["name"], losses[head["loss"]]) for head in config["model"]["heads"]]
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        outputs = model(x)
+        total = sum(loss(outputs[name]) for name, loss in heads)
+        total.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < args.seconds:
+        step()
+        steps += 1
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    result = {
+        "framework": f"pytorch {torch.__version__}",
+        "model": os.path.splitext(os.path.basename(args.config))[0],
+        "device": args.device,
+        "threads": args.threads,
+        "batch": args.batch,
+        "samples_per_second": steps * args.batch / elapsed,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
