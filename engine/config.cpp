@@ -2,12 +2,12 @@
 #include "ladon/config.hpp"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "ladon/error.hpp"
 
@@ -28,6 +28,11 @@ public:
         if (line == 0) throw Error(fmt::format("{} (--set): {}: {}", source_, qualified(key), message));
         throw Error(fmt::format("{}:{}: {}: {}", source_, line, qualified(key), message));
     }
+    // Fails at `key`'s line unless `ok`: the range checks after reading.
+    void require(bool ok, const std::string& key, const std::string& message) {
+        if (!ok) fail(node(key), key, message);
+    }
+
     std::string qualified(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
     const std::string& path() const { return path_; }
     const std::string& source() const { return source_; }
@@ -87,13 +92,20 @@ public:
 
     static std::string describe(const toml::node& n) {
         switch (n.type()) {
-            case toml::node_type::string: return fmt::format("the string \"{}\"", n.as_string()->get());
-            case toml::node_type::table: return "a table";
-            case toml::node_type::array: return "an array";
-            case toml::node_type::boolean: return n.as_boolean()->get() ? "true" : "false";
-            case toml::node_type::integer: return fmt::format("the integer {}", n.as_integer()->get());
-            case toml::node_type::floating_point: return fmt::format("the number {}", n.as_floating_point()->get());
-            default: return "a date or time";
+            case toml::node_type::string:
+                return fmt::format("the string \"{}\"", n.as_string()->get());
+            case toml::node_type::table:
+                return "a table";
+            case toml::node_type::array:
+                return "an array";
+            case toml::node_type::boolean:
+                return n.as_boolean()->get() ? "true" : "false";
+            case toml::node_type::integer:
+                return fmt::format("the integer {}", n.as_integer()->get());
+            case toml::node_type::floating_point:
+                return fmt::format("the number {}", n.as_floating_point()->get());
+            default:
+                return "a date or time";
         }
     }
 
@@ -118,10 +130,18 @@ Enum read_enum(TableReader& reader, const std::string& key, const std::array<std
 }
 
 constexpr std::array<std::pair<const char*, OpKind>, 13> op_names{{
-    {"conv2d", OpKind::conv2d},       {"max_pool2d", OpKind::max_pool2d}, {"avg_pool2d", OpKind::avg_pool2d},
-    {"dense", OpKind::dense},         {"relu", OpKind::relu},             {"leaky_relu", OpKind::leaky_relu},
-    {"sigmoid", OpKind::sigmoid},     {"tanh", OpKind::tanh},             {"flatten", OpKind::flatten},
-    {"batch_norm", OpKind::batch_norm}, {"dropout", OpKind::dropout},     {"add", OpKind::add},
+    {"conv2d", OpKind::conv2d},
+    {"max_pool2d", OpKind::max_pool2d},
+    {"avg_pool2d", OpKind::avg_pool2d},
+    {"dense", OpKind::dense},
+    {"relu", OpKind::relu},
+    {"leaky_relu", OpKind::leaky_relu},
+    {"sigmoid", OpKind::sigmoid},
+    {"tanh", OpKind::tanh},
+    {"flatten", OpKind::flatten},
+    {"batch_norm", OpKind::batch_norm},
+    {"dropout", OpKind::dropout},
+    {"add", OpKind::add},
     {"concat", OpKind::concat},
 }};
 
@@ -275,14 +295,14 @@ void apply_override(toml::table& root, const std::string& assignment, const std:
         }
     }
     toml::table* parent = current->as_table();
-    if (parent == nullptr)
-        throw Error(fmt::format("{} (--set): {}: the key's parent is not a table", source, key));
+    if (parent == nullptr) throw Error(fmt::format("{} (--set): {}: the key's parent is not a table", source, key));
     value.visit([&](auto&& v) { parent->insert_or_assign(parts.back(), v); });
 }
 
 }  // namespace
 
-RunConfig parse_run_config(std::string_view text, const std::string& source, const std::vector<std::string>& overrides) {
+RunConfig parse_run_config(std::string_view text, const std::string& source,
+                           const std::vector<std::string>& overrides) {
     toml::table root = parse_toml(text, source);
     for (const auto& assignment : overrides) apply_override(root, assignment, source);
     TableReader top(root, "", source);
@@ -305,24 +325,25 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
                                          std::array<std::pair<const char*, NonFiniteLoss>, 2>{
                                              {{"stop", NonFiniteLoss::stop}, {"skip", NonFiniteLoss::skip}}},
                                          NonFiniteLoss::stop);
-        t.task_weighting = read_enum(reader, "task_weighting",
-                                     std::array<std::pair<const char*, TaskWeighting>, 2>{
-                                         {{"fixed", TaskWeighting::fixed}, {"uncertainty", TaskWeighting::uncertainty}}},
-                                     TaskWeighting::fixed);
+        t.task_weighting =
+            read_enum(reader, "task_weighting",
+                      std::array<std::pair<const char*, TaskWeighting>, 2>{
+                          {{"fixed", TaskWeighting::fixed}, {"uncertainty", TaskWeighting::uncertainty}}},
+                      TaskWeighting::fixed);
         reader.finish();
-        if (t.epochs <= 0) reader.fail(reader.node("epochs"), "epochs", "expected a positive number of epochs");
-        if (t.batch_size <= 0) reader.fail(reader.node("batch_size"), "batch_size", "expected a positive batch size");
-        if (t.threads < 0) reader.fail(reader.node("threads"), "threads", "expected 0 (all cores) or more");
+        reader.require(t.epochs > 0, "epochs", "expected a positive number of epochs");
+        reader.require(t.batch_size > 0, "batch_size", "expected a positive batch size");
+        reader.require(t.threads >= 0, "threads", "expected 0 (all cores) or more");
     }
     if (const toml::node* n = top.node("optimizer")) {
         TableReader reader(as_table(top, n, "optimizer"), "optimizer", source);
         OptimizerOptions& o = config.training.optimizer;
-        o.kind = read_enum(reader, "kind",
-                           std::array<std::pair<const char*, OptimizerOptions::Kind>, 3>{
-                               {{"sgd", OptimizerOptions::Kind::sgd},
-                                {"adamw", OptimizerOptions::Kind::adamw},
-                                {"adam", OptimizerOptions::Kind::adamw}}},
-                           OptimizerOptions::Kind::adamw);
+        o.kind = read_enum(
+            reader, "kind",
+            std::array<std::pair<const char*, OptimizerOptions::Kind>, 3>{{{"sgd", OptimizerOptions::Kind::sgd},
+                                                                           {"adamw", OptimizerOptions::Kind::adamw},
+                                                                           {"adam", OptimizerOptions::Kind::adamw}}},
+            OptimizerOptions::Kind::adamw);
         reader.read("learning_rate", o.learning_rate);
         reader.read("momentum", o.momentum);
         reader.read("nesterov", o.nesterov);
@@ -331,29 +352,29 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
         reader.read("epsilon", o.epsilon);
         reader.read("weight_decay", o.weight_decay);
         reader.finish();
-        if (!(o.learning_rate > 0.0f)) reader.fail(reader.node("learning_rate"), "learning_rate", "expected a value > 0");
-        if (!(o.weight_decay >= 0.0f)) reader.fail(reader.node("weight_decay"), "weight_decay", "expected a value >= 0");
-        if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) reader.fail(reader.node("momentum"), "momentum", "expected a value in [0, 1)");
-        if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f)) reader.fail(reader.node("beta1"), "beta1", "expected a value in [0, 1)");
-        if (!(o.beta2 >= 0.0f && o.beta2 < 1.0f)) reader.fail(reader.node("beta2"), "beta2", "expected a value in [0, 1)");
+        reader.require(o.learning_rate > 0.0f, "learning_rate", "expected a value > 0");
+        reader.require(o.weight_decay >= 0.0f, "weight_decay", "expected a value >= 0");
+        reader.require(o.momentum >= 0.0f && o.momentum < 1.0f, "momentum", "expected a value in [0, 1)");
+        reader.require(o.beta1 >= 0.0f && o.beta1 < 1.0f, "beta1", "expected a value in [0, 1)");
+        reader.require(o.beta2 >= 0.0f && o.beta2 < 1.0f, "beta2", "expected a value in [0, 1)");
     }
     if (const toml::node* n = top.node("schedule")) {
         TableReader reader(as_table(top, n, "schedule"), "schedule", source);
         ScheduleOptions& s = config.training.schedule;
-        s.kind = read_enum(reader, "kind",
-                           std::array<std::pair<const char*, ScheduleOptions::Kind>, 3>{
-                               {{"constant", ScheduleOptions::Kind::constant},
-                                {"step", ScheduleOptions::Kind::step},
-                                {"cosine", ScheduleOptions::Kind::cosine}}},
-                           ScheduleOptions::Kind::constant);
+        s.kind = read_enum(
+            reader, "kind",
+            std::array<std::pair<const char*, ScheduleOptions::Kind>, 3>{{{"constant", ScheduleOptions::Kind::constant},
+                                                                          {"step", ScheduleOptions::Kind::step},
+                                                                          {"cosine", ScheduleOptions::Kind::cosine}}},
+            ScheduleOptions::Kind::constant);
         reader.read("warmup_steps", s.warmup_steps);
         reader.read("step_size", s.step_size);
         reader.read("gamma", s.gamma);
         reader.read("total_steps", s.total_steps);
         reader.read("min_learning_rate", s.min_learning_rate);
         reader.finish();
-        if (s.warmup_steps < 0) reader.fail(reader.node("warmup_steps"), "warmup_steps", "expected a value >= 0");
-        if (s.step_size <= 0) reader.fail(reader.node("step_size"), "step_size", "expected a value > 0");
+        reader.require(s.warmup_steps >= 0, "warmup_steps", "expected a value >= 0");
+        reader.require(s.step_size > 0, "step_size", "expected a value > 0");
     }
     if (const toml::node* n = top.node("data")) {
         TableReader reader(as_table(top, n, "data"), "data", source);
@@ -375,7 +396,7 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
                 augment.box_tasks.push_back(v.as_string()->get());
             }
         }
-        if (augment.max_shift < 0) reader.fail(reader.node("augment_shift"), "augment_shift", "expected pixels >= 0");
+        reader.require(augment.max_shift >= 0, "augment_shift", "expected pixels >= 0");
         reader.read("inputs", d.inputs);
         reader.read("test_inputs", d.test_inputs);
         if (const toml::node* tasks = reader.node("tasks")) {
@@ -385,7 +406,8 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
                 const std::string item = fmt::format("tasks[{}]", i);
                 TableReader task_reader(as_table(reader, array->get(i), item), reader.qualified(item), source);
                 NpyTaskConfig task;
-                if (!task_reader.read("name", task.name)) task_reader.fail(nullptr, "name", "missing; every task needs a name");
+                if (!task_reader.read("name", task.name))
+                    task_reader.fail(nullptr, "name", "missing; every task needs a name");
                 task_reader.read("kind", task.kind);
                 task_reader.read("classes", task.classes);
                 if (!task_reader.read("labels", task.labels))
@@ -394,25 +416,24 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
                 task_reader.read("test_labels", task.test_labels);
                 task_reader.read("test_mask", task.test_mask);
                 task_reader.finish();
-                if (task.kind != "classes" && task.kind != "binary" && task.kind != "regression")
-                    task_reader.fail(task_reader.node("kind"), "kind",
-                                     fmt::format("unknown kind \"{}\"; expected classes, binary or regression", task.kind));
-                if (task.kind == "classes" && task.classes < 2)
-                    task_reader.fail(task_reader.node("classes"), "classes", "expected the number of classes (>= 2)");
+                task_reader.require(
+                    task.kind == "classes" || task.kind == "binary" || task.kind == "regression", "kind",
+                    fmt::format("unknown kind \"{}\"; expected classes, binary or regression", task.kind));
+                task_reader.require(task.kind != "classes" || task.classes >= 2, "classes",
+                                    "expected the number of classes (>= 2)");
                 if (!d.test_inputs.empty() && task.test_labels.empty())
-                    task_reader.fail(nullptr, "test_labels", "missing; data.test_inputs is set, so every task needs test labels");
+                    task_reader.fail(nullptr, "test_labels",
+                                     "missing; data.test_inputs is set, so every task needs test labels");
                 d.tasks.push_back(std::move(task));
             }
         }
         reader.finish();
-        if (d.dataset != "synthetic" && d.dataset != "fashion-mtl" && d.dataset != "npy")
-            reader.fail(reader.node("dataset"), "dataset",
-                        fmt::format("unknown dataset \"{}\"; expected \"synthetic\", \"fashion-mtl\" or \"npy\"",
-                                    d.dataset));
+        reader.require(
+            d.dataset == "synthetic" || d.dataset == "fashion-mtl" || d.dataset == "npy", "dataset",
+            fmt::format("unknown dataset \"{}\"; expected \"synthetic\", \"fashion-mtl\" or \"npy\"", d.dataset));
         if (d.dataset == "npy" && d.inputs.empty())
             reader.fail(nullptr, "inputs", "missing; an npy dataset needs the path of its inputs (.npy)");
-        if (d.train_size < 0 || d.test_size < 0)
-            reader.fail(nullptr, "train_size", "expected sizes >= 0");
+        if (d.train_size < 0 || d.test_size < 0) reader.fail(nullptr, "train_size", "expected sizes >= 0");
     }
     if (const toml::node* n = top.node("run")) {
         TableReader reader(as_table(top, n, "run"), "run", source);
@@ -423,12 +444,10 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, con
         reader.read("log_every", r.log_every);
         reader.read("device", r.device);
         reader.finish();
-        if (r.output.empty()) reader.fail(reader.node("output"), "output", "expected a folder name");
-        if (r.checkpoint_every < 0)
-            reader.fail(reader.node("checkpoint_every"), "checkpoint_every", "expected 0 (epoch ends only) or more");
-        if (r.keep_checkpoints < 1)
-            reader.fail(reader.node("keep_checkpoints"), "keep_checkpoints", "expected 1 or more");
-        if (r.log_every < 1) reader.fail(reader.node("log_every"), "log_every", "expected 1 or more");
+        reader.require(!r.output.empty(), "output", "expected a folder name");
+        reader.require(r.checkpoint_every >= 0, "checkpoint_every", "expected 0 (epoch ends only) or more");
+        reader.require(r.keep_checkpoints >= 1, "keep_checkpoints", "expected 1 or more");
+        reader.require(r.log_every >= 1, "log_every", "expected 1 or more");
         try {
             parse_device(r.device);
         } catch (const Error& e) {
@@ -451,8 +470,16 @@ ModelSpec load_model_file(const std::string& path) {
 
 RunConfig default_run_config() {
     ModelBuilder builder(1, 24, 24);
-    builder.trunk().conv2d(16, 3, 1, 1).relu().max_pool2d(2).conv2d(32, 3, 1, 1).relu().max_pool2d(2).flatten()
-        .dense(64).relu();
+    builder.trunk()
+        .conv2d(16, 3, 1, 1)
+        .relu()
+        .max_pool2d(2)
+        .conv2d(32, 3, 1, 1)
+        .relu()
+        .max_pool2d(2)
+        .flatten()
+        .dense(64)
+        .relu();
     builder.head("shape", Loss::softmax_cross_entropy).dense(4);
     builder.head("filled", Loss::sigmoid_binary_cross_entropy).dense(1);
     builder.head("box", Loss::smooth_l1).dense(4);
@@ -473,7 +500,9 @@ std::unique_ptr<Dataset> npy_dataset(const DataConfig& data, bool test) {
     for (const auto& task : data.tasks) {
         NpyTaskOptions t;
         t.name = task.name;
-        t.kind = task.kind == "classes" ? TaskKind::classes : task.kind == "binary" ? TaskKind::binary : TaskKind::regression;
+        t.kind = task.kind == "classes"  ? TaskKind::classes
+                 : task.kind == "binary" ? TaskKind::binary
+                                         : TaskKind::regression;
         t.path = test ? task.test_labels : task.labels;
         t.mask_path = test ? task.test_mask : task.mask;
         t.num_classes = task.kind == "classes" ? task.classes : 0;

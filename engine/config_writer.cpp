@@ -144,4 +144,10 @@ std::string to_toml(const RunConfig& config) {
     return out.str();
 }
 
+RunConfig with_overrides(const RunConfig& config, const std::vector<std::string>& overrides,
+                         const std::string& source) {
+    if (overrides.empty()) return config;
+    return parse_run_config(to_toml(config), source, overrides);
+}
+
 }  // namespace ladon

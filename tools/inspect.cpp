@@ -25,8 +25,7 @@ void select_device(const std::string& device_text) {
 
 int eval(const EvalArguments& arguments) {
     RunConfig config = read_checkpoint_config(arguments.checkpoint);
-    if (!arguments.overrides.empty())
-        config = parse_run_config(to_toml(config), arguments.checkpoint + " (config)", arguments.overrides);
+    config = with_overrides(config, arguments.overrides, arguments.checkpoint + " (config)");
     const auto data = arguments.split == "train" ? make_train_dataset(config.data) : make_test_dataset(config.data);
     if (!data) throw Error(fmt::format("{}: the run's data has no test split (data.test_inputs); use --split train",
                                        arguments.checkpoint));
@@ -44,10 +43,9 @@ int eval(const EvalArguments& arguments) {
 }
 
 int time(const TimeArguments& arguments) {
-    RunConfig config = arguments.config.empty() ? default_run_config()
-                                                : load_run_config(arguments.config, arguments.overrides);
-    if (arguments.config.empty() && !arguments.overrides.empty())
-        config = parse_run_config(to_toml(config), "default config", arguments.overrides);
+    RunConfig config = arguments.config.empty()
+                           ? with_overrides(default_run_config(), arguments.overrides, "default config")
+                           : load_run_config(arguments.config, arguments.overrides);
     if (!arguments.device.empty()) config.run.device = arguments.device;
     select_device(config.run.device);
     auto data = make_test_dataset(config.data);

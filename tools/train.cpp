@@ -52,12 +52,10 @@ RunConfig resolve_config(const TrainArguments& arguments, std::string& resume_ch
         // Resuming a run folder without a config: the run's own config.
         resume_checkpoint = RunFolder::latest_checkpoint(arguments.resume).string();
         config = read_checkpoint_config(resume_checkpoint);
-        if (!arguments.overrides.empty())
-            config = parse_run_config(to_toml(config), resume_checkpoint + " (config)", arguments.overrides);
+        config = with_overrides(config, arguments.overrides, resume_checkpoint + " (config)");
     } else {
         config = default_run_config();
-        if (!arguments.overrides.empty())
-            config = parse_run_config(to_toml(config), "default config", arguments.overrides);
+        config = with_overrides(config, arguments.overrides, "default config");
     }
     if (arguments.epochs > 0) config.training.epochs = arguments.epochs;
     if (arguments.max_steps > 0) config.training.max_steps = arguments.max_steps;

@@ -64,6 +64,10 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 // The config as TOML, every value resolved (defaults written out): parsing it
 // gives the same config back.
 std::string to_toml(const RunConfig& config);
+// `config` with "key.path=value" overrides applied and validated as in a file
+// (through its TOML form); `source` names it in errors.
+RunConfig with_overrides(const RunConfig& config, const std::vector<std::string>& overrides,
+                         const std::string& source);
 // Only a model description: a file whose top level is the [model] table's
 // contents (input, trunk, heads).
 ModelSpec load_model_file(const std::string& path);
