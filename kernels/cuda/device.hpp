@@ -23,6 +23,12 @@
 
 #include "kernels/emu/emu.hpp"
 
+#elif defined(LADON_CUDA_HOST)
+
+// Host code that calls the launch wrappers (the engine's CUDA executor, the
+// `gpu` tests) compiled by g++ against the real runtime: no device code here.
+#include <cuda_runtime.h>
+
 #else
-#error "kernels/cuda/device.hpp: compile with nvcc, or with LADON_EMU defined to use the CPU emulator"
+#error "kernels/cuda/device.hpp: compile with nvcc, with LADON_EMU (the CPU emulator), or with LADON_CUDA_HOST (host code against the CUDA runtime)"
 #endif
