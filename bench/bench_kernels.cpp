@@ -1068,7 +1068,7 @@ int main(int argc, char** argv) {
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
     Runner cpu_runner(time_on_cpu);
-    std::string backend_line;
+    std::string backend;  // which kernels run, and why
 #if LADON_BENCH_CUDA
     std::unique_ptr<CudaContext> cuda;
     std::unique_ptr<Runner> cuda_runner;
@@ -1080,7 +1080,7 @@ int main(int argc, char** argv) {
             cuda_runner =
                 std::make_unique<Runner>([context = cuda.get()](const Op& op) { return context->time_once(op); });
             add_all_rows(*cuda_runner, "cuda", CudaBackend{cuda.get()});
-            backend_line = "backend: cuda, " + cuda->description();
+            backend = "cuda, " + cuda->description();
         } catch (const std::exception& error) {
             std::fprintf(stderr, "bench_kernels: CUDA setup failed: %s\n", error.what());
             return 1;
@@ -1091,16 +1091,16 @@ int main(int argc, char** argv) {
                                 : device_status != cudaSuccess
                                     ? std::string("cudaGetDeviceCount: ") + cudaGetErrorName(device_status)
                                     : std::string("no CUDA device");
-        backend_line = "backend: cpu (" + why + "), " + std::to_string(omp_get_max_threads()) + " OpenMP threads";
+        backend = "cpu (" + why + "), " + std::to_string(omp_get_max_threads()) + " OpenMP threads";
     }
 #else
     (void)force_cpu;
     add_all_rows(cpu_runner, "cpu", CpuBackend{});
-    backend_line = "backend: cpu (built without CUDA), " + std::to_string(omp_get_max_threads()) + " OpenMP threads";
+    backend = "cpu (built without CUDA), " + std::to_string(omp_get_max_threads()) + " OpenMP threads";
 #endif
-    std::printf("bench_kernels %s\n", backend_line.c_str());
+    std::printf("bench_kernels backend: %s\n", backend.c_str());
     std::fflush(stdout);
-    benchmark::AddCustomContext("backend", backend_line);
+    benchmark::AddCustomContext("backend", backend);
 
     const std::size_t rows = benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
