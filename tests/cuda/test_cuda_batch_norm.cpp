@@ -1,4 +1,4 @@
-// Batch norm (kernels/cuda/batch_norm.cuh) on the emulator against ladon::cpu:
+// Batch norm (kernels/cuda/batch_norm.cuh) on the emulator or a GPU against ladon::cpu:
 // training forward (y, saved statistics, running statistics), inference
 // forward and backward on odd shapes, channels longer than a block, a mean far
 // from zero, a single value per channel; backward passes that accumulate;
@@ -12,14 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "emu/emu_test_support.hpp"
+#include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/batch_norm.hpp"
 #include "kernels/ops.hpp"
 
 namespace ladon {
 namespace {
 
-using emu_test::DeviceBuffer;
+using cuda_test::DeviceBuffer;
 using ops::BatchNormShape;
 
 std::vector<float> random_values(std::size_t size, unsigned seed, float low = -1.0f, float high = 1.0f) {
@@ -95,11 +95,13 @@ TrainingResult device_training(const BatchNormShape& s, const std::vector<float>
         drmean(running_mean), drvar(running_var);
     const cudaError_t error = cuda::batch_norm_forward_training(
         s, dx.get(), dgamma.get(), dbeta.get(), dy.get(), dmean.get(), dinv.get(), drmean.get(), drvar.get(), nullptr);
-    EXPECT_EQ(cudaSuccess, error) << emu::last_error_message();
+    EXPECT_EQ(cudaSuccess, error) << cuda_test::last_error_message();
     return {dy.download(), dmean.download(), dinv.download(), drmean.download(), drvar.download()};
 }
 
-TEST(CudaBatchNorm, TrainingForwardMatchesCpu) {
+class CudaBatchNorm : public cuda_test::DeviceTest {};
+
+TEST_F(CudaBatchNorm, TrainingForwardMatchesCpu) {
     for (const Case& test : cases()) {
         const BatchNormShape& s = test.shape;
         const std::vector<float> x = random_values(size_of(s), 1, test.offset - 1.0f, test.offset + 1.0f);
@@ -126,7 +128,7 @@ TEST(CudaBatchNorm, TrainingForwardMatchesCpu) {
     }
 }
 
-TEST(CudaBatchNorm, InferenceForwardMatchesCpu) {
+TEST_F(CudaBatchNorm, InferenceForwardMatchesCpu) {
     for (const Case& test : cases()) {
         const BatchNormShape& s = test.shape;
         const std::vector<float> x = random_values(size_of(s), 6, test.offset - 1.0f, test.offset + 1.0f);
@@ -143,7 +145,7 @@ TEST(CudaBatchNorm, InferenceForwardMatchesCpu) {
     }
 }
 
-TEST(CudaBatchNorm, BackwardAccumulatesLikeCpuAndIsDeterministic) {
+TEST_F(CudaBatchNorm, BackwardAccumulatesLikeCpuAndIsDeterministic) {
     for (const Case& test : cases()) {
         const BatchNormShape& s = test.shape;
         const std::string what = describe(s) + ", offset " + std::to_string(test.offset);
@@ -197,7 +199,7 @@ TEST(CudaBatchNorm, BackwardAccumulatesLikeCpuAndIsDeterministic) {
     }
 }
 
-TEST(CudaBatchNorm, NegativeSizesAreRejected) {
+TEST_F(CudaBatchNorm, NegativeSizesAreRejected) {
     DeviceBuffer<float> buffer(16);
     const BatchNormShape s = make_shape(-1, 2, 3);
     EXPECT_EQ(cudaErrorInvalidValue,

@@ -1,4 +1,4 @@
-// conv2d as implicit GEMM on the emulator against ladon::cpu's conv2d_*:
+// conv2d as implicit GEMM on the emulator or a GPU against ladon::cpu's conv2d_*:
 // odd shapes that fill no tile, strides, padding, 1x1 and non-square
 // kernels, every epilogue activation, accumulation, and bitwise determinism
 // of the weight gradient.
@@ -13,12 +13,14 @@
 #include <utility>
 #include <vector>
 
-#include "emu/emu_test_support.hpp"
+#include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/conv2d.hpp"
 #include "kernels/ops.hpp"
 
-namespace ladon::emu_test {
+namespace ladon {
 namespace {
+
+using cuda_test::DeviceBuffer;
 
 using ops::Activation;
 using ops::Conv2dShape;
@@ -99,18 +101,20 @@ void expect_forward_matches_cpu(const Conv2dShape& shape, bool with_bias, Activa
     expect_close(expected, device_output.download(), what);
 }
 
-TEST(CudaConv2d, ForwardWithBiasMatchesCpuOnOddShapes) {
+class CudaConv2d : public cuda_test::DeviceTest {};
+
+TEST_F(CudaConv2d, ForwardWithBiasMatchesCpuOnOddShapes) {
     for (const Conv2dShape& shape : odd_shapes) expect_forward_matches_cpu(shape, true, Activation::identity);
 }
 
-TEST(CudaConv2d, ForwardFusesEveryActivationWithAndWithoutBias) {
+TEST_F(CudaConv2d, ForwardFusesEveryActivationWithAndWithoutBias) {
     const Conv2dShape shape{3, 5, 7, 9, 4, 3, 3, 2, 2, 1, 1};
     for (Activation activation :
          {Activation::identity, Activation::relu, Activation::leaky_relu, Activation::sigmoid, Activation::tanh})
         for (bool with_bias : {false, true}) expect_forward_matches_cpu(shape, with_bias, activation);
 }
 
-TEST(CudaConv2d, BackwardDataMatchesCpuAndAccumulates) {
+TEST_F(CudaConv2d, BackwardDataMatchesCpuAndAccumulates) {
     for (const Conv2dShape& shape : odd_shapes) {
         const std::string what = describe(shape);
         const std::vector<float> weight = random_values(shape.weight_size(), 4),
@@ -137,7 +141,7 @@ TEST(CudaConv2d, BackwardDataMatchesCpuAndAccumulates) {
     }
 }
 
-TEST(CudaConv2d, BackwardFilterMatchesCpuAndAccumulatesWithAndWithoutBias) {
+TEST_F(CudaConv2d, BackwardFilterMatchesCpuAndAccumulatesWithAndWithoutBias) {
     for (const Conv2dShape& shape : odd_shapes)
         for (bool with_bias : {true, false}) {
             const std::string what = describe(shape) + (with_bias ? " bias" : " no bias");
@@ -178,12 +182,11 @@ void expect_backward_filter_reproducible(const Conv2dShape& shape) {
         return std::make_pair(device_grad_weight.download(), device_grad_bias.download());
     };
     const auto first = run_from_zero();
-    for (emu::FiberOrder order : both_fiber_orders) {
-        const ScopedFiberOrder scoped(order);
+    cuda_test::for_each_schedule([&](const std::string& schedule) {
         const auto again = run_from_zero();
-        EXPECT_TRUE(bitwise_equal(first.first, again.first)) << "grad_weight, fibers " << order_name(order);
-        EXPECT_TRUE(bitwise_equal(first.second, again.second)) << "grad_bias, fibers " << order_name(order);
-    }
+        EXPECT_TRUE(bitwise_equal(first.first, again.first)) << "grad_weight, " << schedule;
+        EXPECT_TRUE(bitwise_equal(first.second, again.second)) << "grad_bias, " << schedule;
+    });
 
     EXPECT_CUDA_SUCCESS(cuda::conv2d_backward_filter(shape, device_input.get(), device_grad_output.get(),
                                                      device_grad_weight.get(), device_grad_bias.get(), workspace.get(),
@@ -193,17 +196,17 @@ void expect_backward_filter_reproducible(const Conv2dShape& shape) {
     for (std::size_t i = 0; i < twice_bias.size(); ++i) EXPECT_EQ(2.0f * first.second[i], twice_bias[i]) << i;
 }
 
-TEST(CudaConv2d, BackwardFilterTwiceFromZeroIsBitwiseIdenticalAndDoubles) {
+TEST_F(CudaConv2d, BackwardFilterTwiceFromZeroIsBitwiseIdenticalAndDoubles) {
     expect_backward_filter_reproducible({3, 5, 7, 9, 33, 3, 3, 2, 2, 1, 1});
 }
 
-TEST(CudaConv2d, BackwardFilterSplitAcrossBlocksIsBitwiseIdenticalAndDoubles) {
+TEST_F(CudaConv2d, BackwardFilterSplitAcrossBlocksIsBitwiseIdenticalAndDoubles) {
     const Conv2dShape shape{3, 2, 20, 20, 3, 3, 3, 1, 1, 1, 1};
     ASSERT_GT(cuda::conv2d_backward_filter_workspace_bytes(shape), 0u) << "the shape should split its reduction";
     expect_backward_filter_reproducible(shape);
 }
 
-TEST(CudaConv2d, InvalidShapeIsRejectedAndEmptyBatchIsANoOp) {
+TEST_F(CudaConv2d, InvalidShapeIsRejectedAndEmptyBatchIsANoOp) {
     const Conv2dShape too_large_kernel{1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0};
     EXPECT_EQ(cudaErrorInvalidValue, cuda::conv2d_forward(too_large_kernel, nullptr, nullptr, nullptr,
                                                           Activation::identity, 0.0f, nullptr, nullptr));
@@ -219,4 +222,4 @@ TEST(CudaConv2d, InvalidShapeIsRejectedAndEmptyBatchIsANoOp) {
 }
 
 }  // namespace
-}  // namespace ladon::emu_test
+}  // namespace ladon

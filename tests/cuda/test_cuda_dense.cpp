@@ -1,4 +1,4 @@
-// The dense layer's tiled SGEMM (kernels/cuda/gemm.cuh) on the emulator
+// The dense layer's tiled SGEMM (kernels/cuda/gemm.cuh) on the emulator or a GPU
 // against ladon::cpu: odd shapes and shapes just past a 64-wide tile or an
 // 8-deep K step, every activation in the fused epilogue with and without
 // bias, backward passes that accumulate, the generic GEMM's four transposes
@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "emu/emu_test_support.hpp"
+#include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/ops.hpp"
 
 namespace ladon {
 namespace {
 
-using emu_test::DeviceBuffer;
+using cuda_test::DeviceBuffer;
 using ops::Activation;
 using ops::DenseShape;
 
@@ -63,7 +63,9 @@ void expect_close(const std::vector<float>& expected, const std::vector<float>& 
     }
 }
 
-TEST(CudaDense, ForwardMatchesCpuForEveryActivationWithAndWithoutBias) {
+class CudaDense : public cuda_test::DeviceTest {};
+
+TEST_F(CudaDense, ForwardMatchesCpuForEveryActivationWithAndWithoutBias) {
     for (const DenseShape& shape : odd_shapes) {
         const std::size_t x_size = shape.batch * shape.in_features, w_size = shape.out_features * shape.in_features;
         const std::size_t y_size = shape.batch * shape.out_features;
@@ -88,7 +90,7 @@ TEST(CudaDense, ForwardMatchesCpuForEveryActivationWithAndWithoutBias) {
     }
 }
 
-TEST(CudaDense, BackwardDataAccumulatesLikeCpu) {
+TEST_F(CudaDense, BackwardDataAccumulatesLikeCpu) {
     for (const DenseShape& shape : odd_shapes) {
         const std::size_t x_size = shape.batch * shape.in_features;
         const std::vector<float> w = random_values(shape.out_features * shape.in_features, 4),
@@ -104,7 +106,7 @@ TEST(CudaDense, BackwardDataAccumulatesLikeCpu) {
     }
 }
 
-TEST(CudaDense, BackwardFilterAccumulatesWeightAndBiasGradientsLikeCpu) {
+TEST_F(CudaDense, BackwardFilterAccumulatesWeightAndBiasGradientsLikeCpu) {
     for (const DenseShape& shape : odd_shapes) {
         const std::vector<float> x = random_values(shape.batch * shape.in_features, 7),
                                  grad_y = random_values(shape.batch * shape.out_features, 8);
@@ -127,27 +129,28 @@ TEST(CudaDense, BackwardFilterAccumulatesWeightAndBiasGradientsLikeCpu) {
     }
 }
 
-TEST(CudaDense, BackwardFilterIsBitwiseDeterministicInBothFiberOrders) {
+TEST_F(CudaDense, BackwardFilterIsBitwiseDeterministicInBothFiberOrders) {
     const DenseShape shape{70, 11, 67};  // K = batch spans 9 steps, bias columns span 3 blocks
     const std::vector<float> x = random_values(shape.batch * shape.in_features, 11),
                              grad_y = random_values(shape.batch * shape.out_features, 12);
     DeviceBuffer<float> device_x(x), device_grad_y(grad_y), grad_w(shape.out_features * shape.in_features),
         grad_b(shape.out_features);
     std::vector<std::vector<float>> results;
-    for (const emu::FiberOrder order : emu_test::both_fiber_orders) {
-        emu_test::ScopedFiberOrder scoped(order);
+    cuda_test::for_each_schedule([&](const std::string& schedule) {
         grad_w.zero();
         grad_b.zero();
-        ASSERT_CUDA_SUCCESS(cuda::dense_backward_filter(shape, device_x.get(), device_grad_y.get(), grad_w.get(),
-                                                        grad_b.get(), nullptr));
+        EXPECT_CUDA_SUCCESS(cuda::dense_backward_filter(shape, device_x.get(), device_grad_y.get(), grad_w.get(),
+                                                        grad_b.get(), nullptr))
+            << schedule;
         results.push_back(grad_w.download());
         results.push_back(grad_b.download());
-    }
+    });
+    ASSERT_EQ(4u, results.size());
     EXPECT_EQ(results[0], results[2]);
     EXPECT_EQ(results[1], results[3]);
 }
 
-TEST(CudaDense, EmptyBatchWritesNothingAndLeavesGradientsUnchanged) {
+TEST_F(CudaDense, EmptyBatchWritesNothingAndLeavesGradientsUnchanged) {
     const DenseShape shape{0, 5, 3};
     const std::vector<float> grad_w = random_values(15, 13), grad_b = random_values(3, 14);
     DeviceBuffer<float> device_grad_w(grad_w), device_grad_b(grad_b), unused(1);
@@ -161,7 +164,7 @@ TEST(CudaDense, EmptyBatchWritesNothingAndLeavesGradientsUnchanged) {
 
 // C = alpha op(A) op(B) + beta C against a double loop, every transpose pair,
 // leading dimensions wider than the matrices.
-TEST(CudaDense, GemmHandlesEveryTransposeWithAlphaBetaAndLeadingDimensions) {
+TEST_F(CudaDense, GemmHandlesEveryTransposeWithAlphaBetaAndLeadingDimensions) {
     const int64_t m = 19, n = 23, k = 17, pad = 3;
     for (const bool transpose_a : {false, true}) {
         for (const bool transpose_b : {false, true}) {
@@ -193,7 +196,7 @@ TEST(CudaDense, GemmHandlesEveryTransposeWithAlphaBetaAndLeadingDimensions) {
     }
 }
 
-TEST(CudaDense, GemmRejectsLeadingDimensionsTooNarrow) {
+TEST_F(CudaDense, GemmRejectsLeadingDimensionsTooNarrow) {
     cuda::GemmArguments g;
     g.m = 4, g.n = 4, g.k = 4, g.lda = 3, g.ldb = 4, g.ldc = 4;
     EXPECT_EQ(cudaErrorInvalidValue, cuda::gemm(g, nullptr));

@@ -1,4 +1,4 @@
-// Elementwise ops and concat (kernels/cuda/elementwise.cuh) on the emulator
+// Elementwise ops and concat (kernels/cuda/elementwise.cuh) on the emulator or a GPU
 // against ladon::cpu: every activation forward and backward on counts that
 // leave a float4 tail, through aligned (float4) and misaligned (scalar)
 // pointers, with NaN, infinities and saturating inputs; dropout masks
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "emu/emu_test_support.hpp"
+#include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/elementwise.hpp"
 #include "kernels/cuda/random.cuh"
 #include "kernels/ops.hpp"
@@ -21,7 +21,7 @@
 namespace ladon {
 namespace {
 
-using emu_test::DeviceBuffer;
+using cuda_test::DeviceBuffer;
 using ops::Activation;
 
 constexpr Activation all_activations[] = {Activation::identity, Activation::relu, Activation::leaky_relu,
@@ -60,12 +60,12 @@ public:
     float* get() const { return buffer_.get() + offset_; }
     void upload(const std::vector<float>& host) {
         if (cudaMemcpy(get(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess)
-            throw std::runtime_error("upload: " + emu::last_error_message());
+            throw std::runtime_error("upload: " + cuda_test::last_error_message());
     }
     std::vector<float> download() const {
         std::vector<float> host(count_);
         if (cudaMemcpy(host.data(), get(), host.size() * sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess)
-            throw std::runtime_error("download: " + emu::last_error_message());
+            throw std::runtime_error("download: " + cuda_test::last_error_message());
         return host;
     }
 
@@ -103,7 +103,9 @@ std::string describe(Activation activation, int64_t count, int offset) {
     return "activation " + std::to_string(static_cast<int>(activation)) + ", " + describe(count, offset);
 }
 
-TEST(CudaElementwise, UniformMatchesTheCpuHashBitForBit) {
+class CudaElementwise : public cuda_test::DeviceTest {};
+
+TEST_F(CudaElementwise, UniformMatchesTheCpuHashBitForBit) {
     static_assert(cuda::uniform01(42, 7) == ops::uniform01(42, 7));
     static_assert(cuda::mix64(0) == ops::mix64(0));
     for (const uint64_t seed : {uint64_t{0}, uint64_t{1}, uint64_t{0x123456789abcdefull}, ~uint64_t{0}})
@@ -111,7 +113,7 @@ TEST(CudaElementwise, UniformMatchesTheCpuHashBitForBit) {
             ASSERT_EQ(ops::uniform01(seed, index), cuda::uniform01(seed, index)) << seed << ", " << index;
 }
 
-TEST(CudaElementwise, ActivationForwardMatchesCpuIncludingNanAndInfinity) {
+TEST_F(CudaElementwise, ActivationForwardMatchesCpuIncludingNanAndInfinity) {
     for (const int64_t count : counts) {
         const std::vector<float> x = activation_inputs(count, 1);
         for (const int offset : {0, 1}) {
@@ -127,7 +129,7 @@ TEST(CudaElementwise, ActivationForwardMatchesCpuIncludingNanAndInfinity) {
     }
 }
 
-TEST(CudaElementwise, ReluPassesNanThrough) {
+TEST_F(CudaElementwise, ReluPassesNanThrough) {
     DeviceBuffer<float> x(std::vector<float>{nan_value, -1.0f, 2.0f}), y(3);
     ASSERT_CUDA_SUCCESS(cuda::activation_forward(Activation::relu, 0.0f, 3, x.get(), y.get(), nullptr));
     const std::vector<float> result = y.download();
@@ -136,7 +138,7 @@ TEST(CudaElementwise, ReluPassesNanThrough) {
     EXPECT_EQ(2.0f, result[2]);
 }
 
-TEST(CudaElementwise, ActivationForwardRunsInPlace) {
+TEST_F(CudaElementwise, ActivationForwardRunsInPlace) {
     const int64_t count = 1037;
     const std::vector<float> x = activation_inputs(count, 2);
     std::vector<float> expected(count);
@@ -147,7 +149,7 @@ TEST(CudaElementwise, ActivationForwardRunsInPlace) {
     expect_close(expected, device_x.download(), "in place");
 }
 
-TEST(CudaElementwise, ActivationBackwardAccumulatesLikeCpu) {
+TEST_F(CudaElementwise, ActivationBackwardAccumulatesLikeCpu) {
     for (const int64_t count : counts) {
         const std::vector<float> x = random_values(count, 3, 4.0f), grad_y = random_values(count, 4);
         for (const int offset : {0, 1}) {
@@ -174,7 +176,7 @@ TEST(CudaElementwise, ActivationBackwardAccumulatesLikeCpu) {
     }
 }
 
-TEST(CudaElementwise, DropoutMasksAreBitIdenticalToCpu) {
+TEST_F(CudaElementwise, DropoutMasksAreBitIdenticalToCpu) {
     const uint64_t seed = 0xfeedbeefull;
     for (const int64_t count : counts) {
         const std::vector<float> x = random_values(count, 6), grad_y = random_values(count, 7);
@@ -200,7 +202,7 @@ TEST(CudaElementwise, DropoutMasksAreBitIdenticalToCpu) {
     }
 }
 
-TEST(CudaElementwise, AddAndAccumulateMatchCpu) {
+TEST_F(CudaElementwise, AddAndAccumulateMatchCpu) {
     for (const int64_t count : counts) {
         const std::vector<float> a = random_values(count, 9), b = random_values(count, 10);
         for (const int offset : {0, 1}) {
@@ -221,7 +223,7 @@ TEST(CudaElementwise, AddAndAccumulateMatchCpu) {
 
 // Two inputs of 3 and 5 channels fill y's 8; spatial 4 takes the float4 path
 // (every row start aligned), spatial 7 the scalar one.
-TEST(CudaElementwise, ConcatForwardFillsSlicesAndBackwardAccumulatesLikeCpu) {
+TEST_F(CudaElementwise, ConcatForwardFillsSlicesAndBackwardAccumulatesLikeCpu) {
     const int64_t batch = 3, total_channels = 8;
     const int64_t channels[] = {3, 5}, offsets[] = {0, 3};
     for (const int64_t spatial : {int64_t{4}, int64_t{7}}) {
@@ -258,7 +260,7 @@ TEST(CudaElementwise, ConcatForwardFillsSlicesAndBackwardAccumulatesLikeCpu) {
     }
 }
 
-TEST(CudaElementwise, EmptyTensorsLaunchNothing) {
+TEST_F(CudaElementwise, EmptyTensorsLaunchNothing) {
     EXPECT_CUDA_SUCCESS(cuda::activation_forward(Activation::tanh, 0.0f, 0, nullptr, nullptr, nullptr));
     EXPECT_CUDA_SUCCESS(cuda::dropout_backward(0, 0.5f, 1, nullptr, nullptr, nullptr));
     EXPECT_CUDA_SUCCESS(cuda::concat_forward(0, 4, 3, 0, 3, nullptr, nullptr, nullptr));

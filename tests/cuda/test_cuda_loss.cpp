@@ -1,4 +1,4 @@
-// The fused multi-head loss on the GPU (emulated) against the CPU op: every
+// The fused multi-head loss on a GPU or the emulator against the CPU op: every
 // loss kind in one launch on odd widths (1, 3, 10, 33 > a warp), masks with
 // missing samples, all-masked heads, label smoothing, logits of +-1e4 and
 // weights != 1; then bitwise determinism over repeated calls and fiber orders.
@@ -14,14 +14,14 @@
 #include <string>
 #include <vector>
 
-#include "emu/emu_test_support.hpp"
+#include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/multi_head_loss.hpp"
 #include "kernels/ops.hpp"
 
 namespace ladon {
 namespace {
 
-using emu_test::DeviceBuffer;
+using cuda_test::DeviceBuffer;
 using ops::LossHead;
 using ops::LossKind;
 
@@ -176,7 +176,9 @@ bool bitwise_equal(const LossResult& a, const LossResult& b) {
     return true;
 }
 
-TEST(CudaLoss, EveryKindInOneLaunchMatchesCpuOnOddShapesWithMasksAndHugeLogits) {
+class CudaLoss : public cuda_test::DeviceTest {};
+
+TEST_F(CudaLoss, EveryKindInOneLaunchMatchesCpuOnOddShapesWithMasksAndHugeLogits) {
     const int64_t batch = 37;  // two row blocks
     const std::vector<HeadData> data = every_kind_on_odd_shapes(batch);
     const LossResult expected = run_cpu(batch, data);
@@ -191,7 +193,7 @@ TEST(CudaLoss, EveryKindInOneLaunchMatchesCpuOnOddShapesWithMasksAndHugeLogits) 
     for (float loss : actual.losses) EXPECT_TRUE(std::isfinite(loss));
 }
 
-TEST(CudaLoss, ManyRowBlocksSumTheirPartialsLikeTheCpu) {
+TEST_F(CudaLoss, ManyRowBlocksSumTheirPartialsLikeTheCpu) {
     const int64_t batch = 301;  // ten row blocks, the last one partial
     std::mt19937 random(7);
     std::vector<HeadData> data;
@@ -202,21 +204,18 @@ TEST(CudaLoss, ManyRowBlocksSumTheirPartialsLikeTheCpu) {
     expect_close(run_cpu(batch, data), device.run());
 }
 
-TEST(CudaLoss, RepeatedCallsAndBothFiberOrdersGiveBitwiseIdenticalResults) {
+TEST_F(CudaLoss, RepeatedCallsAndBothFiberOrdersGiveBitwiseIdenticalResults) {
     const int64_t batch = 37;
     const std::vector<HeadData> data = every_kind_on_odd_shapes(batch);
     DeviceLoss device(batch, data);
-    LossResult first;
-    {
-        emu_test::ScopedFiberOrder order(emu::FiberOrder::forward);
-        first = device.run();
-        EXPECT_TRUE(bitwise_equal(first, device.run())) << "second call differs (arrival counters not reset?)";
-    }
-    emu_test::ScopedFiberOrder order(emu::FiberOrder::reverse);
-    EXPECT_TRUE(bitwise_equal(first, device.run())) << "reverse fiber and block order differs";
+    const LossResult first = device.run();
+    EXPECT_TRUE(bitwise_equal(first, device.run())) << "second call differs (arrival counters not reset?)";
+    cuda_test::for_each_schedule([&](const std::string& schedule) {
+        EXPECT_TRUE(bitwise_equal(first, device.run())) << schedule << ": differs";
+    });
 }
 
-TEST(CudaLoss, InvalidLabelOfPresentSampleMakesHeadLossNanWithoutFault) {
+TEST_F(CudaLoss, InvalidLabelOfPresentSampleMakesHeadLossNanWithoutFault) {
     const int64_t batch = 5;
     std::mt19937 random(3);
     std::vector<HeadData> data;
@@ -231,7 +230,7 @@ TEST(CudaLoss, InvalidLabelOfPresentSampleMakesHeadLossNanWithoutFault) {
     EXPECT_TRUE(std::isfinite(actual.losses[1])) << "other heads are unaffected";
 }
 
-TEST(CudaLoss, EmptyBatchGivesZeroLosses) {
+TEST_F(CudaLoss, EmptyBatchGivesZeroLosses) {
     std::mt19937 random(1);
     std::vector<HeadData> data;
     data.push_back(make_head(random, 0, LossKind::softmax_cross_entropy, 4, MaskPattern::none, false));

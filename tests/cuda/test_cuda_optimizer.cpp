@@ -1,4 +1,4 @@
-// The optimizer steps on the GPU (emulated) against the CPU op: 1003 parameters
+// The optimizer steps on a GPU or the emulator against the CPU op: 1003 parameters
 // (not a multiple of 4), buffers aligned, all misaligned alike (float4 body
 // with a scalar head and tail) and misaligned differently (scalar path), over
 // several steps.
@@ -10,14 +10,14 @@
 #include <random>
 #include <vector>
 
-#include "emu/emu_test_support.hpp"
+#include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/optimizer.hpp"
 #include "kernels/ops.hpp"
 
 namespace ladon {
 namespace {
 
-using emu_test::DeviceBuffer;
+using cuda_test::DeviceBuffer;
 
 constexpr int64_t kCount = 1000 + 3;
 constexpr int kSteps = 5;
@@ -79,15 +79,17 @@ void check_sgd(const ops::SgdParameters& parameters) {
     }
 }
 
-TEST(CudaOptim, SgdWithNesterovMomentumAndWeightDecayMatchesCpuOnOddMisalignedBuffers) {
+class CudaOptim : public cuda_test::DeviceTest {};
+
+TEST_F(CudaOptim, SgdWithNesterovMomentumAndWeightDecayMatchesCpuOnOddMisalignedBuffers) {
     check_sgd(ops::SgdParameters{0.05f, 0.9f, 1e-3f, true});
 }
 
-TEST(CudaOptim, SgdWithMomentumMatchesCpu) { check_sgd(ops::SgdParameters{0.05f, 0.8f, 0.0f, false}); }
+TEST_F(CudaOptim, SgdWithMomentumMatchesCpu) { check_sgd(ops::SgdParameters{0.05f, 0.8f, 0.0f, false}); }
 
-TEST(CudaOptim, PlainSgdNeedsNoMomentumBuffer) { check_sgd(ops::SgdParameters{0.1f, 0.0f, 1e-2f, false}); }
+TEST_F(CudaOptim, PlainSgdNeedsNoMomentumBuffer) { check_sgd(ops::SgdParameters{0.1f, 0.0f, 1e-2f, false}); }
 
-TEST(CudaOptim, AdamWMatchesCpuOverStepsOnOddMisalignedBuffers) {
+TEST_F(CudaOptim, AdamWMatchesCpuOverStepsOnOddMisalignedBuffers) {
     for (const Offsets& offsets : kLayouts) {
         SCOPED_TRACE(testing::Message() << "offsets " << offsets.weights << offsets.grads << offsets.state1
                                         << offsets.state2);
@@ -109,7 +111,7 @@ TEST(CudaOptim, AdamWMatchesCpuOverStepsOnOddMisalignedBuffers) {
     }
 }
 
-TEST(CudaOptim, FewerParametersThanOneFloat4) {
+TEST_F(CudaOptim, FewerParametersThanOneFloat4) {
     std::vector<float> weights{1.0f, -2.0f, 3.0f}, grads{0.5f, 0.25f, -1.0f}, momentum(3, 0.0f);
     DeviceBuffer<float> device_weights(weights), device_grads(grads), device_momentum(momentum);
     const ops::SgdParameters parameters{0.1f, 0.9f, 0.0f, false};

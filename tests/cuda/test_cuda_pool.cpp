@@ -1,4 +1,4 @@
-// max_pool2d and avg_pool2d (kernels/cuda/pool.cuh) on the emulator against
+// max_pool2d and avg_pool2d (kernels/cuda/pool.cuh) on the emulator or a GPU against
 // ladon::cpu: odd and non-square shapes with overlapping (kernel 3, stride 2,
 // pad 1), tiling (kernel 2, stride 2) and rectangular windows; ties, NaN and
 // a window wholly in the padding; backward passes that accumulate; results
@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "emu/emu_test_support.hpp"
+#include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/pool.hpp"
 #include "kernels/ops.hpp"
 
 namespace ladon {
 namespace {
 
-using emu_test::DeviceBuffer;
+using cuda_test::DeviceBuffer;
 using ops::Pool2dShape;
 
 std::vector<float> random_values(std::size_t size, unsigned seed) {
@@ -88,7 +88,9 @@ void expect_bitwise_equal(const std::vector<T>& expected, const std::vector<T>& 
     }
 }
 
-TEST(CudaPool, MaxForwardMatchesCpuBitForBitWithTiesAndNan) {
+class CudaPool : public cuda_test::DeviceTest {};
+
+TEST_F(CudaPool, MaxForwardMatchesCpuBitForBitWithTiesAndNan) {
     for (const Pool2dShape& s : shapes()) {
         const std::vector<float> x = pool_inputs(s, 1);
         std::vector<float> expected(s.output_size());
@@ -102,7 +104,7 @@ TEST(CudaPool, MaxForwardMatchesCpuBitForBitWithTiesAndNan) {
     }
 }
 
-TEST(CudaPool, MaxWindowInPaddingIsMinusInfinityWithArgmaxMinusOne) {
+TEST_F(CudaPool, MaxWindowInPaddingIsMinusInfinityWithArgmaxMinusOne) {
     // One input column, padded by two on each side: window starts -2, -1, 0, 1.
     const Pool2dShape s = make_shape(1, 1, 1, 1, 1, 2, 1, 1, 0, 2);
     ASSERT_EQ(4, s.output_size());
@@ -118,7 +120,7 @@ TEST(CudaPool, MaxWindowInPaddingIsMinusInfinityWithArgmaxMinusOne) {
     EXPECT_EQ(3.5f, grad_x.download()[0]);
 }
 
-TEST(CudaPool, MaxFirstMaximumWinsTiesAndNanWins) {
+TEST_F(CudaPool, MaxFirstMaximumWinsTiesAndNanWins) {
     const Pool2dShape s = make_shape(1, 2, 2, 2, 2, 2, 2, 2, 0, 0);
     const float nan_value = std::numeric_limits<float>::quiet_NaN();
     DeviceBuffer<float> x(std::vector<float>{1, 3, 3, 3, 5, nan_value, 9, nan_value}), y(2);
@@ -132,7 +134,7 @@ TEST(CudaPool, MaxFirstMaximumWinsTiesAndNanWins) {
     EXPECT_EQ(3, index[1]);  // the last NaN: a NaN replaces anything, another NaN included (as the CPU)
 }
 
-TEST(CudaPool, MaxBackwardAccumulatesLikeCpuBitForBit) {
+TEST_F(CudaPool, MaxBackwardAccumulatesLikeCpuBitForBit) {
     for (const Pool2dShape& s : shapes()) {
         const std::vector<float> x = random_values(s.input_size(), 2), grad_y = random_values(s.output_size(), 3);
         std::vector<float> y(s.output_size());
@@ -150,7 +152,7 @@ TEST(CudaPool, MaxBackwardAccumulatesLikeCpuBitForBit) {
     }
 }
 
-TEST(CudaPool, AvgForwardMatchesCpuBitForBit) {
+TEST_F(CudaPool, AvgForwardMatchesCpuBitForBit) {
     for (const Pool2dShape& s : shapes()) {
         const std::vector<float> x = random_values(s.input_size(), 5);
         std::vector<float> expected(s.output_size());
@@ -161,7 +163,7 @@ TEST(CudaPool, AvgForwardMatchesCpuBitForBit) {
     }
 }
 
-TEST(CudaPool, AvgBackwardAccumulatesLikeCpuBitForBit) {
+TEST_F(CudaPool, AvgBackwardAccumulatesLikeCpuBitForBit) {
     for (const Pool2dShape& s : shapes()) {
         const std::vector<float> grad_y = random_values(s.output_size(), 6);
         std::vector<float> expected = random_values(s.input_size(), 7);
@@ -174,7 +176,7 @@ TEST(CudaPool, AvgBackwardAccumulatesLikeCpuBitForBit) {
     }
 }
 
-TEST(CudaPool, BackwardFromZeroTwiceIsTwiceOnceAndRunsAreIdentical) {
+TEST_F(CudaPool, BackwardFromZeroTwiceIsTwiceOnceAndRunsAreIdentical) {
     const Pool2dShape s = shapes()[0];
     const std::vector<float> x = random_values(s.input_size(), 8), grad_y = random_values(s.output_size(), 9);
     DeviceBuffer<float> device_x(x), device_y(s.output_size()), device_grad_y(grad_y);
@@ -200,7 +202,7 @@ TEST(CudaPool, BackwardFromZeroTwiceIsTwiceOnceAndRunsAreIdentical) {
     }
 }
 
-TEST(CudaPool, InvalidShapesAreRejected) {
+TEST_F(CudaPool, InvalidShapesAreRejected) {
     DeviceBuffer<float> buffer(64);
     DeviceBuffer<int32_t> argmax(64);
     Pool2dShape too_big = make_shape(1, 1, 2, 2, 5, 5, 1, 1, 0, 0);
