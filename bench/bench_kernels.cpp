@@ -139,6 +139,7 @@ constexpr ParameterSet parameter_sets[] = {
                             conv_parameters(128, 256) + dense_parameters(6400, 512) + heads_parameters(512)},
 };
 static_assert(parameter_sets[0].count == 918553, "fashion_mtl's parameter count");
+static_assert(parameter_sets[1].count == 3696729, "the wide trunk's parameter count");
 
 constexpr int64_t batches[] = {128, 512};
 
