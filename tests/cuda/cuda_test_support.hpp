@@ -52,8 +52,7 @@ public:
         if (cudaMalloc(&memory, size * sizeof(T)) != cudaSuccess)
             throw std::runtime_error("cudaMalloc: " + last_error_message());
         data_ = static_cast<T*>(memory);
-        if (cudaMemset(data_, 0xFF, size * sizeof(T)) != cudaSuccess)
-            throw std::runtime_error("cudaMemset: " + last_error_message());
+        fill(0xFF);
     }
     explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
     ~DeviceBuffer() { cudaFree(data_); }
@@ -76,12 +75,15 @@ public:
             throw std::runtime_error("download: " + last_error_message());
         return host;
     }
-    void zero() {
-        if (cudaMemset(data_, 0, size_ * sizeof(T)) != cudaSuccess)
+    void zero() { fill(0); }
+
+private:
+    // A zero-byte cudaMalloc may give nullptr, which cudaMemset refuses.
+    void fill(int byte) {
+        if (size_ > 0 && cudaMemset(data_, byte, size_ * sizeof(T)) != cudaSuccess)
             throw std::runtime_error("cudaMemset: " + last_error_message());
     }
 
-private:
     std::size_t size_;
     T* data_ = nullptr;
 };
