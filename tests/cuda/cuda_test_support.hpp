@@ -100,7 +100,7 @@ inline const std::string& missing_device_reason() {
         int count = 0;
         const cudaError_t error = cudaGetDeviceCount(&count);
         if (error != cudaSuccess) {
-            cudaGetLastError();  // cudaGetDeviceCount's error is sticky in some runtimes: later tests need none
+            cudaGetLastError();  // clears the error it recorded, or a later check would report it
             return std::string(cudaGetErrorString(error));
         }
         return count == 0 ? std::string("cudaGetDeviceCount found no device") : std::string();
