@@ -89,7 +89,9 @@ void BatchLoader::augment(int64_t rows, int64_t step) {
     float* input = executor_.input();
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
-        const uint64_t draw = ops::mix64(augmentation_.seed ^ ops::mix64(uint64_t(step) * 0x9E3779B97F4A7C15ull + row));
+        const uint64_t global_row = uint64_t(augmentation_.first_row + row);
+        const uint64_t draw =
+            ops::mix64(augmentation_.seed ^ ops::mix64(uint64_t(step) * 0x9E3779B97F4A7C15ull + global_row));
         const int64_t dx = int64_t(draw % uint64_t(span)) - augmentation_.max_shift;
         const int64_t dy = int64_t((draw >> 16) % uint64_t(span)) - augmentation_.max_shift;
         const bool flip = augmentation_.horizontal_flip && ((draw >> 40) & 1u);

@@ -23,6 +23,7 @@ struct Augmentation {
     bool horizontal_flip = false;
     std::vector<std::string> box_tasks;
     uint64_t seed = 1;
+    int64_t first_row = 0;  // global row of this loader's row 0 (data parallel: rank × per-rank batch)
     bool enabled() const { return max_shift > 0 || horizontal_flip; }
 };
 

@@ -1,7 +1,11 @@
 #include "engine/metrics.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+
+#include "ladon/error.hpp"
 
 namespace ladon::engine {
 
@@ -99,6 +103,26 @@ void MetricAccumulator::add(Executor& executor) {
         }
         loss_sum_[h] += double(executor.head_losses()[h]) * present;
         loss_count_[h] += present;
+    }
+}
+
+std::vector<double> MetricAccumulator::totals() const {
+    std::vector<double> packed;
+    for (const auto* v :
+         {&loss_sum_, &loss_count_, &metric_sum_, &metric_count_, &top5_sum_, &squared_sum_, &iou_sum_, &iou_count_})
+        packed.insert(packed.end(), v->begin(), v->end());
+    return packed;
+}
+
+void MetricAccumulator::set_totals(std::span<const double> totals) {
+    const std::size_t heads = graph_.heads.size();
+    if (totals.size() != 8 * heads)
+        throw Error(fmt::format("metrics: {} totals for {} heads, expected {}", totals.size(), heads, 8 * heads));
+    std::size_t offset = 0;
+    for (auto* v :
+         {&loss_sum_, &loss_count_, &metric_sum_, &metric_count_, &top5_sum_, &squared_sum_, &iou_sum_, &iou_count_}) {
+        v->assign(totals.begin() + offset, totals.begin() + offset + heads);
+        offset += heads;
     }
 }
 

@@ -5,6 +5,7 @@
 // detailed mode (evaluation) also top-5 accuracy, ROC AUC, RMSE and box IoU;
 // detailed mode keeps every binary score, so it allocates.
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/executor.hpp"
@@ -19,6 +20,10 @@ public:
     void add(Executor& executor);
     std::vector<TaskMetric> result() const;
     void reset();
+    // The running sums (all but detailed mode's scores), packed, so that data
+    // parallel ranks can add theirs up: set_totals(sum over ranks of totals()).
+    std::vector<double> totals() const;
+    void set_totals(std::span<const double> totals);
 
 private:
     const Graph& graph_;

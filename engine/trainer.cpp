@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "engine/batch_loader.hpp"
+#include "engine/distributed/data_parallel.hpp"
 #include "engine/executor.hpp"
 #include "engine/metrics.hpp"
 #include "ladon/error.hpp"
@@ -19,14 +20,16 @@
 namespace ladon {
 
 struct Trainer::Impl {
-    Impl(const ModelSpec& model_spec, const TrainerOptions& opts)
+    Impl(const ModelSpec& model_spec, const TrainerOptions& opts, std::shared_ptr<Communicator> process_group)
         : model(model_spec),
           options(opts),
-          executor(engine::build_graph(model_spec, opts.batch_size),
+          group(std::move(process_group)),
+          executor(engine::build_graph(model_spec, engine::per_rank_batch(opts.batch_size, *group)),
                    engine::ExecutorOptions{opts.seed, opts.optimizer.kind,
                                            opts.task_weighting == TaskWeighting::uncertainty}) {}
     ModelSpec model;
     TrainerOptions options;
+    std::shared_ptr<Communicator> group;  // data parallel ranks (one alone by default)
     engine::Executor executor;
     int64_t step = 0;          // batches trained on
     int64_t skipped_steps = 0;
@@ -49,9 +52,12 @@ void validate(const TrainerOptions& options) {
 const char* non_finite_name(float value) { return std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"); }
 }  // namespace
 
-Trainer::Trainer(ModelSpec model, TrainerOptions options) {
+Trainer::Trainer(ModelSpec model, TrainerOptions options) : Trainer(std::move(model), std::move(options), nullptr) {}
+
+Trainer::Trainer(ModelSpec model, TrainerOptions options, std::shared_ptr<Communicator> group) {
     validate(options);
-    impl_ = std::make_unique<Impl>(model, options);
+    if (group == nullptr) group = make_single_process_communicator();
+    impl_ = std::make_unique<Impl>(model, options, std::move(group));
 }
 Trainer::~Trainer() = default;
 Trainer::Trainer(Trainer&&) noexcept = default;
@@ -197,10 +203,14 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     const TrainerOptions& options = impl.options;
     engine::Executor& executor = impl.executor;
     const AugmentationOptions& augment = options.augmentation;
-    engine::BatchLoader loader(train, executor,
-                               {augment.max_shift, augment.horizontal_flip, augment.box_tasks, options.seed});
+    engine::DataParallel parallel(*impl.group, executor);
+    parallel.broadcast_state();
+    engine::BatchLoader loader(
+        train, executor,
+        {augment.max_shift, augment.horizontal_flip, augment.box_tasks, options.seed, parallel.first_row()});
     engine::MetricAccumulator metrics(executor.graph());
-    const int64_t batch = executor.batch();
+    const int64_t rank_batch = executor.batch();
+    const int64_t batch = parallel.global_batch();
     const int64_t steps_per_epoch = train.size() / batch;
     if (steps_per_epoch == 0)
         throw Error(fmt::format("training: dataset '{}' has {} samples, fewer than one batch of {}", train.name(),
@@ -226,10 +236,11 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
             engine::shuffled_indices(options.seed, epoch, impl.order, train.size());
             impl.order_epoch = epoch;
         }
-        loader.load(std::span<const int64_t>(impl.order.data() + position * batch, batch), impl.step);
+        loader.load(std::span<const int64_t>(impl.order.data() + position * batch + parallel.first_row(), rank_batch),
+                    impl.step);
         executor.forward(true);
         executor.compute_loss();
-        const auto losses = executor.head_losses();
+        const std::vector<float> losses = parallel.reduce_losses();
         bool finite = true;
         for (std::size_t h = 0; h < losses.size() && finite; ++h) {
             if (std::isfinite(losses[h])) continue;
@@ -243,6 +254,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         if (finite) {
             metrics.add(executor);
             executor.backward();
+            parallel.average_gradients();
             executor.update(options.optimizer, learning_rate);
         } else {
             ++impl.skipped_steps;
@@ -259,13 +271,14 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         step_report.skipped_steps = impl.skipped_steps;
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - fit_start).count();
         step_report.samples_per_second = elapsed > 0 ? double(fit_samples) / elapsed : 0.0;
-        if (callbacks.on_step && !callbacks.on_step(step_report)) break;
+        if (!parallel.all_continue(!callbacks.on_step || callbacks.on_step(step_report))) break;
 
         if (position + 1 == steps_per_epoch || impl.step == total_steps) {
             EpochReport report;
             report.epoch = epoch;
             report.steps = impl.step;
             report.samples = epoch_samples;
+            parallel.reduce_metrics(metrics);
             report.train = metrics.result();
             report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
             if (test != nullptr) report.test = evaluate(*test);

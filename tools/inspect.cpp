@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "ladon/checkpoint.hpp"
+#include "ladon/communicator.hpp"
 #include "ladon/config.hpp"
 #include "ladon/error.hpp"
 #include "tools/commands.hpp"
@@ -74,6 +75,8 @@ int info() {
     std::printf("backends: cpu (OpenMP, %d threads; OpenBLAS GEMM)\n", omp_get_max_threads());
     std::printf("cuda: not compiled into this build (no CUDA backend yet)\n");
     std::printf("devices: cpu\n");
+    std::printf("distributed: %s\n",
+                mpi_available() ? "MPI (mpirun -np N ladon train: data parallel)" : "one process (built without MPI)");
     return 0;
 }
 

@@ -2,14 +2,15 @@
 // checkpoints; progress on the terminal; SIGINT/SIGTERM finish the current
 // step, checkpoint and exit 130/143; --resume continues bit for bit.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "ladon/checkpoint.hpp"
+#include "ladon/communicator.hpp"
 #include "ladon/config.hpp"
 #include "ladon/error.hpp"
 #include "tools/commands.hpp"
@@ -103,23 +104,30 @@ void keep_previous_run(const std::filesystem::path& folder) {
     }
 }
 
-}  // namespace
-
-int train(const TrainArguments& arguments) {
+int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communicator>& group) {
+    // Data parallel (mpirun -np N): rank 0 alone prints, logs and writes
+    // checkpoints; the others only train, and read the run folder on resume.
+    const bool leader = group->leader();
+    if (!leader && std::freopen("/dev/null", "w", stdout) == nullptr)
+        throw Error(fmt::format("rank {}: cannot silence standard output", group->rank()));
     std::string resume_checkpoint;
     const RunConfig config = resolve_config(arguments, resume_checkpoint);
     select_device(config.run.device);
     const auto train_data = make_train_dataset(config.data);
     const auto test_data = make_test_dataset(config.data);
-    Trainer trainer(config.model, config.training);
-    if (resume_checkpoint.empty()) keep_previous_run(config.run.output);
+    Trainer trainer(config.model, config.training, group);
+    if (resume_checkpoint.empty() && leader) keep_previous_run(config.run.output);
+    group->barrier();  // the others open the folder only after rank 0 moved an earlier run aside
     RunFolder folder(config.run.output);
     if (!resume_checkpoint.empty()) {
         load_checkpoint(trainer, resume_checkpoint);
         std::printf("resumed from %s at step %lld\n", resume_checkpoint.c_str(),
                     static_cast<long long>(trainer.step()));
     }
-    folder.write_config(config);
+    if (leader) folder.write_config(config);
+    if (group->size() > 1)
+        std::printf("data parallel: %d ranks (%s), batch %lld per rank\n", group->size(), group->backend().c_str(),
+                    static_cast<long long>(config.training.batch_size / group->size()));
 
     const auto plan = trainer.memory_plan();
     std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, cpu backend\n",
@@ -136,6 +144,7 @@ int train(const TrainArguments& arguments) {
     std::string last_checkpoint = resume_checkpoint;
     int64_t last_checkpoint_step = resume_checkpoint.empty() ? -1 : trainer.step();
     auto checkpoint = [&]() {
+        if (!leader) return;
         last_checkpoint = folder.checkpoint(trainer, config, config.run.keep_checkpoints).string();
         last_checkpoint_step = trainer.step();
     };
@@ -146,7 +155,7 @@ int train(const TrainArguments& arguments) {
     Trainer::Callbacks callbacks;
     callbacks.on_step = [&](const StepReport& report) {
         progress.step(report);
-        if (report.step % config.run.log_every == 0 || report.step == report.total_steps) {
+        if (leader && (report.step % config.run.log_every == 0 || report.step == report.total_steps)) {
             for (std::size_t h = 0; h < tasks.size(); ++h) {
                 nlohmann::json record{{"step", report.step},        {"epoch", report.epoch},
                                       {"split", "train"},           {"task", tasks[h]},
@@ -162,7 +171,8 @@ int train(const TrainArguments& arguments) {
     };
     callbacks.on_epoch = [&](const EpochReport& report) {
         progress.epoch(report, config.training.epochs);
-        for (const auto& m : report.test) folder.log(metrics_json("test", report.steps, report.epoch, m));
+        for (const auto& m : report.test)
+            if (leader) folder.log(metrics_json("test", report.steps, report.epoch, m));
         if (config.run.checkpoint_every == 0) checkpoint();
     };
     try {
@@ -183,6 +193,22 @@ int train(const TrainArguments& arguments) {
     if (last_checkpoint_step != trainer.step()) checkpoint();
     std::printf("done: step %lld, checkpoint %s\n", static_cast<long long>(trainer.step()), last_checkpoint.c_str());
     return 0;
+}
+
+}  // namespace
+
+int train(const TrainArguments& arguments) {
+    const std::shared_ptr<Communicator> group = make_communicator();
+    try {
+        return train_ranks(arguments, group);
+    } catch (const std::exception& e) {
+        if (group->size() == 1) throw;
+        // A failed rank ends the whole job: its peers would otherwise wait in
+        // the next collective forever.
+        std::fprintf(stderr, "ladon: error on rank %d of %d: %s\n", group->rank(), group->size(), e.what());
+        group->abort(1);
+    }
+    return 1;  // not reached: abort() ends the process
 }
 
 }  // namespace ladon::tool

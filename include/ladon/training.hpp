@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "ladon/communicator.hpp"
 #include "ladon/dataset.hpp"
 #include "ladon/model.hpp"
 
@@ -128,6 +129,10 @@ struct StepTimingReport {
 class Trainer {
 public:
     Trainer(ModelSpec model, TrainerOptions options);
+    // Data parallel over `group`'s ranks: options.batch_size is the global
+    // batch, each rank's executor takes batch_size / group.size() rows of it
+    // (see engine/distributed/data_parallel.hpp). Null: one process.
+    Trainer(ModelSpec model, TrainerOptions options, std::shared_ptr<Communicator> group);
     ~Trainer();
     Trainer(Trainer&&) noexcept;
     Trainer& operator=(Trainer&&) noexcept;

@@ -1,0 +1,67 @@
+#pragma once
+// The trainer's side of data parallelism: what each rank of a Communicator
+// does around the executor's step so that N ranks with per-rank batch B/N
+// take the same steps, in exact arithmetic, as one rank with batch B.
+//
+//   shard     rank r trains on rows [r·B/N, (r+1)·B/N) of every global batch,
+//             so the global sample order is one process's
+//   losses    each head's loss is a mean over that head's PRESENT samples,
+//             so a rank's mean is not the global one when labels are
+//             missing: the present counts P_r,h are summed first, and rank
+//             r's head-h logit gradient is weighted by N·P_r,h / P_h; the
+//             averaged gradient is then the global mean's gradient
+//   gradients the whole flat gradient buffer (weights, then the learned
+//             task log-variances) averaged in one collective
+//
+// With one rank every call is the identity and costs nothing, so a single
+// process trains bit for bit as before. Batch norm keeps per-rank batch
+// statistics (each rank normalises its own B/N rows); dropout masks are
+// drawn per rank row; both then differ from one process with batch B.
+#include <cstdint>
+#include <vector>
+
+#include "engine/executor.hpp"
+#include "engine/metrics.hpp"
+#include "ladon/communicator.hpp"
+
+namespace ladon::engine {
+
+// Per-rank batch of a global batch; throws unless `group.size()` divides it.
+int64_t per_rank_batch(int64_t global_batch, const Communicator& group);
+
+class DataParallel {
+public:
+    DataParallel(Communicator& group, Executor& executor);
+
+    int64_t global_batch() const { return executor_.batch() * group_.size(); }
+    // This rank's first row within a global batch.
+    int64_t first_row() const { return executor_.batch() * group_.rank(); }
+
+    // Parameters, optimizer state and non-trained state (batch-norm running
+    // statistics) from rank 0, so every rank starts, or resumes, from the
+    // same point.
+    void broadcast_state();
+
+    // After compute_loss(), before backward(): sums the present counts and the
+    // losses over the ranks, weights this rank's head gradients as above and
+    // returns each head's global mean loss (the same on every rank, so a
+    // non-finite loss stops or skips every rank alike).
+    std::vector<float> reduce_losses();
+
+    // After backward(): the mean of every rank's flat gradient buffer.
+    void average_gradients();
+
+    // Whether every rank wants to go on (false if any asked to stop), so all
+    // leave the training loop after the same step.
+    bool all_continue(bool continue_here);
+
+    // Sums the ranks' running training metrics into every rank's accumulator.
+    void reduce_metrics(MetricAccumulator& metrics);
+
+private:
+    Communicator& group_;
+    Executor& executor_;
+    std::vector<double> sums_;  // [present counts per head, present-weighted losses per head]
+};
+
+}  // namespace ladon::engine

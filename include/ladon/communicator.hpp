@@ -1,0 +1,57 @@
+#pragma once
+// The processes that train one model together (data parallelism): each rank
+// computes gradients on its shard of every global batch, and the ranks
+// average them in one collective. MPI starts and connects the processes
+// (`mpirun -np N ladon train ...`); a process started without a launcher is
+// one rank of one and pays nothing for it.
+//
+// Collectives are in place and blocking. Float buffers live where the
+// communicator says (`device_buffers()`: GPU memory for NCCL, host memory
+// otherwise); double and integer buffers, for metrics and counts, are always
+// host memory. Every rank must call the same collectives in the same order.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ladon {
+
+class Communicator {
+public:
+    virtual ~Communicator() = default;
+
+    virtual int rank() const = 0;  // 0 .. size()-1; rank 0 prints, logs and checkpoints
+    virtual int size() const = 0;
+    virtual int local_rank() const = 0;       // among the ranks on this machine: picks the GPU
+    virtual std::string backend() const = 0;  // "single", "mpi", "nccl"
+    virtual bool device_buffers() const { return false; }
+
+    // Copies root's `count` floats into every rank's buffer.
+    virtual void broadcast(float* data, int64_t count, int root = 0) = 0;
+    // Element-wise sum over the ranks; every rank gets the same result.
+    virtual void allreduce_sum(float* data, int64_t count) = 0;
+    // Element-wise mean over the ranks (the sum, then times 1/size()).
+    virtual void allreduce_mean(float* data, int64_t count) = 0;
+    virtual void allreduce_sum(double* data, int64_t count) = 0;   // host memory
+    virtual void allreduce_sum(int64_t* data, int64_t count) = 0;  // host memory
+    virtual void barrier() = 0;
+    // Ends every rank's process with `code` (MPI_Abort): what a rank that
+    // failed calls, so that its peers do not wait for it forever.
+    [[noreturn]] virtual void abort(int code) = 0;
+
+    bool leader() const { return rank() == 0; }
+};
+
+// One process alone: every collective is the identity.
+std::unique_ptr<Communicator> make_single_process_communicator();
+
+// The communicator of this process, from its environment: under an MPI
+// launcher (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set) MPI on host
+// buffers; otherwise one process alone, without initialising MPI. Throws if
+// the process was launched by mpirun but ladon was built without MPI. At most
+// one MPI communicator exists per process (MPI cannot be initialised twice).
+std::unique_ptr<Communicator> make_communicator();
+
+// Whether this build has the MPI communicator.
+bool mpi_available();
+
+}  // namespace ladon
