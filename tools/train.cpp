@@ -107,8 +107,8 @@ void keep_previous_run(const std::filesystem::path& folder) {
 
 int train(const TrainArguments& arguments) {
     std::string resume_checkpoint;
-    const RunConfig config = resolve_config(arguments, resume_checkpoint);
-    select_device(config.run.device);
+    RunConfig config = resolve_config(arguments, resume_checkpoint);
+    select_device(config.run.device, config.training);
     const auto train_data = make_train_dataset(config.data);
     const auto test_data = make_test_dataset(config.data);
     Trainer trainer(config.model, config.training);
@@ -122,10 +122,10 @@ int train(const TrainArguments& arguments) {
     folder.write_config(config);
 
     const auto plan = trainer.memory_plan();
-    std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, cpu backend\n",
+    std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, %s backend\n",
                 train_data->name().c_str(), static_cast<long long>(train_data->size()),
                 static_cast<long long>(test_data ? test_data->size() : 0), static_cast<long long>(trainer.parameter_count()),
-                static_cast<long long>(config.training.batch_size));
+                static_cast<long long>(config.training.batch_size), trainer.backend_name().c_str());
     std::printf("memory: parameters %.2f MiB, gradients %.2f MiB, optimizer %.2f MiB, activations %.2f MiB, "
                 "workspace %.2f MiB\nrun folder: %s\n",
                 plan.parameters / 1048576.0, plan.gradients / 1048576.0, plan.optimizer_state / 1048576.0,

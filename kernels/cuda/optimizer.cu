@@ -44,20 +44,21 @@ dim3 grid_for(const detail::VectorSplit& split) {
 }  // namespace
 
 cudaError_t sgd_update(int64_t count, const ops::SgdParameters& parameters, float* weights, const float* grads,
-                       float* momentum_buffer, cudaStream_t stream) {
-    if (count < 0) return cudaErrorInvalidValue;
+                       float* momentum_buffer, cudaStream_t stream, const float* gate_losses, int gate_count) {
+    if (count < 0 || gate_count < 0) return cudaErrorInvalidValue;
     if (count == 0) return cudaSuccess;
     if (parameters.momentum == 0.0f) momentum_buffer = nullptr;  // the CPU op neither reads nor writes it then
     const detail::VectorSplit split = split_for_float4(count, {weights, grads, momentum_buffer});
     const detail::SgdRule rule{parameters.learning_rate, parameters.momentum, parameters.weight_decay,
                                parameters.nesterov};
     return launch(detail::sgd_update_kernel, grid_for(split), dim3(detail::kThreadsPerBlock), 0, stream, count, split,
-                  rule, weights, grads, momentum_buffer);
+                  rule, weights, grads, momentum_buffer, detail::UpdateGate{gate_losses, gate_count});
 }
 
 cudaError_t adamw_update(int64_t count, const ops::AdamWParameters& parameters, float* weights, const float* grads,
-                         float* first_moment, float* second_moment, cudaStream_t stream) {
-    if (count < 0 || parameters.step < 1) return cudaErrorInvalidValue;
+                         float* first_moment, float* second_moment, cudaStream_t stream, const float* gate_losses,
+                         int gate_count) {
+    if (count < 0 || gate_count < 0 || parameters.step < 1) return cudaErrorInvalidValue;
     if (count == 0) return cudaSuccess;
     const double bias_correction1 = 1.0 - std::pow(double(parameters.beta1), double(parameters.step));
     const double bias_correction2 = 1.0 - std::pow(double(parameters.beta2), double(parameters.step));
@@ -69,7 +70,7 @@ cudaError_t adamw_update(int64_t count, const ops::AdamWParameters& parameters, 
                                  parameters.epsilon};
     const detail::VectorSplit split = split_for_float4(count, {weights, grads, first_moment, second_moment});
     return launch(detail::adamw_update_kernel, grid_for(split), dim3(detail::kThreadsPerBlock), 0, stream, count, split,
-                  rule, weights, grads, first_moment, second_moment);
+                  rule, weights, grads, first_moment, second_moment, detail::UpdateGate{gate_losses, gate_count});
 }
 
 }  // namespace ladon::cuda

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -180,8 +181,15 @@ bool is_valid_stream(cudaStream_t stream) { return is_default_stream(stream) || 
 using ladon::emu::detail::device;
 using ladon::emu::detail::record_error;
 
+// LADON_EMU_DEVICE_COUNT=0 plays a machine without a GPU, as the CUDA
+// runtime reports it (cudaErrorNoDevice), so the fallback paths can be tested.
 cudaError_t cudaGetDeviceCount(int* count) {
     if (count == nullptr) return record_error(cudaErrorInvalidValue, "cudaGetDeviceCount: null pointer");
+    const char* devices = std::getenv("LADON_EMU_DEVICE_COUNT");
+    if (devices != nullptr && std::string(devices) == "0") {
+        *count = 0;
+        return record_error(cudaErrorNoDevice, "cudaGetDeviceCount: LADON_EMU_DEVICE_COUNT=0");
+    }
     *count = 1;
     return cudaSuccess;
 }
@@ -283,6 +291,24 @@ cudaError_t cudaMemcpyAsync(void* destination, const void* source, std::size_t b
     if (!ladon::emu::detail::is_valid_stream(stream))
         return record_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: unknown stream");
     return ladon::emu::detail::copy("cudaMemcpyAsync", destination, source, bytes, kind);
+}
+
+// Rows of `width` bytes, each checked as one copy (so every row must lie in
+// one allocation, as each would on a GPU).
+cudaError_t cudaMemcpy2DAsync(void* destination, std::size_t destination_pitch, const void* source,
+                              std::size_t source_pitch, std::size_t width, std::size_t height, cudaMemcpyKind kind,
+                              cudaStream_t stream) {
+    if (!ladon::emu::detail::is_valid_stream(stream))
+        return record_error(cudaErrorInvalidResourceHandle, "cudaMemcpy2DAsync: unknown stream");
+    if (height > 1 && (width > destination_pitch || width > source_pitch))
+        return record_error(cudaErrorInvalidPitchValue, "cudaMemcpy2DAsync: width is larger than a pitch");
+    for (std::size_t row = 0; row < height; ++row) {
+        const cudaError_t error = ladon::emu::detail::copy(
+            "cudaMemcpy2DAsync", static_cast<unsigned char*>(destination) + row * destination_pitch,
+            static_cast<const unsigned char*>(source) + row * source_pitch, width, kind);
+        if (error != cudaSuccess) return error;
+    }
+    return cudaSuccess;
 }
 
 // A __constant__ variable is an ordinary global here: the copy is host to host.

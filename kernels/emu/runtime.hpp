@@ -4,7 +4,7 @@
 //   errors   cudaGetLastError, cudaPeekAtLastError, cudaGetErrorString, cudaGetErrorName
 //   device   cudaGetDeviceCount, cudaSetDevice, cudaGetDevice, cudaGetDeviceProperties,
 //            cudaDeviceSynchronize, cudaMemGetInfo, cudaFuncSetAttribute (grid.cpp)
-//   memory   cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost, cudaMemcpy(Async),
+//   memory   cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost, cudaMemcpy(Async), cudaMemcpy2DAsync,
 //            cudaMemset(Async), cudaMemcpyToSymbol, cudaMemcpyFromSymbol
 //   streams  cudaStreamCreate(WithFlags), cudaStreamDestroy, cudaStreamSynchronize,
 //            cudaStreamQuery, cudaStreamWaitEvent
