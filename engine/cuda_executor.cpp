@@ -113,6 +113,21 @@ struct CudaExecutor::Impl {
     int64_t input_floats = 0, mask_floats = 0, output_floats = 0;
     mutable bool outputs_current = false;
 
+    // Each step's values that change from step to step (dropout seeds per
+    // node; the optimizer's folded scalars for the model and the
+    // log-variances), written to pinned memory by the host and copied to the
+    // device at the start of the step, so a captured graph replays with them.
+    uint64_t* seeds_host = nullptr;  // pinned, [nodes]
+    float* scalars_host = nullptr;   // pinned, [2 * kStepScalars]
+    uint64_t* seeds_device = nullptr;
+    float* scalars_device = nullptr;
+    void* pinned_step = nullptr;
+
+    // The captured training step (use_graphs: after one plain step).
+    bool use_graphs = true;
+    cudaGraphExec_t graph = nullptr;
+    int64_t plain_steps = 0, graph_replays = 0;
+
     // Per node: the activation that follows a conv or dense layer and is
     // computed in its epilogue instead (forward skips it; its backward reads y).
     std::vector<bool> fused_activation;
@@ -201,6 +216,8 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
         const int r_losses = l.add("head losses", 3 * std::size_t(heads) * f);
         const int r_loss_scratch = l.add("loss scratch", m.loss_scratch_bytes);
         const int r_group = l.add("head group outputs", 2 * std::size_t(group_scratch) * f);
+        const int r_seeds = l.add("dropout seeds", nodes * sizeof(uint64_t));
+        const int r_scalars = l.add("optimizer scalars", 2 * cuda::kStepScalars * f);
         void* memory = nullptr;
         const cudaError_t allocated = cudaMalloc(&memory, l.total);
         if (allocated != cudaSuccess) {
@@ -235,6 +252,8 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
         m.base_weights = m.head_weights + heads;
         m.loss_scratch = at(r_loss_scratch);
         m.group_scratch = reinterpret_cast<float*>(at(r_group));
+        m.seeds_device = reinterpret_cast<uint64_t*>(at(r_seeds));
+        m.scalars_device = reinterpret_cast<float*>(at(r_scalars));
         // Poisoned or stale memory must not leak into a step: zero all once
         // (the loss scratch needs it; the arenas' padding is then defined).
         check(cudaMemset(m.memory, 0, l.total), "cudaMemset");
@@ -251,6 +270,13 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
         void* pinned = nullptr;
         check(cudaMallocHost(&pinned, std::max<std::size_t>(pinned_floats, 1) * f), "cudaMallocHost (batch staging)");
         m.pinned = static_cast<float*>(pinned);
+        check(cudaMallocHost(&m.pinned_step, nodes * sizeof(uint64_t) + 2 * cuda::kStepScalars * f + 8),
+              "cudaMallocHost (step values)");
+        m.seeds_host = static_cast<uint64_t*>(m.pinned_step);
+        m.scalars_host = reinterpret_cast<float*>(m.seeds_host + nodes);
+        std::fill(m.seeds_host, m.seeds_host + nodes, 0);
+        std::fill(m.scalars_host, m.scalars_host + 2 * cuda::kStepScalars, 0.0f);
+        m.use_graphs = options_.cuda_graphs;
         std::fill(m.pinned, m.pinned + pinned_floats, 0.0f);
         m.input_host = m.pinned;
         m.targets_host = m.input_host + m.input_floats;
@@ -292,6 +318,7 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
         push_state();
     } catch (...) {
         if (m.pinned) cudaFreeHost(m.pinned);
+        if (m.pinned_step) cudaFreeHost(m.pinned_step);
         if (m.memory) cudaFree(m.memory);
         if (m.stream) cudaStreamDestroy(m.stream);
         delete impl_;
@@ -302,7 +329,9 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
 CudaExecutor::~CudaExecutor() {
     // Errors cannot be thrown from here; a failed free leaks at worst.
     cudaStreamSynchronize(impl_->stream);
+    if (impl_->graph) cudaGraphExecDestroy(impl_->graph);
     cudaFreeHost(impl_->pinned);
+    cudaFreeHost(impl_->pinned_step);
     cudaFree(impl_->memory);
     cudaStreamDestroy(impl_->stream);
     cudaGetLastError();
@@ -331,6 +360,12 @@ void CudaExecutor::upload_batch() {
     if (m.mask_floats > 0)
         check(cudaMemcpyAsync(m.masks, m.masks_host, std::size_t(m.mask_floats) * f, cudaMemcpyHostToDevice, s),
               "copying the batch's masks");
+    // This step's dropout seeds: written by the host when the step is
+    // enqueued (or, for a graph, before each replay), read by the kernels.
+    for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
+    check(cudaMemcpyAsync(m.seeds_device, m.seeds_host, graph_.nodes.size() * sizeof(uint64_t),
+                          cudaMemcpyHostToDevice, s),
+          "copying the dropout seeds");
     m.outputs_current = false;
 }
 
@@ -418,7 +453,7 @@ void CudaExecutor::forward_node(std::size_t i, bool training) {
         }
         case OpKind::dropout:
             if (training)
-                e = cuda::dropout_forward(count, node.spec.probability, dropout_seed(i), x, y, s);
+                e = cuda::dropout_forward(count, node.spec.probability, dropout_seed(i), x, y, s, m.seeds_device + i);
             else
                 e = cudaMemcpyAsync(y, x, std::size_t(count) * f, cudaMemcpyDeviceToDevice, s);
             break;
@@ -578,7 +613,8 @@ void CudaExecutor::backward_node(std::size_t i) {
         }
         case OpKind::dropout:
             if (needs_grad(in))
-                e = cuda::dropout_backward(count, node.spec.probability, dropout_seed(i), gy, grad(in), s);
+                e = cuda::dropout_backward(count, node.spec.probability, dropout_seed(i), gy, grad(in), s,
+                                           m.seeds_device + i);
             break;
         case OpKind::add:
             for (int input : node.inputs)
@@ -602,67 +638,68 @@ void CudaExecutor::backward_node(std::size_t i) {
                                 to_string(node.spec.op), describe(e)));
 }
 
-namespace {
-
-// The optimizer over the model's parameters (with weight decay) and the
-// learned log-variances (without), each gated on the step's losses when given.
-void enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, int64_t model,
-                    int64_t total, float* parameters, const float* gradients, float* optimizer_state,
-                    const float* gate, int gate_count, cudaStream_t stream) {
-    auto run = [&](int64_t begin, int64_t count, float weight_decay) {
-        if (count == 0) return;
-        if (optimizer.kind == OptimizerOptions::Kind::sgd) {
-            ops::SgdParameters p{learning_rate, optimizer.momentum, weight_decay, optimizer.nesterov};
-            check(cuda::sgd_update(count, p, parameters + begin, gradients + begin, optimizer_state + begin, stream,
-                                   gate, gate_count),
-                  "the SGD update");
-        } else {
-            ops::AdamWParameters p{learning_rate, optimizer.beta1, optimizer.beta2, optimizer.epsilon, weight_decay,
-                                   step};
-            check(cuda::adamw_update(count, p, parameters + begin, gradients + begin, optimizer_state + begin,
-                                     optimizer_state + total + begin, stream, gate, gate_count),
-                  "the AdamW update");
-        }
-    };
-    run(0, model, optimizer.weight_decay);
-    run(model, total - model, 0.0f);
+void CudaExecutor::write_step_scalars(const OptimizerOptions& optimizer, float learning_rate, int64_t step) {
+    Impl& m = *impl_;
+    for (int run = 0; run < 2; ++run) {
+        const float weight_decay = run == 0 ? optimizer.weight_decay : 0.0f;
+        float* scalars = m.scalars_host + run * cuda::kStepScalars;
+        if (optimizer.kind == OptimizerOptions::Kind::sgd)
+            cuda::sgd_step_scalars({learning_rate, optimizer.momentum, weight_decay, optimizer.nesterov}, scalars);
+        else
+            cuda::adamw_step_scalars(
+                {learning_rate, optimizer.beta1, optimizer.beta2, optimizer.epsilon, weight_decay, step}, scalars);
+    }
 }
 
-}  // namespace
+void CudaExecutor::enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, bool gated) {
+    // The model's parameters with weight decay, the learned log-variances
+    // without; each run's per-step scalars through device memory (see
+    // Impl::scalars_host), gated on the step's losses in a training step.
+    Impl& m = *impl_;
+    const int64_t model = graph_.parameter_count, total = int64_t(parameters_.size());
+    const float* gate = gated ? m.head_losses : nullptr;
+    const int gate_count = gated ? int(graph_.heads.size()) : 0;
+    write_step_scalars(optimizer, learning_rate, step);
+    check(cudaMemcpyAsync(m.scalars_device, m.scalars_host, 2 * cuda::kStepScalars * sizeof(float),
+                          cudaMemcpyHostToDevice, m.stream),
+          "copying the optimizer's step scalars");
+    const bool is_sgd = optimizer.kind == OptimizerOptions::Kind::sgd;
+    for (int run = 0; run < 2; ++run) {
+        const int64_t begin = run == 0 ? 0 : model;
+        const int64_t count = run == 0 ? model : total - model;
+        if (count == 0) continue;
+        const float* scalars = m.scalars_device + run * cuda::kStepScalars;
+        const float weight_decay = run == 0 ? optimizer.weight_decay : 0.0f;
+        const ops::SgdParameters sgd{learning_rate, optimizer.momentum, weight_decay, optimizer.nesterov};
+        const ops::AdamWParameters adamw{learning_rate,     optimizer.beta1, optimizer.beta2,
+                                         optimizer.epsilon, weight_decay,    step};
+        if (is_sgd)
+            check(cuda::sgd_update(count, sgd, m.parameters + begin, m.gradients + begin,
+                                   m.optimizer_state + begin, m.stream, gate, gate_count, scalars),
+                  "the SGD update");
+        else
+            check(cuda::adamw_update(count, adamw, m.parameters + begin, m.gradients + begin,
+                                     m.optimizer_state + begin, m.optimizer_state + total + begin, m.stream, gate,
+                                     gate_count, scalars),
+                  "the AdamW update");
+    }
+}
 
 void CudaExecutor::update(const OptimizerOptions& optimizer, float learning_rate) {
     if (optimizer.kind != options_.optimizer)
         throw Error("executor: the optimizer kind changed after the optimizer state was planned");
     ++step_;
-    Impl& m = *impl_;
-    enqueue_update(optimizer, learning_rate, step_, graph_.parameter_count, int64_t(parameters_.size()), m.parameters,
-                   m.gradients, m.optimizer_state, nullptr, 0, m.stream);
+    enqueue_update(optimizer, learning_rate, step_, false);
 }
 
-bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_rate,
-                              const std::function<void(Executor&)>& gradients_ready) {
-    if (optimizer.kind != options_.optimizer)
-        throw Error("executor: the optimizer kind changed after the optimizer state was planned");
+void CudaExecutor::enqueue_step(const OptimizerOptions& optimizer, float learning_rate) {
     Impl& m = *impl_;
     const int heads = int(graph_.heads.size());
     forward(true);
     enqueue_loss();
     backward();
-    if (gradients_ready) {
-        // The hook works on the host's view (e.g. an MPI allreduce): the one
-        // place a step waits in the middle.
-        check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float),
-                              cudaMemcpyDeviceToHost, m.stream),
-              "copying the gradients");
-        check(cudaStreamSynchronize(m.stream), "the backward pass");
-        gradients_ready(*this);
-        check(cudaMemcpyAsync(m.gradients, gradients_.data(), gradients_.size() * sizeof(float),
-                              cudaMemcpyHostToDevice, m.stream),
-              "copying the gradients back");
-    }
     // The update skips itself on the device when a loss is not finite.
-    enqueue_update(optimizer, learning_rate, step_ + 1, graph_.parameter_count, int64_t(parameters_.size()),
-                   m.parameters, m.gradients, m.optimizer_state, m.head_losses, heads, m.stream);
+    enqueue_update(optimizer, learning_rate, step_ + 1, true);
     const std::size_t f = sizeof(float);
     check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * f, cudaMemcpyDeviceToHost, m.stream),
           "copying the losses");
@@ -671,6 +708,69 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
                               m.stream),
               "copying the task weights");
     enqueue_output_copies();
+}
+
+bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_rate,
+                              const std::function<void(Executor&)>& gradients_ready) {
+    if (optimizer.kind != options_.optimizer)
+        throw Error("executor: the optimizer kind changed after the optimizer state was planned");
+    Impl& m = *impl_;
+    const int heads = int(graph_.heads.size());
+    if (gradients_ready) {
+        // The hook works on the host's view (e.g. an MPI allreduce): the one
+        // kind of step that waits in the middle, and is never captured.
+        forward(true);
+        enqueue_loss();
+        backward();
+        check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float),
+                              cudaMemcpyDeviceToHost, m.stream),
+              "copying the gradients");
+        check(cudaStreamSynchronize(m.stream), "the backward pass");
+        gradients_ready(*this);
+        check(cudaMemcpyAsync(m.gradients, gradients_.data(), gradients_.size() * sizeof(float),
+                              cudaMemcpyHostToDevice, m.stream),
+              "copying the gradients back");
+        enqueue_update(optimizer, learning_rate, step_ + 1, true);
+        check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * sizeof(float),
+                              cudaMemcpyDeviceToHost, m.stream),
+              "copying the losses");
+        if (options_.learn_task_weights)
+            check(cudaMemcpyAsync(m.weights_host, m.head_weights, std::size_t(heads) * sizeof(float),
+                                  cudaMemcpyDeviceToHost, m.stream),
+                  "copying the task weights");
+        enqueue_output_copies();
+        ++m.plain_steps;
+    } else if (!m.use_graphs || m.plain_steps == 0) {
+        // Plain launches: without graphs, and the warm-up step before capture.
+        enqueue_step(optimizer, learning_rate);
+        ++m.plain_steps;
+    } else {
+        if (m.graph == nullptr) {
+            // Capture the step once. Enqueueing writes this step's values to
+            // pinned memory; the graph copies them in when it runs.
+            check(cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+            try {
+                enqueue_step(optimizer, learning_rate);
+            } catch (...) {
+                cudaGraph_t partial = nullptr;
+                cudaStreamEndCapture(m.stream, &partial);
+                if (partial) cudaGraphDestroy(partial);
+                cudaGetLastError();
+                throw;
+            }
+            cudaGraph_t captured = nullptr;
+            check(cudaStreamEndCapture(m.stream, &captured), "cudaStreamEndCapture");
+            const cudaError_t instantiated = cudaGraphInstantiate(&m.graph, captured, 0);
+            cudaGraphDestroy(captured);
+            check(instantiated, "cudaGraphInstantiate");
+        } else {
+            // Replay: refresh the values the graph copies in.
+            for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
+            write_step_scalars(optimizer, learning_rate, step_ + 1);
+        }
+        check(cudaGraphLaunch(m.graph, m.stream), "cudaGraphLaunch (the training step)");
+        ++m.graph_replays;
+    }
     check(cudaStreamSynchronize(m.stream), "the training step");
     m.outputs_current = true;
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
@@ -679,6 +779,8 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
     if (finite) ++step_;
     return finite;
 }
+
+int64_t CudaExecutor::graph_replays() const { return impl_->graph_replays; }
 
 void CudaExecutor::enqueue_output_copies() const {
     const Impl& m = *impl_;

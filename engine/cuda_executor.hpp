@@ -13,6 +13,14 @@
 // descriptors and scratch), pinned host memory for the batch and the results
 // a step returns. A step enqueues its copies and kernels without waiting; the
 // host waits once, at the end of train_step(), for the losses and outputs.
+//
+// CUDA graphs (ExecutorOptions::cuda_graphs): after one plain step,
+// train_step() captures the whole step (batch copies, forward, loss,
+// backward, update, result copies) once and then replays it. What changes
+// from step to step (the batch, dropout seeds, the optimizer's learning rate
+// and bias corrections) is read by the kernels from device memory that the
+// graph fills from pinned host memory, so the replayed graph never needs
+// updating; graph and plain steps give the same bits.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,6 +60,8 @@ public:
     std::vector<float> tensor_gradient(int tensor) const;
     // Heads whose first dense layers run as one GEMM (each group's heads).
     const std::vector<std::vector<int>>& fused_head_groups() const;
+    // Training steps run by replaying the captured CUDA graph.
+    int64_t graph_replays() const;
 
 private:
     void upload_batch();
@@ -59,6 +69,9 @@ private:
     void backward_node(std::size_t index);
     void enqueue_loss();
     void enqueue_output_copies() const;
+    void enqueue_step(const OptimizerOptions& optimizer, float learning_rate);
+    void enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, bool gated);
+    void write_step_scalars(const OptimizerOptions& optimizer, float learning_rate, int64_t step);
 
     struct Impl;
     Impl* impl_;

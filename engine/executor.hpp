@@ -31,6 +31,7 @@ struct ExecutorOptions {
     uint64_t seed = 1;
     OptimizerOptions::Kind optimizer = OptimizerOptions::Kind::adamw;
     bool learn_task_weights = false;  // uncertainty weighting: one log-variance per head
+    bool cuda_graphs = true;          // CUDA backend: replay each training step as a captured graph
 };
 
 class Executor {

@@ -24,7 +24,8 @@ struct Trainer::Impl {
           options(opts),
           executor(engine::make_executor(
               engine::build_graph(model_spec, opts.batch_size),
-              engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting == TaskWeighting::uncertainty},
+              engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting == TaskWeighting::uncertainty,
+                                      opts.cuda_graphs},
               engine::BackendChoice{opts.backend == Backend::cuda ? engine::BackendChoice::Kind::cuda
                                                                   : engine::BackendChoice::Kind::cpu,
                                     opts.cuda_device})) {}

@@ -74,6 +74,7 @@ struct TrainerOptions {
     AugmentationOptions augmentation;
     Backend backend = Backend::cpu;  // where the steps run (ladon train --device)
     int cuda_device = 0;             // with Backend::cuda
+    bool cuda_graphs = true;         // CUDA: capture the training step once, then replay it
 };
 
 // After every training step.

@@ -127,8 +127,10 @@ struct UpdateGate {
 // the float4 body and the scalar tail (for_each_element), no shared memory.
 __global__ void __launch_bounds__(kThreadsPerBlock)
     sgd_update_kernel(int64_t count, VectorSplit split, SgdRule rule, float* __restrict__ weights,
-                      const float* __restrict__ grads, float* __restrict__ momentum_buffer, UpdateGate gate) {
+                      const float* __restrict__ grads, float* __restrict__ momentum_buffer, UpdateGate gate,
+                      const float* __restrict__ step_scalars) {
     if (!gate.open()) return;
+    if (step_scalars != nullptr) rule.learning_rate = step_scalars[0];
     for_each_element(count, split, SgdElements{rule, weights, grads, momentum_buffer});
 }
 
@@ -136,8 +138,13 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 __global__ void __launch_bounds__(kThreadsPerBlock)
     adamw_update_kernel(int64_t count, VectorSplit split, AdamWRule rule, float* __restrict__ weights,
                         const float* __restrict__ grads, float* __restrict__ first_moment,
-                        float* __restrict__ second_moment, UpdateGate gate) {
+                        float* __restrict__ second_moment, UpdateGate gate, const float* __restrict__ step_scalars) {
     if (!gate.open()) return;
+    if (step_scalars != nullptr) {
+        rule.step_size = step_scalars[0];
+        rule.bias_correction2_sqrt = step_scalars[1];
+        rule.decay_factor = step_scalars[2];
+    }
     for_each_element(count, split, AdamWElements{rule, weights, grads, first_moment, second_moment});
 }
 

@@ -96,6 +96,7 @@ TEST(CudaExecutorEmulated, SyntheticModelEveryStepOfThreeHundredMatchesTheCpuBac
     std::printf("largest relative loss difference, 300 resynced steps: %.3g\n", worst);
     EXPECT_LT(cpu.compute_loss(), 0.5 * first_loss) << "the model should be learning";
     EXPECT_EQ(cuda.step(), 300);
+    EXPECT_EQ(cuda.graph_replays(), 299);
 }
 
 TEST(CudaExecutorEmulated, SyntheticModelFreeRunningMatchesTheCpuBackendWithin1e5ForOneHundredSteps) {
@@ -225,7 +226,8 @@ TEST(CudaExecutorEmulated, NonFiniteLossSkipsTheUpdateOnTheDeviceAndKeepsTheStep
     const std::vector<float> moments(cuda.optimizer_state().begin(), cuda.optimizer_state().end());
     testing::fill_batch(cuda, 2);
     cuda.targets(1)[0] = std::nanf("");  // the box head's first target
-    EXPECT_FALSE(cuda.train_step(adamw, 1e-3f));
+    EXPECT_FALSE(cuda.train_step(adamw, 1e-3f));  // a replayed graph (the first step was plain)
+    EXPECT_EQ(cuda.graph_replays(), 1);
     EXPECT_TRUE(std::isnan(cuda.head_losses()[1]));
     EXPECT_EQ(cuda.step(), 1);
     cuda.pull_state();
@@ -235,6 +237,38 @@ TEST(CudaExecutorEmulated, NonFiniteLossSkipsTheUpdateOnTheDeviceAndKeepsTheStep
     testing::fill_batch(cuda, 3);
     EXPECT_TRUE(cuda.train_step(adamw, 1e-3f));
     EXPECT_EQ(cuda.step(), 2);
+}
+
+TEST(CudaExecutorEmulated, GraphReplayGivesTheSameBitsAsPlainLaunchesWithDropoutAndAChangingLearningRate) {
+    // The per-step values (batch, dropout seeds, learning rate, AdamW's bias
+    // corrections) reach a replayed graph through device memory: if any were
+    // baked into the capture, the graph run would drift from the plain one.
+    const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.4f), 4);
+    ExecutorOptions with_graphs{6}, without{6};
+    without.cuda_graphs = false;
+    CudaExecutor replayed(graph, with_graphs, 0), plain(graph, without, 0);
+    CpuExecutor cpu(graph, with_graphs);
+    OptimizerOptions adamw;
+    adamw.weight_decay = 0.05f;
+    for (int step = 0; step < 7; ++step) {
+        const float learning_rate = 0.01f / float(1 + step);
+        for (Executor* e : std::initializer_list<Executor*>{&replayed, &plain, &cpu}) {
+            testing::fill_batch(*e, 70 + step);
+            ASSERT_TRUE(e->train_step(adamw, learning_rate));
+        }
+        for (std::size_t h = 0; h < graph.heads.size(); ++h) {
+            ASSERT_EQ(replayed.head_losses()[h], plain.head_losses()[h]) << "step " << step << " head " << h;
+            ASSERT_LT(relative(cpu.head_losses()[h], replayed.head_losses()[h]), 1e-4) << "step " << step;
+        }
+    }
+    EXPECT_EQ(replayed.graph_replays(), 6);  // one plain warm-up step, then the graph
+    EXPECT_EQ(plain.graph_replays(), 0);
+    replayed.pull_state();
+    plain.pull_state();
+    for (std::size_t i = 0; i < plain.parameters().size(); ++i)
+        ASSERT_EQ(replayed.parameters()[i], plain.parameters()[i]) << i;
+    for (std::size_t i = 0; i < plain.optimizer_state().size(); ++i)
+        ASSERT_EQ(replayed.optimizer_state()[i], plain.optimizer_state()[i]) << i;
 }
 
 TEST(CudaExecutorEmulated, SameSeedGivesBitwiseIdenticalLosses) {
