@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "engine/executor.hpp"
+#include "engine/cpu_executor.hpp"
 #include "kernels/ops.hpp"
 #include "ladon/config.hpp"
 
@@ -78,7 +78,7 @@ BENCHMARK(BM_dense_forward)->Args({128, 3200, 256})->Unit(benchmark::kMillisecon
 // for bench/compare, which runs PyTorch on the same model beside it.
 void training_step(benchmark::State& state, const char* config_path) {
     const auto config = ladon::load_run_config(config_path);
-    ladon::engine::Executor executor(ladon::engine::build_graph(config.model, state.range(0)),
+    ladon::engine::CpuExecutor executor(ladon::engine::build_graph(config.model, state.range(0)),
                                      {1, config.training.optimizer.kind, false});
     const int64_t batch = executor.batch();
     const int64_t sample = config.model.channels * config.model.height * config.model.width;

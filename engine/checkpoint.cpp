@@ -86,6 +86,7 @@ void load_checkpoint(Trainer& trainer, const std::string& path, bool weights_onl
         if (weights_only && tensor.name.rfind("optimizer.", 0) == 0) continue;
         file.copy_f32(tensor.name, tensor.shape, tensor.data);
     }
+    trainer.state_tensors_written();
     if (!weights_only)
         trainer.set_progress(metadata_integer(file, "step"), metadata_integer(file, "optimizer_step"),
                              metadata_integer(file, "skipped_steps"));

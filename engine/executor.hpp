@@ -1,14 +1,25 @@
 #pragma once
-// Runs a Graph on the CPU backend: forward, the fused multi-head loss,
-// backward (reverse order; gradients accumulate where a tensor fans out, so
-// the trunk receives the sum of its heads' gradients), and the fused
-// optimizer update over the flat parameter buffer.
+// Runs a Graph: forward, the fused multi-head loss, backward (reverse order;
+// gradients accumulate where a tensor fans out, so the trunk receives the sum
+// of its heads' gradients), and the fused optimizer update over the flat
+// parameter buffer.
 //
-// Memory is planned once, in the constructor: flat parameter / gradient /
-// optimizer-state buffers (tensors are views into them) and one activation
-// arena with fixed offsets. No step allocates.
+// Executor is the interface; CpuExecutor (engine/cpu_executor.hpp) and
+// CudaExecutor (engine/cuda_executor.hpp) implement it. Memory is planned
+// once, in the constructor (engine/memory_plan.hpp): flat parameter /
+// gradient / optimizer-state buffers (tensors are views into them) and one
+// activation arena with fixed offsets. No step allocates.
+//
+// The batch is written through input(), targets() and mask(), which are host
+// memory on every backend; a device backend copies them in at forward().
+// parameters(), gradients(), state() and optimizer_state() are host views: on
+// a device backend a mirror, brought up to date by pull_state() and sent back
+// by push_state().
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/graph.hpp"
@@ -20,32 +31,51 @@ struct ExecutorOptions {
     uint64_t seed = 1;
     OptimizerOptions::Kind optimizer = OptimizerOptions::Kind::adamw;
     bool learn_task_weights = false;  // uncertainty weighting: one log-variance per head
+    bool cuda_graphs = true;          // CUDA backend: replay each training step as a captured graph
 };
 
 class Executor {
 public:
-    Executor(Graph graph, const ExecutorOptions& options);
+    virtual ~Executor() = default;
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
 
     const Graph& graph() const { return graph_; }
     int64_t batch() const { return graph_.batch; }
+    // "cpu", "cuda" or "cuda (emulated)".
+    virtual std::string backend_name() const = 0;
 
-    // Batch inputs, filled by the caller before forward().
-    float* input() { return activations_.data(); }
-    float* targets(int head) { return targets_.data() + target_offsets_[head]; }
-    float* mask(int head) { return masks_.data() + int64_t(head) * graph_.batch; }
+    // Batch inputs (host memory), filled by the caller before forward().
+    float* input() { return input_; }
+    float* targets(int head) { return targets_ + target_offsets_[head]; }
+    float* mask(int head) { return masks_ + int64_t(head) * graph_.batch; }
+    const float* targets(int head) const { return targets_ + target_offsets_[head]; }
+    const float* mask(int head) const { return masks_ + int64_t(head) * graph_.batch; }
     int64_t target_floats(int head) const;  // per sample
 
-    void forward(bool training);
+    virtual void forward(bool training) = 0;
     // Zeroes every gradient, then computes each head's loss and weighted logit
-    // gradient in one multi-head loss call. Returns the weighted total.
-    double compute_loss();
-    void backward();
+    // gradient in one multi-head loss call. Returns the weighted total; on a
+    // device backend it waits for the losses.
+    virtual double compute_loss() = 0;
+    virtual void backward() = 0;
     // One optimizer step at learning rate `learning_rate`.
-    void update(const OptimizerOptions& optimizer, float learning_rate);
+    virtual void update(const OptimizerOptions& optimizer, float learning_rate) = 0;
+
+    // One whole training step: forward, loss, backward, `gradients_ready` (if
+    // given: e.g. averaging gradients across processes), and update. The
+    // update is skipped when a head's loss is not finite, leaving parameters,
+    // optimizer state and step() as they were. Returns whether it ran; the
+    // losses are in head_losses() and the outputs in head_output() either way.
+    // A device backend enqueues the whole step and synchronises once, at its
+    // end.
+    virtual bool train_step(const OptimizerOptions& optimizer, float learning_rate,
+                            const std::function<void(Executor&)>& gradients_ready = {});
 
     std::span<const float> head_losses() const { return head_losses_; }
     std::span<const float> head_weights() const { return head_weights_; }
-    const float* head_output(int head) const;
+    // The head's output [batch, width] in host memory (after forward()).
+    virtual const float* head_output(int head) const = 0;
     int64_t step() const { return step_; }  // updates applied
     void set_step(int64_t step) { step_ = step; }
 
@@ -57,15 +87,15 @@ public:
     std::span<float> optimizer_state() { return optimizer_state_; }
     std::span<const float> parameters() const { return parameters_; }
     std::span<const float> task_log_variances() const;
-
-    // Gradient of a tensor (after backward), for tests.
-    const float* tensor_gradient(int tensor) const { return gradients_arena_.data() + offsets_[tensor]; }
-    const float* tensor_value(int tensor) const { return activations_.data() + offsets_[tensor]; }
+    // Device backends: copy the flat buffers device -> host (pull) before
+    // reading them, host -> device (push) after writing them. No-ops on the CPU.
+    virtual void pull_state() {}
+    virtual void push_state() {}
 
     struct MemoryPlan {
         int64_t parameters = 0, gradients = 0, optimizer_state = 0, activations = 0, workspace = 0;
     };
-    MemoryPlan memory_plan() const;
+    virtual MemoryPlan memory_plan() const = 0;
 
     // Mean milliseconds per node (forward, backward) and per phase over
     // `iterations` training steps on the current batch, after one warm-up
@@ -74,35 +104,53 @@ public:
         std::vector<double> forward_ms, backward_ms;  // per node
         double loss_ms = 0, update_ms = 0, step_ms = 0;
     };
-    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate);
+    virtual Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) = 0;
 
-private:
+protected:
+    Executor(Graph graph, const ExecutorOptions& options);
+    // PyTorch's default initialisation of parameters_ and state_.
     void initialise_parameters();
-    void forward_node(const Node& node, bool training, std::size_t index);
-    void backward_node(const Node& node, std::size_t index);
-    float* value(int tensor) { return activations_.data() + offsets_[tensor]; }
-    float* grad(int tensor) { return gradients_arena_.data() + offsets_[tensor]; }
-    const float* param(int slice) const { return slice < 0 ? nullptr : parameters_.data() + graph_.parameters[slice].offset; }
-    float* param_grad(int slice) { return slice < 0 ? nullptr : gradients_.data() + graph_.parameters[slice].offset; }
     uint64_t dropout_seed(std::size_t node_index) const;
+    // Each head's weight for this step (fixed, or learned: w * exp(-s)) into
+    // head_weights_.
+    void compute_head_weights();
+    // The weighted total of head_losses_ (plus the log-variances when
+    // learned), and the log-variances' gradients into gradients_.
+    double total_loss();
+    bool losses_finite() const;
 
     Graph graph_;
     ExecutorOptions options_;
-    int threads_ = 1;
     int64_t step_ = 0;
-
-    std::vector<float> parameters_, gradients_, optimizer_state_, state_;
-    std::vector<int64_t> offsets_;  // per tensor, into both arenas
-    std::vector<float> activations_, gradients_arena_;
-    std::vector<int64_t> argmax_offsets_;  // per node (max pool only)
-    std::vector<int32_t> argmax_;
-    std::vector<int64_t> saved_offsets_;  // per node (batch norm: mean, inv_std)
-    std::vector<float> saved_statistics_;
-    std::vector<float> workspace_;
-    std::vector<int64_t> target_offsets_;
-    std::vector<float> targets_, masks_;
-    std::vector<ops::LossHead> loss_heads_;
+    std::vector<float> parameters_, gradients_, optimizer_state_, state_;  // host (mirrors on a device)
+    std::vector<int64_t> target_offsets_;  // per head, floats into the targets
     std::vector<float> head_losses_, head_weights_;
+    // Where the batch is written; set by the backend.
+    float* input_ = nullptr;
+    float* targets_ = nullptr;
+    float* masks_ = nullptr;
+    int64_t target_count_ = 0;  // floats of targets for the whole batch
 };
+
+// The memory layout every backend shares: tensor slots in the activation
+// arena (gradients mirror it), per-node argmax and batch-norm statistics.
+struct ArenaPlan {
+    std::vector<int64_t> offsets;         // per tensor, floats into both arenas
+    int64_t arena = 0;                    // floats
+    std::vector<int64_t> argmax_offsets;  // per node (max pool only, else -1)
+    int64_t argmax_count = 0;
+    std::vector<int64_t> saved_offsets;   // per node (batch norm: mean, inv_std; else -1)
+    int64_t saved_count = 0;
+};
+ArenaPlan plan_arena(const Graph& graph);
+
+// Where to run.
+struct BackendChoice {
+    enum class Kind { cpu, cuda } kind = Kind::cpu;
+    int device = 0;  // CUDA device index
+};
+// The executor for `choice`; throws ladon::Error when the CUDA backend is not
+// compiled in or the device does not exist.
+std::unique_ptr<Executor> make_executor(Graph graph, const ExecutorOptions& options, const BackendChoice& choice);
 
 }  // namespace ladon::engine

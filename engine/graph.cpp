@@ -58,10 +58,71 @@ public:
             compiled.width = graph_.tensors[out].shape.per_sample();
             graph_.heads.push_back(std::move(compiled));
         }
+        group_heads();
         return std::move(graph_);
     }
 
 private:
+    // Heads whose first layer is a dense layer on the same tensor form a
+    // group (HeadGroup); its weights are then laid out as one [sum of
+    // out_features, in_features] matrix, and its biases as one vector, so a
+    // backend can run the group as one GEMM. Only offsets move: slices keep
+    // their order, so initialisation draws the same numbers.
+    void group_heads() {
+        std::map<int, std::vector<int>> by_input;  // input storage -> first dense node of each head
+        for (std::size_t h = 0; h < graph_.heads.size(); ++h) {
+            for (std::size_t i = 0; i < graph_.nodes.size(); ++i) {
+                const Node& node = graph_.nodes[i];
+                if (node.head != int(h)) continue;
+                if (node.spec.op == OpKind::dense) by_input[storage_of(node.inputs[0])].push_back(int(i));
+                break;
+            }
+        }
+        std::vector<int> group_of(graph_.parameters.size(), -1);
+        for (const auto& [input, nodes] : by_input) {
+            if (nodes.size() < 2) continue;
+            const bool bias = graph_.nodes[nodes[0]].bias >= 0;
+            bool consistent = true;
+            for (int n : nodes) consistent = consistent && (graph_.nodes[n].bias >= 0) == bias;
+            if (!consistent) continue;
+            HeadGroup group;
+            group.input = input;
+            group.nodes = nodes;
+            group.in_features = graph_.nodes[nodes[0]].dense.in_features;
+            for (int n : nodes) group.out_features += graph_.nodes[n].dense.out_features;
+            for (int n : nodes) {
+                group_of[graph_.nodes[n].weight] = int(graph_.head_groups.size());
+                if (bias) group_of[graph_.nodes[n].bias] = int(graph_.head_groups.size());
+            }
+            graph_.head_groups.push_back(std::move(group));
+        }
+        if (graph_.head_groups.empty()) return;
+        int64_t offset = 0;
+        std::vector<bool> placed(graph_.head_groups.size(), false);
+        for (std::size_t p = 0; p < graph_.parameters.size(); ++p) {
+            const int g = group_of[p];
+            if (g < 0) {
+                graph_.parameters[p].offset = offset;
+                offset += graph_.parameters[p].count;
+                continue;
+            }
+            if (placed[g]) continue;
+            placed[g] = true;
+            HeadGroup& group = graph_.head_groups[g];
+            group.weight_offset = offset;
+            for (int n : group.nodes) {
+                graph_.parameters[graph_.nodes[n].weight].offset = offset;
+                offset += graph_.parameters[graph_.nodes[n].weight].count;
+            }
+            if (graph_.nodes[group.nodes[0]].bias < 0) continue;
+            group.bias_offset = offset;
+            for (int n : group.nodes) {
+                graph_.parameters[graph_.nodes[n].bias].offset = offset;
+                offset += graph_.parameters[graph_.nodes[n].bias].count;
+            }
+        }
+    }
+
     int storage_of(int tensor) const {
         const int alias = graph_.tensors[tensor].alias_of;
         return alias >= 0 ? alias : tensor;

@@ -56,6 +56,19 @@ struct Head {
     int64_t width = 0;  // logits per sample
 };
 
+// Heads whose first layer is a dense layer reading the same tensor. Their
+// weights lie contiguously in the parameter buffer as one [out_features,
+// in_features] matrix (the heads' rows in order), and their biases as one
+// vector, so a backend may run all of them as ONE GEMM.
+struct HeadGroup {
+    int input = -1;           // tensor (storage) the layers read
+    std::vector<int> nodes;   // each head's first dense node, in head order
+    int64_t in_features = 0;
+    int64_t out_features = 0;  // summed over the heads
+    int64_t weight_offset = 0;
+    int64_t bias_offset = -1;  // -1: the layers have no bias
+};
+
 struct Graph {
     int64_t batch = 0;
     std::vector<Tensor> tensors;  // tensors[0] is the input
@@ -65,6 +78,7 @@ struct Graph {
     int64_t parameter_count = 0;
     std::vector<BufferSlice> state;  // non-trained buffers (batch norm running statistics)
     int64_t state_count = 0;
+    std::vector<HeadGroup> head_groups;  // groups of two or more heads
 };
 
 Graph build_graph(const ModelSpec& spec, int64_t batch);

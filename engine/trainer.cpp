@@ -24,13 +24,17 @@ struct Trainer::Impl {
         : model(model_spec),
           options(opts),
           group(std::move(process_group)),
-          executor(engine::build_graph(model_spec, engine::per_rank_batch(opts.batch_size, *group)),
-                   engine::ExecutorOptions{opts.seed, opts.optimizer.kind,
-                                           opts.task_weighting == TaskWeighting::uncertainty}) {}
+          executor(engine::make_executor(
+              engine::build_graph(model_spec, engine::per_rank_batch(opts.batch_size, *group)),
+              engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting == TaskWeighting::uncertainty,
+                                      opts.cuda_graphs},
+              engine::BackendChoice{opts.backend == Backend::cuda ? engine::BackendChoice::Kind::cuda
+                                                                  : engine::BackendChoice::Kind::cpu,
+                                    opts.cuda_device})) {}
     ModelSpec model;
     TrainerOptions options;
     std::shared_ptr<Communicator> group;  // data parallel ranks (one alone by default)
-    engine::Executor executor;
+    std::unique_ptr<engine::Executor> executor;
     int64_t step = 0;          // batches trained on
     int64_t skipped_steps = 0;
     std::vector<int64_t> order;
@@ -63,9 +67,9 @@ Trainer::~Trainer() = default;
 Trainer::Trainer(Trainer&&) noexcept = default;
 Trainer& Trainer::operator=(Trainer&&) noexcept = default;
 
-int64_t Trainer::parameter_count() const { return impl_->executor.graph().parameter_count; }
+int64_t Trainer::parameter_count() const { return impl_->executor->graph().parameter_count; }
 int64_t Trainer::step() const { return impl_->step; }
-int64_t Trainer::optimizer_step() const { return impl_->executor.step(); }
+int64_t Trainer::optimizer_step() const { return impl_->executor->step(); }
 int64_t Trainer::skipped_steps() const { return impl_->skipped_steps; }
 const ModelSpec& Trainer::model() const { return impl_->model; }
 const TrainerOptions& Trainer::options() const { return impl_->options; }
@@ -75,24 +79,25 @@ void Trainer::set_progress(int64_t step, int64_t optimizer_step, int64_t skipped
         throw Error(fmt::format("training: inconsistent progress (step {}, optimizer step {}, skipped {})", step,
                                 optimizer_step, skipped_steps));
     impl_->step = step;
-    impl_->executor.set_step(optimizer_step);
+    impl_->executor->set_step(optimizer_step);
     impl_->skipped_steps = skipped_steps;
 }
 
 std::vector<std::string> Trainer::head_names() const {
     std::vector<std::string> names;
-    for (const auto& head : impl_->executor.graph().heads) names.push_back(head.spec.name);
+    for (const auto& head : impl_->executor->graph().heads) names.push_back(head.spec.name);
     return names;
 }
 
 std::vector<int64_t> Trainer::head_widths() const {
     std::vector<int64_t> widths;
-    for (const auto& head : impl_->executor.graph().heads) widths.push_back(head.width);
+    for (const auto& head : impl_->executor->graph().heads) widths.push_back(head.width);
     return widths;
 }
 
 std::vector<StateTensor> Trainer::state_tensors() {
-    engine::Executor& executor = impl_->executor;
+    engine::Executor& executor = *impl_->executor;
+    executor.pull_state();
     const engine::Graph& graph = executor.graph();
     std::vector<StateTensor> tensors;
     auto add = [&](std::string name, std::vector<int64_t> shape, float* data, int64_t count) {
@@ -126,13 +131,17 @@ std::vector<StateTensor> Trainer::state_tensors() {
     return tensors;
 }
 
+void Trainer::state_tensors_written() { impl_->executor->push_state(); }
+
+std::string Trainer::backend_name() const { return impl_->executor->backend_name(); }
+
 Trainer::MemoryPlan Trainer::memory_plan() const {
-    const auto plan = impl_->executor.memory_plan();
+    const auto plan = impl_->executor->memory_plan();
     return {plan.parameters, plan.gradients, plan.optimizer_state, plan.activations, plan.workspace};
 }
 
 std::vector<TaskMetric> Trainer::evaluate(const Dataset& data) {
-    engine::Executor& executor = impl_->executor;
+    engine::Executor& executor = *impl_->executor;
     engine::BatchLoader loader(data, executor);
     engine::MetricAccumulator metrics(executor.graph(), /*detailed=*/true);
     const int64_t batch = executor.batch();
@@ -149,7 +158,7 @@ std::vector<TaskMetric> Trainer::evaluate(const Dataset& data) {
 }
 
 void Trainer::predict(const float* inputs, int64_t count, std::vector<std::vector<float>>& outputs) {
-    engine::Executor& executor = impl_->executor;
+    engine::Executor& executor = *impl_->executor;
     const engine::Graph& graph = executor.graph();
     const int64_t batch = executor.batch();
     const int64_t sample = graph.tensors[0].shape.per_sample();
@@ -169,7 +178,7 @@ void Trainer::predict(const float* inputs, int64_t count, std::vector<std::vecto
 }
 
 StepTimingReport Trainer::time_steps(const Dataset& data, int iterations) {
-    engine::Executor& executor = impl_->executor;
+    engine::Executor& executor = *impl_->executor;
     engine::BatchLoader loader(data, executor);
     const int64_t batch = executor.batch();
     std::vector<int64_t> indices(batch);
@@ -201,7 +210,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
 std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test, const Callbacks& callbacks) {
     Impl& impl = *impl_;
     const TrainerOptions& options = impl.options;
-    engine::Executor& executor = impl.executor;
+    engine::Executor& executor = *impl.executor;
     const AugmentationOptions& augment = options.augmentation;
     engine::DataParallel parallel(*impl.group, executor);
     parallel.broadcast_state();
@@ -238,26 +247,39 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         }
         loader.load(std::span<const int64_t>(impl.order.data() + position * batch + parallel.first_row(), rank_batch),
                     impl.step);
-        executor.forward(true);
-        executor.compute_loss();
-        const std::vector<float> losses = parallel.reduce_losses();
-        bool finite = true;
-        for (std::size_t h = 0; h < losses.size() && finite; ++h) {
-            if (std::isfinite(losses[h])) continue;
-            finite = false;
-            if (options.on_non_finite_loss == NonFiniteLoss::stop)
-                throw Error(fmt::format("training: the loss of task '{}' is {} at step {} (epoch {}); stopping",
-                                        executor.graph().heads[h].spec.name, non_finite_name(losses[h]), impl.step + 1,
-                                        epoch));
-        }
         const float learning_rate = learning_rate_at(schedule, options.optimizer.learning_rate, impl.step);
-        if (finite) {
-            metrics.add(executor);
-            executor.backward();
-            parallel.average_gradients();
-            executor.update(options.optimizer, learning_rate);
+        // A step whose loss is not finite applies no update; then stop, or
+        // count it as skipped. One process runs the whole step in the
+        // executor (one wait on a GPU, a replayed CUDA graph); several ranks
+        // meet between its phases (losses, then gradients).
+        bool finite = true;
+        std::vector<float> losses;
+        if (impl.group->size() == 1) {
+            finite = executor.train_step(options.optimizer, learning_rate);
+            losses.assign(executor.head_losses().begin(), executor.head_losses().end());
         } else {
+            executor.forward(true);
+            executor.compute_loss();
+            losses = parallel.reduce_losses();
+            for (float loss : losses) finite = finite && std::isfinite(loss);
+            if (finite) {
+                executor.backward();
+                parallel.average_gradients();
+                executor.update(options.optimizer, learning_rate);
+            }
+        }
+        if (!finite) {
+            for (std::size_t h = 0; h < losses.size(); ++h) {
+                if (std::isfinite(losses[h])) continue;
+                if (options.on_non_finite_loss == NonFiniteLoss::stop)
+                    throw Error(fmt::format("training: the loss of task '{}' is {} at step {} (epoch {}); stopping",
+                                            executor.graph().heads[h].spec.name, non_finite_name(losses[h]),
+                                            impl.step + 1, epoch));
+                break;
+            }
             ++impl.skipped_steps;
+        } else {
+            metrics.add(executor);
         }
         ++impl.step;
         fit_samples += batch;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "ladon/training.hpp"
+
 namespace ladon::tool {
 
 struct TrainArguments {
@@ -40,6 +42,8 @@ int time(const TimeArguments& arguments);
 int info();
 
 // Shared by the commands.
-void select_device(const std::string& device_text);  // prints a line for auto; throws for cuda without a backend
+// Sets options.backend from "auto|cpu|cuda[:N]" and prints what was chosen;
+// throws for cuda where there is none.
+void select_device(const std::string& device_text, TrainerOptions& options);
 
 }  // namespace ladon::tool

@@ -7,21 +7,14 @@
 #include "ladon/checkpoint.hpp"
 #include "ladon/communicator.hpp"
 #include "ladon/config.hpp"
+#include "ladon/device.hpp"
 #include "ladon/error.hpp"
 #include "tools/commands.hpp"
 
 namespace ladon::tool {
 
-void select_device(const std::string& device_text) {
-    const Device device = parse_device(device_text);
-    // The CUDA backend is not compiled into this build yet: say so plainly
-    // rather than pretend. `auto` falls back to the CPU with one line.
-    if (device.kind == Device::Kind::cuda)
-        throw Error(fmt::format("device \"{}\" asked for, but this ladon has no CUDA backend; use --device cpu or auto",
-                                device_text));
-    if (device.kind == Device::Kind::automatic)
-        std::printf("device: no CUDA backend in this build; training on the CPU (%d threads)\n",
-                    omp_get_max_threads());
+void select_device(const std::string& device_text, TrainerOptions& options) {
+    std::puts(choose_device(device_text, options).c_str());
 }
 
 int eval(const EvalArguments& arguments) {
@@ -48,13 +41,14 @@ int time(const TimeArguments& arguments) {
                            ? with_overrides(default_run_config(), arguments.overrides, "default config")
                            : load_run_config(arguments.config, arguments.overrides);
     if (!arguments.device.empty()) config.run.device = arguments.device;
-    select_device(config.run.device);
+    select_device(config.run.device, config.training);
     auto data = make_test_dataset(config.data);
     if (!data) data = make_train_dataset(config.data);
     Trainer trainer(config.model, config.training);
     const StepTimingReport report = trainer.time_steps(*data, arguments.iterations);
-    std::printf("ladon time: batch %lld, %d iterations, cpu backend, %d threads\n",
-                static_cast<long long>(report.batch), arguments.iterations, omp_get_max_threads());
+    std::printf("ladon time: batch %lld, %d iterations, %s backend, %d threads\n",
+                static_cast<long long>(report.batch), arguments.iterations, trainer.backend_name().c_str(),
+                omp_get_max_threads());
     std::printf("%-22s %-12s %-10s %12s %12s\n", "layer", "op", "head", "forward ms", "backward ms");
     double forward = 0, backward = 0;
     for (const auto& layer : report.layers) {
@@ -72,9 +66,14 @@ int time(const TimeArguments& arguments) {
 
 int info() {
     std::printf("ladon 0.1.0\n");
-    std::printf("backends: cpu (OpenMP, %d threads; OpenBLAS GEMM)\n", omp_get_max_threads());
-    std::printf("cuda: not compiled into this build (no CUDA backend yet)\n");
-    std::printf("devices: cpu\n");
+    std::printf("backends: cpu (OpenMP, %d threads; OpenBLAS GEMM)", omp_get_max_threads());
+    const CudaAvailability cuda = cuda_availability();
+    std::printf(cuda.compiled ? ", cuda (hand-written kernels; built for sm_90)\n" : "\n");
+    std::printf("devices:\n  cpu\n");
+    for (const CudaDevice& device : cuda.devices)
+        std::printf("  cuda:%d  %s, %.1f GiB, compute capability %d.%d\n", device.index, device.name.c_str(),
+                    double(device.memory_bytes) / (1024.0 * 1024.0 * 1024.0), device.major, device.minor);
+    if (cuda.devices.empty()) std::printf("  (no cuda: %s)\n", cuda.reason.c_str());
     std::printf("distributed: %s\n",
                 mpi_available() ? "MPI (mpirun -np N ladon train: data parallel)" : "one process (built without MPI)");
     return 0;

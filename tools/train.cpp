@@ -111,8 +111,12 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
     if (!leader && std::freopen("/dev/null", "w", stdout) == nullptr)
         throw Error(fmt::format("rank {}: cannot silence standard output", group->rank()));
     std::string resume_checkpoint;
-    const RunConfig config = resolve_config(arguments, resume_checkpoint);
-    select_device(config.run.device);
+    RunConfig config = resolve_config(arguments, resume_checkpoint);
+    // Several ranks average gradients on host buffers, which the CPU backend
+    // trains in; `auto` then means the CPU (an explicit cuda is refused by
+    // the trainer with the reason).
+    const bool ranks_on_cpu = group->size() > 1 && parse_device(config.run.device).kind == Device::Kind::automatic;
+    select_device(ranks_on_cpu ? "cpu" : config.run.device, config.training);
     const auto train_data = make_train_dataset(config.data);
     const auto test_data = make_test_dataset(config.data);
     Trainer trainer(config.model, config.training, group);
@@ -130,10 +134,10 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
                     static_cast<long long>(config.training.batch_size / group->size()));
 
     const auto plan = trainer.memory_plan();
-    std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, cpu backend\n",
+    std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, %s backend\n",
                 train_data->name().c_str(), static_cast<long long>(train_data->size()),
                 static_cast<long long>(test_data ? test_data->size() : 0), static_cast<long long>(trainer.parameter_count()),
-                static_cast<long long>(config.training.batch_size));
+                static_cast<long long>(config.training.batch_size), trainer.backend_name().c_str());
     std::printf("memory: parameters %.2f MiB, gradients %.2f MiB, optimizer %.2f MiB, activations %.2f MiB, "
                 "workspace %.2f MiB\nrun folder: %s\n",
                 plan.parameters / 1048576.0, plan.gradients / 1048576.0, plan.optimizer_state / 1048576.0,

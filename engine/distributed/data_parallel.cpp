@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "engine/cpu_executor.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -60,7 +61,12 @@ std::vector<float> DataParallel::reduce_losses() {
         // The executor offers it read-only (for tests); the weighting has to
         // happen between the two, in place.
         const Head& head = graph.heads[h];
-        float* grad_logits = const_cast<float*>(executor_.tensor_gradient(head.output));
+        auto* cpu = dynamic_cast<CpuExecutor*>(&executor_);
+        if (cpu == nullptr)
+            throw Error(fmt::format("data-parallel training: {} ranks need the cpu backend in this build (the {} "
+                                    "backend trains in one process); use --device cpu",
+                                    group_.size(), executor_.backend_name()));
+        float* grad_logits = const_cast<float*>(cpu->tensor_gradient(head.output));
         const int64_t count = batch * head.width;
         for (int64_t i = 0; i < count; ++i) grad_logits[i] *= scale;
         if (learned_weights) {

@@ -43,6 +43,10 @@ enum class TaskWeighting {
 };
 
 // What to do when a step's loss is NaN or infinite.
+// Where training runs: the CPU backend, or the CUDA backend (hand-written
+// kernels on an NVIDIA GPU; only in builds with CUDA).
+enum class Backend { cpu, cuda };
+
 enum class NonFiniteLoss {
     stop,  // throw ladon::Error naming the task and the step
     skip,  // skip that batch's update and go on (counted in StepReport)
@@ -69,6 +73,9 @@ struct TrainerOptions {
     TaskWeighting task_weighting = TaskWeighting::fixed;
     NonFiniteLoss on_non_finite_loss = NonFiniteLoss::stop;
     AugmentationOptions augmentation;
+    Backend backend = Backend::cpu;  // where the steps run (ladon train --device)
+    int cuda_device = 0;             // with Backend::cuda
+    bool cuda_graphs = true;         // CUDA: capture the training step once, then replay it
 };
 
 // After every training step.
@@ -160,8 +167,13 @@ public:
     // `data` (after a warm-up step). Changes the parameters.
     StepTimingReport time_steps(const Dataset& data, int iterations);
 
-    // Training state, for checkpoints.
+    // Training state, for checkpoints: views of host copies of the flat
+    // buffers, current when returned. After writing through them, call
+    // state_tensors_written() so a device backend takes the new values.
     std::vector<StateTensor> state_tensors();
+    void state_tensors_written();
+    // "cpu", "cuda" or "cuda (emulated)".
+    std::string backend_name() const;
     int64_t step() const;             // batches trained on so far
     int64_t optimizer_step() const;   // updates applied (AdamW's t)
     int64_t skipped_steps() const;

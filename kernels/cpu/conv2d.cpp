@@ -16,7 +16,8 @@
 // thread. The choice depends only on the shape and T, so results are
 // reproducible for a given T.
 // Workspace layout: T column buffers of K * P floats (none for the 1x1 case),
-// then T - 1 partial weight gradients of Cout * K floats (backward_filter only).
+// then T - 1 partial weight gradients of Cout * K floats and batch * Cout
+// per-sample bias sums (both backward_filter only).
 // T is omp_get_max_threads() at each call, so the workspace must be sized with
 // conv2d_workspace_floats(shape, T) for that same T: a call made with more
 // threads than the workspace was sized for writes past its end.
@@ -36,8 +37,6 @@ namespace {
 
 using detail::gemm;
 
-// Below this many elements a bias-gradient pass runs on one thread.
-constexpr int64_t parallel_threshold = 1 << 15;
 // Below this many multiply-adds a whole conv pass runs on one thread: waking
 // a team costs microseconds, and far more on a busy machine.
 constexpr int64_t parallel_multiply_adds = 1 << 19;
@@ -102,7 +101,8 @@ void im2col_all_threads(const Conv2dShape& s, const float* image, float* columns
 
 std::size_t conv2d_workspace_floats(const Conv2dShape& shape, int threads) {
     const int64_t t = std::max(threads, 1);
-    return static_cast<std::size_t>(t * column_floats(shape) + (t - 1) * shape.weight_size());
+    return static_cast<std::size_t>(t * column_floats(shape) + (t - 1) * shape.weight_size() +
+                                    shape.batch * shape.out_channels);
 }
 
 // Owner of each output sample: one thread (batch >= T) or the whole team
@@ -194,7 +194,10 @@ void conv2d_backward_data(const Conv2dShape& shape, const float* weight, const f
 // partials are then added in thread order (split over weight elements), so
 // the result depends on T but not on timing. batch < T: one multi-threaded
 // GEMM per sample, in sample order. The bias gradient is a per-channel sum in
-// a fixed order that does not depend on T at all.
+// a fixed order that does not depend on T at all: each sample's channel sums
+// are taken by whichever thread handles the sample, right after its GEMM read
+// that sample's grad_output (so it is read from cache, not from memory a second
+// time), and kept per sample; the sum over samples then runs in sample order.
 void conv2d_backward_filter(const Conv2dShape& shape, const float* input, const float* grad_output, float* grad_weight,
                             float* grad_bias, float* workspace) {
     validate("conv2d_backward_filter", shape);
@@ -204,13 +207,18 @@ void conv2d_backward_filter(const Conv2dShape& shape, const float* input, const 
     const int64_t output_sample = shape.out_channels * count;
     const int64_t weight_size = shape.weight_size();
 
+    float* partials = workspace + threads * columns_size;
+    float* sample_bias_sums = partials + (threads - 1) * weight_size;  // [batch, out_channels]
     auto multiply = [&](int64_t n, const float* columns, float* gradient) {
-        gemm(false, true, shape.out_channels, rows, count, 1.0f, grad_output + n * output_sample, count,
-             columns_of(shape, input, n, columns), count, 1.0f, gradient, rows);
+        const float* grad_out = grad_output + n * output_sample;
+        gemm(false, true, shape.out_channels, rows, count, 1.0f, grad_out, count, columns_of(shape, input, n, columns),
+             count, 1.0f, gradient, rows);
+        if (grad_bias != nullptr)
+            for (int64_t c = 0; c < shape.out_channels; ++c)
+                sample_bias_sums[n * shape.out_channels + c] = sum_floats(grad_out + c * count, count);
     };
 
     if (split_over_samples(shape, threads)) {
-        float* partials = workspace + threads * columns_size;
 #pragma omp parallel num_threads(threads) if (worth_threads(shape))
         {
             const int thread = omp_get_thread_num();
@@ -241,11 +249,9 @@ void conv2d_backward_filter(const Conv2dShape& shape, const float* input, const 
     // The bias gradient: each sample's channel sum in float, the sum over
     // samples in double.
     if (grad_bias == nullptr) return;
-#pragma omp parallel for schedule(static) if (shape.batch * output_sample >= parallel_threshold)
     for (int64_t c = 0; c < shape.out_channels; ++c) {
         double total = 0.0;
-        for (int64_t n = 0; n < shape.batch; ++n)
-            total += sum_floats(grad_output + n * output_sample + c * count, count);
+        for (int64_t n = 0; n < shape.batch; ++n) total += sample_bias_sums[n * shape.out_channels + c];
         grad_bias[c] += static_cast<float>(total);
     }
 }

@@ -61,7 +61,13 @@ void activation_backward(Activation kind, float negative_slope, int64_t count, c
             for_each_index(count, [=](int64_t i) { grad_x[i] += grad_y[i]; });
             return;
         case Activation::relu:
-            for_each_index(count, [=](int64_t i) { grad_x[i] += x[i] > 0.0f ? grad_y[i] : 0.0f; });
+            // grad_y[i] is loaded whatever the select picks: a load on one side
+            // only is a branch to GCC (it might fault), and the loop would not
+            // vectorise.
+            for_each_index(count, [=](int64_t i) {
+                const float g = grad_y[i];
+                grad_x[i] += x[i] > 0.0f ? g : 0.0f;
+            });
             return;
         case Activation::leaky_relu:
             for_each_index(count,

@@ -91,13 +91,14 @@ cudaError_t activation_backward(ops::Activation kind, float negative_slope, int6
 }
 
 cudaError_t dropout_forward(int64_t count, float probability, uint64_t seed, const float* x, float* y,
-                            cudaStream_t stream) {
-    return run(count, elementwise::DropoutForward{probability, keep_scale(probability), seed, x, y}, stream);
+                            cudaStream_t stream, const uint64_t* seed_device) {
+    return run(count, elementwise::DropoutForward{probability, keep_scale(probability), seed, x, y, seed_device},
+               stream);
 }
 
 cudaError_t dropout_backward(int64_t count, float probability, uint64_t seed, const float* grad_y, float* grad_x,
-                             cudaStream_t stream) {
-    const elementwise::DropoutForward mask{probability, keep_scale(probability), seed, nullptr, nullptr};
+                             cudaStream_t stream, const uint64_t* seed_device) {
+    const elementwise::DropoutForward mask{probability, keep_scale(probability), seed, nullptr, nullptr, seed_device};
     return run(count, elementwise::DropoutBackward{mask, grad_y, grad_x}, stream);
 }
 

@@ -160,14 +160,18 @@ struct ActivationBackward {
 
 // Keeps element i when uniform01(seed, i) >= probability, scaled by `scale`
 // = 1 / (1 - probability) computed in float on the host, as the CPU does.
+// A non-null seed_device replaces `seed` when the kernel runs (a replayed
+// CUDA graph takes each step's seed from device memory).
 struct DropoutForward {
     float probability;
     float scale;
     uint64_t seed;
     const float* x;
     float* y;
+    const uint64_t* seed_device = nullptr;
     __device__ float value(int64_t i, float xi) const {
-        return uniform01(seed, static_cast<uint64_t>(i)) >= probability ? xi * scale : 0.0f;
+        const uint64_t s = seed_device != nullptr ? *seed_device : seed;
+        return uniform01(s, static_cast<uint64_t>(i)) >= probability ? xi * scale : 0.0f;
     }
     __device__ bool vectorizable() const { return aligned16(x) && aligned16(y); }
     __device__ void apply(int64_t i) const { y[i] = value(i, x[i]); }

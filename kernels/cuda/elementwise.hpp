@@ -16,11 +16,13 @@ cudaError_t activation_forward(ops::Activation kind, float negative_slope, int64
 cudaError_t activation_backward(ops::Activation kind, float negative_slope, int64_t count, const float* x,
                                 const float* y, const float* grad_y, float* grad_x, cudaStream_t stream);
 
-// The mask of ops::uniform01 (bit-identical to the CPU backend's); no mask is stored.
+// The mask of ops::uniform01 (bit-identical to the CPU backend's); no mask is
+// stored. `seed_device` (device memory, nullable) replaces `seed` when the
+// kernel runs, so a replayed CUDA graph can draw each step's mask.
 cudaError_t dropout_forward(int64_t count, float probability, uint64_t seed, const float* x, float* y,
-                            cudaStream_t stream);
+                            cudaStream_t stream, const uint64_t* seed_device = nullptr);
 cudaError_t dropout_backward(int64_t count, float probability, uint64_t seed, const float* grad_y, float* grad_x,
-                             cudaStream_t stream);
+                             cudaStream_t stream, const uint64_t* seed_device = nullptr);
 
 cudaError_t add_forward(int64_t count, const float* a, const float* b, float* y, cudaStream_t stream);
 cudaError_t accumulate(int64_t count, const float* source, float* destination, cudaStream_t stream);  // dst += src

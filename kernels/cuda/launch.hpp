@@ -14,6 +14,7 @@
 // synchronising calls until it is read; ladon::emu::last_error_message() names
 // kernel, block and thread).
 #include <cstddef>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -43,6 +44,14 @@ cudaError_t launch(void (*kernel)(Parameters...), dim3 grid, dim3 block, std::si
         const Call& call = *static_cast<const Call*>(context);
         std::apply(call.kernel, call.arguments);
     };
+    if (ladon::emu::detail::is_capturing(stream)) {
+        // A graph keeps the launch, arguments included, to run when replayed.
+        auto owned = std::make_shared<const Call>(call);
+        return ladon::emu::detail::record(stream, [owned, run_thread, grid, block, shared_bytes, stream] {
+            return ladon::emu::launch_grid({reinterpret_cast<const void*>(owned->kernel), grid, block, shared_bytes,
+                                            stream, run_thread, owned.get()});
+        });
+    }
     return ladon::emu::launch_grid(
         {reinterpret_cast<const void*>(kernel), grid, block, shared_bytes, stream, run_thread, &call});
 #endif

@@ -43,33 +43,49 @@ dim3 grid_for(const detail::VectorSplit& split) {
 
 }  // namespace
 
+void sgd_step_scalars(const ops::SgdParameters& parameters, float* scalars) {
+    scalars[0] = parameters.learning_rate;
+    scalars[1] = scalars[2] = 0.0f;
+}
+
+void adamw_step_scalars(const ops::AdamWParameters& parameters, float* scalars) {
+    const double bias_correction1 = 1.0 - std::pow(double(parameters.beta1), double(parameters.step));
+    const double bias_correction2 = 1.0 - std::pow(double(parameters.beta2), double(parameters.step));
+    scalars[0] = static_cast<float>(double(parameters.learning_rate) / bias_correction1);
+    scalars[1] = static_cast<float>(std::sqrt(bias_correction2));
+    scalars[2] = 1.0f - parameters.learning_rate * parameters.weight_decay;
+}
+
 cudaError_t sgd_update(int64_t count, const ops::SgdParameters& parameters, float* weights, const float* grads,
-                       float* momentum_buffer, cudaStream_t stream) {
-    if (count < 0) return cudaErrorInvalidValue;
+                       float* momentum_buffer, cudaStream_t stream, const float* gate_losses, int gate_count,
+                       const float* step_scalars) {
+    if (count < 0 || gate_count < 0) return cudaErrorInvalidValue;
     if (count == 0) return cudaSuccess;
     if (parameters.momentum == 0.0f) momentum_buffer = nullptr;  // the CPU op neither reads nor writes it then
     const detail::VectorSplit split = split_for_float4(count, {weights, grads, momentum_buffer});
     const detail::SgdRule rule{parameters.learning_rate, parameters.momentum, parameters.weight_decay,
                                parameters.nesterov};
     return launch(detail::sgd_update_kernel, grid_for(split), dim3(detail::kThreadsPerBlock), 0, stream, count, split,
-                  rule, weights, grads, momentum_buffer);
+                  rule, weights, grads, momentum_buffer, detail::UpdateGate{gate_losses, gate_count}, step_scalars);
 }
 
 cudaError_t adamw_update(int64_t count, const ops::AdamWParameters& parameters, float* weights, const float* grads,
-                         float* first_moment, float* second_moment, cudaStream_t stream) {
-    if (count < 0 || parameters.step < 1) return cudaErrorInvalidValue;
+                         float* first_moment, float* second_moment, cudaStream_t stream, const float* gate_losses,
+                         int gate_count, const float* step_scalars) {
+    if (count < 0 || gate_count < 0 || parameters.step < 1) return cudaErrorInvalidValue;
     if (count == 0) return cudaSuccess;
-    const double bias_correction1 = 1.0 - std::pow(double(parameters.beta1), double(parameters.step));
-    const double bias_correction2 = 1.0 - std::pow(double(parameters.beta2), double(parameters.step));
-    const detail::AdamWRule rule{static_cast<float>(double(parameters.learning_rate) / bias_correction1),
-                                 static_cast<float>(std::sqrt(bias_correction2)),
-                                 1.0f - parameters.learning_rate * parameters.weight_decay,
-                                 parameters.beta1,
-                                 parameters.beta2,
+    float scalars[kStepScalars];
+    adamw_step_scalars(parameters, scalars);
+    const detail::AdamWRule rule{scalars[0], scalars[1], scalars[2], parameters.beta1, parameters.beta2,
                                  parameters.epsilon};
     const detail::VectorSplit split = split_for_float4(count, {weights, grads, first_moment, second_moment});
-    return launch(detail::adamw_update_kernel, grid_for(split), dim3(detail::kThreadsPerBlock), 0, stream, count, split,
-                  rule, weights, grads, first_moment, second_moment);
+    if (step_scalars != nullptr)
+        return launch(detail::adamw_update_kernel<true>, grid_for(split), dim3(detail::kThreadsPerBlock), 0, stream,
+                      count, split, rule, weights, grads, first_moment, second_moment,
+                      detail::UpdateGate{gate_losses, gate_count}, step_scalars);
+    return launch(detail::adamw_update_kernel<false>, grid_for(split), dim3(detail::kThreadsPerBlock), 0, stream,
+                  count, split, rule, weights, grads, first_moment, second_moment,
+                  detail::UpdateGate{gate_losses, gate_count}, step_scalars);
 }
 
 }  // namespace ladon::cuda

@@ -108,19 +108,49 @@ struct AdamWElements {
     }
 };
 
+// The training step's losses, read before any element is touched: a
+// non-finite loss means the step's gradients are garbage, so every thread
+// returns and the parameters and moments stay as they were. `values` nullptr:
+// always open. Lets a device step skip a bad update without the host waiting
+// for the losses.
+struct UpdateGate {
+    const float* values = nullptr;
+    int count = 0;
+    __device__ __forceinline__ bool open() const {
+        for (int i = 0; i < count; ++i)
+            if (!isfinite(values[i])) return false;
+        return true;
+    }
+};
+
 // Every parameter in one launch: threads grid-stride over the scalar head,
 // the float4 body and the scalar tail (for_each_element), no shared memory.
 __global__ void __launch_bounds__(kThreadsPerBlock)
     sgd_update_kernel(int64_t count, VectorSplit split, SgdRule rule, float* __restrict__ weights,
-                      const float* __restrict__ grads, float* __restrict__ momentum_buffer) {
-    for_each_element(count, split, SgdElements{rule, weights, grads, momentum_buffer});
+                      const float* __restrict__ grads, float* __restrict__ momentum_buffer, UpdateGate gate,
+                      const float* __restrict__ step_scalars) {
+    if (!gate.open()) return;
+    const SgdRule step_rule = step_scalars == nullptr ? rule
+                                                      : SgdRule{step_scalars[0], rule.momentum, rule.weight_decay,
+                                                                rule.nesterov};
+    for_each_element(count, split, SgdElements{step_rule, weights, grads, momentum_buffer});
 }
 
-// As sgd_update_kernel, with both moments.
+// As sgd_update_kernel, with both moments. Two instantiations, so the one
+// that takes its step scalars from device memory keeps no more values live
+// across the loop than the other (IEEE division is a called subroutine here,
+// and every extra live register around the call became a spill).
+template <bool kScalarsFromDevice>
 __global__ void __launch_bounds__(kThreadsPerBlock)
     adamw_update_kernel(int64_t count, VectorSplit split, AdamWRule rule, float* __restrict__ weights,
                         const float* __restrict__ grads, float* __restrict__ first_moment,
-                        float* __restrict__ second_moment) {
+                        float* __restrict__ second_moment, UpdateGate gate, const float* __restrict__ step_scalars) {
+    if (!gate.open()) return;
+    if constexpr (kScalarsFromDevice) {
+        rule.step_size = step_scalars[0];
+        rule.bias_correction2_sqrt = step_scalars[1];
+        rule.decay_factor = step_scalars[2];
+    }
     for_each_element(count, split, AdamWElements{rule, weights, grads, first_moment, second_moment});
 }
 

@@ -6,20 +6,37 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <new>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "kernels/emu/builtins.hpp"
 #include "kernels/emu/grid.hpp"
 
-struct CUstream_st {};
+// Stream capture (CUDA graphs): while a stream captures, its work is
+// recorded instead of run; a graph launch runs the recording in order.
+using RecordedWork = std::function<cudaError_t()>;
+struct CUgraph_st {
+    std::vector<RecordedWork> work;
+};
+struct CUgraphExec_st {
+    std::vector<RecordedWork> work;
+};
+
+struct CUstream_st {
+    bool capturing = false;
+    bool invalidated = false;  // a synchronising call during capture
+    std::vector<RecordedWork> recorded;
+};
 
 struct CUevent_st {
     unsigned flags = cudaEventDefault;
@@ -116,6 +133,8 @@ struct Device {
     AllocationTable pinned_memory{false};
     HandleTable<CUstream_st> streams;
     HandleTable<CUevent_st> events;
+    HandleTable<CUgraph_st> graphs;
+    HandleTable<CUgraphExec_st> graph_execs;
 };
 
 Device& device() {
@@ -175,13 +194,37 @@ cudaError_t fill(const char* call, void* device_pointer, int value, std::size_t 
 
 bool is_valid_stream(cudaStream_t stream) { return is_default_stream(stream) || device().streams.contains(stream); }
 
+bool is_capturing(cudaStream_t stream) {
+    return !is_default_stream(stream) && device().streams.contains(stream) && stream->capturing;
+}
+
+cudaError_t record(cudaStream_t stream, std::function<cudaError_t()> work) {
+    stream->recorded.push_back(std::move(work));
+    return cudaSuccess;
+}
+
+// A call that waits for `stream` while it captures: CUDA refuses it and
+// invalidates the capture.
+cudaError_t refuse_while_capturing(cudaStream_t stream, const char* call) {
+    if (!is_capturing(stream)) return cudaSuccess;
+    stream->invalidated = true;
+    return record_error(cudaErrorStreamCaptureUnsupported, std::string(call) + ": the stream is capturing a graph");
+}
+
 }  // namespace ladon::emu::detail
 
 using ladon::emu::detail::device;
 using ladon::emu::detail::record_error;
 
+// LADON_EMU_DEVICE_COUNT=0 plays a machine without a GPU, as the CUDA
+// runtime reports it (cudaErrorNoDevice), so the fallback paths can be tested.
 cudaError_t cudaGetDeviceCount(int* count) {
     if (count == nullptr) return record_error(cudaErrorInvalidValue, "cudaGetDeviceCount: null pointer");
+    const char* devices = std::getenv("LADON_EMU_DEVICE_COUNT");
+    if (devices != nullptr && std::string(devices) == "0") {
+        *count = 0;
+        return record_error(cudaErrorNoDevice, "cudaGetDeviceCount: LADON_EMU_DEVICE_COUNT=0");
+    }
     *count = 1;
     return cudaSuccess;
 }
@@ -282,7 +325,34 @@ cudaError_t cudaMemcpyAsync(void* destination, const void* source, std::size_t b
                             cudaStream_t stream) {
     if (!ladon::emu::detail::is_valid_stream(stream))
         return record_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: unknown stream");
+    if (ladon::emu::detail::is_capturing(stream))
+        return ladon::emu::detail::record(stream, [=] {
+            return ladon::emu::detail::copy("cudaMemcpyAsync", destination, source, bytes, kind);
+        });
     return ladon::emu::detail::copy("cudaMemcpyAsync", destination, source, bytes, kind);
+}
+
+// Rows of `width` bytes, each checked as one copy (so every row must lie in
+// one allocation, as each would on a GPU).
+cudaError_t cudaMemcpy2DAsync(void* destination, std::size_t destination_pitch, const void* source,
+                              std::size_t source_pitch, std::size_t width, std::size_t height, cudaMemcpyKind kind,
+                              cudaStream_t stream) {
+    if (!ladon::emu::detail::is_valid_stream(stream))
+        return record_error(cudaErrorInvalidResourceHandle, "cudaMemcpy2DAsync: unknown stream");
+    if (height > 1 && (width > destination_pitch || width > source_pitch))
+        return record_error(cudaErrorInvalidPitchValue, "cudaMemcpy2DAsync: width is larger than a pitch");
+    if (ladon::emu::detail::is_capturing(stream))
+        return ladon::emu::detail::record(stream, [=] {
+            return cudaMemcpy2DAsync(destination, destination_pitch, source, source_pitch, width, height, kind,
+                                     nullptr);
+        });
+    for (std::size_t row = 0; row < height; ++row) {
+        const cudaError_t error = ladon::emu::detail::copy(
+            "cudaMemcpy2DAsync", static_cast<unsigned char*>(destination) + row * destination_pitch,
+            static_cast<const unsigned char*>(source) + row * source_pitch, width, kind);
+        if (error != cudaSuccess) return error;
+    }
+    return cudaSuccess;
 }
 
 // A __constant__ variable is an ordinary global here: the copy is host to host.
@@ -306,6 +376,10 @@ cudaError_t cudaMemset(void* device_pointer, int value, std::size_t bytes) {
 cudaError_t cudaMemsetAsync(void* device_pointer, int value, std::size_t bytes, cudaStream_t stream) {
     if (!ladon::emu::detail::is_valid_stream(stream))
         return record_error(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: unknown stream");
+    if (ladon::emu::detail::is_capturing(stream))
+        return ladon::emu::detail::record(stream, [=] {
+            return ladon::emu::detail::fill("cudaMemsetAsync", device_pointer, value, bytes);
+        });
     return ladon::emu::detail::fill("cudaMemsetAsync", device_pointer, value, bytes);
 }
 
@@ -326,6 +400,9 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     if (!ladon::emu::detail::is_valid_stream(stream))
         return record_error(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: unknown stream");
+    if (const cudaError_t refused = ladon::emu::detail::refuse_while_capturing(stream, "cudaStreamSynchronize");
+        refused != cudaSuccess)
+        return refused;
     return ladon::emu::detail::pending_kernel_fault();
 }
 
@@ -349,6 +426,8 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     if (!device().events.contains(event) || !ladon::emu::detail::is_valid_stream(stream))
         return record_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: unknown event or stream");
+    if (ladon::emu::detail::is_capturing(stream))
+        return record_error(cudaErrorNotSupported, "cudaEventRecord: the emulator captures no events into graphs");
     // Streams are immediate: all work recorded before has already finished.
     event->recorded = std::chrono::steady_clock::now();
     return cudaSuccess;
@@ -377,5 +456,74 @@ cudaError_t cudaEventElapsedTime(float* milliseconds, cudaEvent_t start, cudaEve
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
     if (!device().events.destroy(event))
         return record_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: unknown event");
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+    if (ladon::emu::detail::is_default_stream(stream) || !device().streams.contains(stream))
+        return record_error(cudaErrorStreamCaptureUnsupported,
+                            "cudaStreamBeginCapture: only a created stream can capture (not the default stream)");
+    if (stream->capturing)
+        return record_error(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
+    stream->capturing = true;
+    stream->invalidated = false;
+    stream->recorded.clear();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+    if (graph == nullptr) return record_error(cudaErrorInvalidValue, "cudaStreamEndCapture: null pointer");
+    if (!ladon::emu::detail::is_capturing(stream))
+        return record_error(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
+    stream->capturing = false;
+    std::vector<RecordedWork> work;
+    work.swap(stream->recorded);
+    if (stream->invalidated) {
+        *graph = nullptr;
+        return record_error(cudaErrorStreamCaptureInvalidated,
+                            "cudaStreamEndCapture: a synchronising call during capture invalidated it");
+    }
+    *graph = device().graphs.create();
+    (*graph)->work = std::move(work);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+    if (status == nullptr) return record_error(cudaErrorInvalidValue, "cudaStreamIsCapturing: null pointer");
+    if (!ladon::emu::detail::is_valid_stream(stream))
+        return record_error(cudaErrorInvalidResourceHandle, "cudaStreamIsCapturing: unknown stream");
+    *status = ladon::emu::detail::is_capturing(stream)
+                  ? (stream->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive)
+                  : cudaStreamCaptureStatusNone;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+    if (exec == nullptr || !device().graphs.contains(graph))
+        return record_error(cudaErrorInvalidValue, "cudaGraphInstantiate: null pointer or unknown graph");
+    *exec = device().graph_execs.create();
+    (*exec)->work = graph->work;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+    if (!device().graph_execs.contains(exec) || !ladon::emu::detail::is_valid_stream(stream))
+        return record_error(cudaErrorInvalidResourceHandle, "cudaGraphLaunch: unknown graph or stream");
+    if (ladon::emu::detail::is_capturing(stream))
+        return record_error(cudaErrorNotSupported, "cudaGraphLaunch: the emulator does not capture graph launches");
+    for (const auto& work : exec->work)
+        if (const cudaError_t error = work(); error != cudaSuccess) return error;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    if (!device().graph_execs.destroy(exec))
+        return record_error(cudaErrorInvalidResourceHandle, "cudaGraphExecDestroy: unknown graph");
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    if (!device().graphs.destroy(graph))
+        return record_error(cudaErrorInvalidResourceHandle, "cudaGraphDestroy: unknown graph");
     return cudaSuccess;
 }

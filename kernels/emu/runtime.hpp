@@ -4,16 +4,23 @@
 //   errors   cudaGetLastError, cudaPeekAtLastError, cudaGetErrorString, cudaGetErrorName
 //   device   cudaGetDeviceCount, cudaSetDevice, cudaGetDevice, cudaGetDeviceProperties,
 //            cudaDeviceSynchronize, cudaMemGetInfo, cudaFuncSetAttribute (grid.cpp)
-//   memory   cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost, cudaMemcpy(Async),
+//   memory   cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost, cudaMemcpy(Async), cudaMemcpy2DAsync,
 //            cudaMemset(Async), cudaMemcpyToSymbol, cudaMemcpyFromSymbol
 //   streams  cudaStreamCreate(WithFlags), cudaStreamDestroy, cudaStreamSynchronize,
 //            cudaStreamQuery, cudaStreamWaitEvent
 //   events   cudaEventCreate(WithFlags), cudaEventRecord, cudaEventSynchronize,
 //            cudaEventQuery, cudaEventElapsedTime, cudaEventDestroy
+//   graphs   cudaStreamBeginCapture, cudaStreamEndCapture, cudaStreamIsCapturing,
+//            cudaGraphInstantiate, cudaGraphLaunch, cudaGraphExecDestroy, cudaGraphDestroy
 // One emulated device, 0. A call outside this list fails to link.
 //
 // Differences from a GPU, all deliberate:
 // - Streams and events are immediate: every call has finished when it returns.
+// - Stream capture records kernel launches, async copies and memsets (their
+//   arguments as captured, pointers read when the graph runs, as on a GPU);
+//   a synchronising call on a capturing stream fails with
+//   cudaErrorStreamCaptureUnsupported and invalidates the capture, and events
+//   are not captured. cudaGraphLaunch runs the recording in order.
 // - Only cudaFuncAttributeMaxDynamicSharedMemorySize has an effect (it raises
 //   the dynamic shared memory a kernel's launch may ask for above 48 KiB).
 // - __constant__ variables are ordinary globals that cudaMemcpyToSymbol
@@ -30,6 +37,7 @@
 //   does not fail the rest. ladon::emu::last_error_message() says which
 //   kernel, block and thread.
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "kernels/emu/keywords.hpp"
@@ -45,6 +53,9 @@ cudaError_t record_kernel_fault(std::string message);
 cudaError_t pending_kernel_fault();
 // The default stream or one created and not yet destroyed.
 bool is_valid_stream(cudaStream_t stream);
+// Whether `stream` is capturing a graph; record() adds work to the capture.
+bool is_capturing(cudaStream_t stream);
+cudaError_t record(cudaStream_t stream, std::function<cudaError_t()> work);
 
 }  // namespace ladon::emu::detail
 

@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/executor.hpp"
+#include "engine/cpu_executor.hpp"
 #include "engine/graph.hpp"
 #include "ladon/model.hpp"
 

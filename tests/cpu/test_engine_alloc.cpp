@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "engine/batch_loader.hpp"
-#include "engine/executor.hpp"
+#include "engine/cpu_executor.hpp"
 #include "engine/graph.hpp"
 #include "engine/metrics.hpp"
 #include "engine_test_support.hpp"
@@ -109,7 +109,7 @@ TEST(EngineAllocation, TheCounterSeesAllocationsOnlyWhileCounting) {
 // backward, update, metrics, schedule).
 int64_t allocations_after_the_first_step(const ModelSpec& model, const TrainerOptions& options, int steps) {
     auto data = make_synthetic_dataset({.seed = 3, .size = 4 * options.batch_size, .canvas = model.height});
-    Executor executor(build_graph(model, options.batch_size),
+    CpuExecutor executor(build_graph(model, options.batch_size),
                       {options.seed, options.optimizer.kind, options.task_weighting == TaskWeighting::uncertainty});
     BatchLoader loader(*data, executor);
     MetricAccumulator metrics(executor.graph());

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "engine/batch_loader.hpp"
+#include "engine/cpu_executor.hpp"
 #include "ladon/error.hpp"
 #include "ladon/model.hpp"
 
@@ -33,16 +34,17 @@ private:
     std::vector<ladon::TaskInfo> tasks_{{"box", ladon::TaskKind::regression, 4}};
 };
 
-ladon::engine::Executor make_executor() {
+std::unique_ptr<ladon::engine::CpuExecutor> make_test_executor() {
     ladon::ModelBuilder builder(1, 9, 11);
     builder.trunk().flatten();
     builder.head("box", ladon::Loss::smooth_l1).dense(4);
-    return ladon::engine::Executor(ladon::engine::build_graph(builder.build(), 8), {});
+    return std::make_unique<ladon::engine::CpuExecutor>(ladon::engine::build_graph(builder.build(), 8), ladon::engine::ExecutorOptions{});
 }
 
 TEST(EngineAugmentation, ShiftedAndFlippedBoxesStillFrameTheirPixel) {
     OnePixel data;
-    auto executor = make_executor();
+    auto executor_owner = make_test_executor();
+    auto& executor = *executor_owner;
     ladon::engine::BatchLoader loader(data, executor, {2, true, {"box"}, 7});
     const std::vector<int64_t> indices{0, 1, 2, 3, 4, 5, 6, 7};
     std::set<std::pair<int, int>> moves;
@@ -73,7 +75,8 @@ TEST(EngineAugmentation, ShiftedAndFlippedBoxesStillFrameTheirPixel) {
 
 TEST(EngineAugmentation, SameStepGivesTheSameBatch) {
     OnePixel data;
-    auto executor = make_executor();
+    auto executor_owner = make_test_executor();
+    auto& executor = *executor_owner;
     ladon::engine::BatchLoader loader(data, executor, {2, true, {"box"}, 7});
     const std::vector<int64_t> indices{0, 1, 2, 3, 4, 5, 6, 7};
     loader.load(indices, 5);
@@ -85,7 +88,8 @@ TEST(EngineAugmentation, SameStepGivesTheSameBatch) {
 
 TEST(EngineAugmentation, BoxTaskMustBeAFourWideRegression) {
     OnePixel data;
-    auto executor = make_executor();
+    auto executor_owner = make_test_executor();
+    auto& executor = *executor_owner;
     try {
         ladon::engine::BatchLoader loader(data, executor, {1, false, {"shape"}, 1});
         FAIL() << "no error";

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/executor.hpp"
+#include "engine/cpu_executor.hpp"
 #include "engine/graph.hpp"
 #include "engine_test_support.hpp"
 #include "ladon/config.hpp"
@@ -130,8 +130,8 @@ TEST(EngineConfig, TomlModelEqualsTheBuilderModel) {
 
     // Same seed: the same initial parameters, and (with every option carried
     // over: dropout, slopes, label smoothing, beta, weights) the same losses.
-    engine::Executor toml_executor(toml_graph, {.seed = 17});
-    engine::Executor builder_executor(builder_graph, {.seed = 17});
+    engine::CpuExecutor toml_executor(toml_graph, {.seed = 17});
+    engine::CpuExecutor builder_executor(builder_graph, {.seed = 17});
     ASSERT_TRUE(std::equal(toml_executor.parameters().begin(), toml_executor.parameters().end(),
                            builder_executor.parameters().begin(), builder_executor.parameters().end()));
     ladon::testing::fill_batch(toml_executor, 3);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/executor.hpp"
+#include "engine/cpu_executor.hpp"
 #include "engine/graph.hpp"
 #include "engine_test_support.hpp"
 #include "ladon/error.hpp"
@@ -78,7 +78,7 @@ TEST(EngineExecutor, WholeModelGradientsMatchFiniteDifferencesOfTheTotalLoss) {
     // Batch norm runs on batch statistics in training mode, and dropout draws
     // the same mask for every forward of one step, so the training-mode loss
     // is a deterministic function of the parameters.
-    Executor executor(build_graph(dag_model(), 3), {.seed = 7});
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7});
     fill_batch(executor, 11);
     const FiniteDifferenceReport report =
         check_parameter_gradients(executor, executor.graph().parameters, 8, 2e-3, 2e-2, 2e-4);
@@ -89,7 +89,7 @@ TEST(EngineExecutor, WholeModelGradientsMatchFiniteDifferencesOfTheTotalLoss) {
 TEST(EngineExecutor, GradientsMatchFiniteDifferencesAfterAnUpdateMovedTheDropoutMask) {
     // After an update the step count changes, so dropout draws a new mask;
     // forward and backward must still agree on it.
-    Executor executor(build_graph(dag_model({1.0f, 1.0f, 1.0f}, 0.5f), 3), {.seed = 3});
+    CpuExecutor executor(build_graph(dag_model({1.0f, 1.0f, 1.0f}, 0.5f), 3), {.seed = 3});
     fill_batch(executor, 5);
     training_loss(executor);
     executor.backward();
@@ -104,7 +104,7 @@ TEST(EngineExecutor, GradientsMatchFiniteDifferencesAfterAnUpdateMovedTheDropout
 }
 
 TEST(EngineExecutor, TotalLossIsTheWeightedSumOfHeadLosses) {
-    Executor executor(build_graph(dag_model({1.0f, 0.5f, 2.0f}), 3), {.seed = 7});
+    CpuExecutor executor(build_graph(dag_model({1.0f, 0.5f, 2.0f}), 3), {.seed = 7});
     fill_batch(executor, 11);
     const double total = training_loss(executor);
     ASSERT_EQ(executor.head_losses().size(), 3u);
@@ -119,7 +119,7 @@ TEST(EngineExecutor, TotalLossIsTheWeightedSumOfHeadLosses) {
 }
 
 TEST(EngineExecutor, MaskedOutHeadHasZeroLossAndGivesNoGradient) {
-    Executor executor(build_graph(dag_model(), 3), {.seed = 7});
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7});
     fill_batch(executor, 11);
     std::fill(executor.mask(2), executor.mask(2) + 3, 0.0f);  // "tags": no labels in this batch
     training_loss(executor);
@@ -137,7 +137,7 @@ TEST(EngineExecutor, TrunkGradientIsTheSumOfEachHeadsGradient) {
     const std::vector<std::vector<float>> weightings{{1, 1, 1}, {1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     std::vector<std::vector<float>> gradients;
     for (const auto& weights : weightings) {
-        Executor executor(build_graph(dag_model(weights), 3), {.seed = 21});
+        CpuExecutor executor(build_graph(dag_model(weights), 3), {.seed = 21});
         fill_batch(executor, 4);
         training_loss(executor);
         executor.backward();
@@ -173,7 +173,7 @@ TEST(EngineExecutor, TrunkGradientIsTheSumOfEachHeadsGradient) {
 
 TEST(EngineExecutor, SameSeedGivesBitwiseIdenticalLossesOverTwentySteps) {
     auto run = [](uint64_t seed) {
-        Executor executor(build_graph(dag_model(), 3), {.seed = seed});
+        CpuExecutor executor(build_graph(dag_model(), 3), {.seed = seed});
         std::vector<float> losses;
         fill_batch(executor, 100);  // one batch, learnt by heart
         for (int step = 0; step < 20; ++step) {
@@ -192,7 +192,7 @@ TEST(EngineExecutor, SameSeedGivesBitwiseIdenticalLossesOverTwentySteps) {
 }
 
 TEST(EngineExecutor, InitialisationIsPyTorchsUniformFanInAndBatchNormOnesZeros) {
-    Executor executor(build_graph(dag_model(), 3), {.seed = 9});
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 9});
     const Graph& graph = executor.graph();
     for (const BufferSlice& slice : graph.parameters) {
         const auto values = executor.parameters().subspan(slice.offset, slice.count);
@@ -214,12 +214,12 @@ TEST(EngineExecutor, InitialisationIsPyTorchsUniformFanInAndBatchNormOnesZeros) 
         EXPECT_EQ(executor.state()[graph.state[0].offset + i], 0.0f);  // running mean
         EXPECT_EQ(executor.state()[graph.state[1].offset + i], 1.0f);  // running variance
     }
-    Executor other(build_graph(dag_model(), 3), {.seed = 10});
+    CpuExecutor other(build_graph(dag_model(), 3), {.seed = 10});
     EXPECT_FALSE(std::equal(executor.parameters().begin(), executor.parameters().end(), other.parameters().begin()));
 }
 
 TEST(EngineExecutor, EvaluationForwardIsRepeatableAndUsesRunningStatistics) {
-    Executor executor(build_graph(dag_model(), 3), {.seed = 7});
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7});
     fill_batch(executor, 11);
     executor.forward(false);
     const std::vector<float> first(executor.head_output(0), executor.head_output(0) + 15);
@@ -237,7 +237,7 @@ TEST(EngineExecutor, EvaluationForwardIsRepeatableAndUsesRunningStatistics) {
 // ---------------------------------------------------------------- uncertainty weighting
 
 TEST(EngineExecutor, UncertaintyWeightingAddsOneLogVariancePerHeadAfterTheModel) {
-    Executor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
     const int64_t model = executor.graph().parameter_count;
     EXPECT_EQ(int64_t(executor.parameters().size()), model + 3);
     EXPECT_EQ(int64_t(executor.gradients().size()), model + 3);
@@ -247,7 +247,7 @@ TEST(EngineExecutor, UncertaintyWeightingAddsOneLogVariancePerHeadAfterTheModel)
 }
 
 TEST(EngineExecutor, UncertaintyLogVarianceGradientIsOneMinusWeightedLoss) {
-    Executor executor(build_graph(dag_model({1.0f, 0.5f, 2.0f}), 3), {.seed = 7, .learn_task_weights = true});
+    CpuExecutor executor(build_graph(dag_model({1.0f, 0.5f, 2.0f}), 3), {.seed = 7, .learn_task_weights = true});
     fill_batch(executor, 11);
     const int64_t model = executor.graph().parameter_count;
     const std::vector<float> s{0.3f, -0.4f, 1.1f}, w{1.0f, 0.5f, 2.0f};
@@ -272,7 +272,7 @@ TEST(EngineExecutor, UncertaintyLogVarianceGradientIsOneMinusWeightedLoss) {
 }
 
 TEST(EngineExecutor, UncertaintyTrainingMovesTheLogVariances) {
-    Executor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
     fill_batch(executor, 11);
     for (int step = 0; step < 10; ++step) {
         training_loss(executor);
@@ -283,7 +283,7 @@ TEST(EngineExecutor, UncertaintyTrainingMovesTheLogVariances) {
 }
 
 TEST(EngineExecutor, WeightDecayNeverTouchesTaskLogVariances) {
-    Executor executor(build_graph(dag_model(), 3),
+    CpuExecutor executor(build_graph(dag_model(), 3),
                       {.seed = 7, .optimizer = OptimizerOptions::Kind::sgd, .learn_task_weights = true});
     const int64_t model = executor.graph().parameter_count;
     for (int h = 0; h < 3; ++h) executor.parameters()[model + h] = 0.5f;
@@ -300,7 +300,7 @@ TEST(EngineExecutor, WeightDecayNeverTouchesTaskLogVariances) {
 }
 
 TEST(EngineExecutor, ChangingTheOptimizerKindAfterPlanningIsAnError) {
-    Executor executor(build_graph(dag_model(), 3), {.seed = 7});  // planned for adamw
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7});  // planned for adamw
     OptimizerOptions sgd;
     sgd.kind = OptimizerOptions::Kind::sgd;
     EXPECT_THROW(executor.update(sgd, 0.1f), Error);
@@ -321,7 +321,7 @@ TEST(EngineExecutor, MemoryPlanMatchesTheGraphsBuffers) {
     const Graph graph = build_graph(dag_model(), 3);
     const int64_t params = graph.parameter_count;
     {
-        Executor adamw(Graph(graph), {.seed = 1, .optimizer = OptimizerOptions::Kind::adamw});
+        CpuExecutor adamw(Graph(graph), {.seed = 1, .optimizer = OptimizerOptions::Kind::adamw});
         const auto plan = adamw.memory_plan();
         EXPECT_EQ(plan.parameters, 4 * (params + graph.state_count));  // running statistics travel with the weights
         EXPECT_EQ(plan.gradients, 4 * params);
@@ -334,7 +334,7 @@ TEST(EngineExecutor, MemoryPlanMatchesTheGraphsBuffers) {
         EXPECT_GT(plan.workspace, 0);
     }
     {
-        Executor sgd(Graph(graph), {.seed = 1, .optimizer = OptimizerOptions::Kind::sgd, .learn_task_weights = true});
+        CpuExecutor sgd(Graph(graph), {.seed = 1, .optimizer = OptimizerOptions::Kind::sgd, .learn_task_weights = true});
         const auto plan = sgd.memory_plan();
         EXPECT_EQ(plan.gradients, 4 * (params + 3));
         EXPECT_EQ(plan.optimizer_state, 4 * (params + 3));  // one momentum buffer
@@ -349,8 +349,8 @@ TEST(EngineExecutor, FlattenTakesNoActivationMemory) {
         builder.head("out", Loss::mean_squared_error).dense(2);
         return builder.build();
     };
-    Executor with(build_graph(model(true), 4), {});
-    Executor without(build_graph(model(false), 4), {});
+    CpuExecutor with(build_graph(model(true), 4), {});
+    CpuExecutor without(build_graph(model(false), 4), {});
     EXPECT_EQ(with.memory_plan().activations, without.memory_plan().activations);
     EXPECT_EQ(with.graph().tensors.size(), without.graph().tensors.size() + 1);
 }

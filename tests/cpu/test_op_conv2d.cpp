@@ -390,7 +390,7 @@ TEST(Conv2dBackward, FilterGradientIsBitwiseReproducibleForAThreadCount) {
     for (int repeat = 0; repeat < 5; ++repeat) ASSERT_EQ(run(), first) << "repeat " << repeat;
 }
 
-TEST(Conv2dWorkspace, HoldsAColumnBufferPerThreadAndAPartialGradientPerExtraThread) {
+TEST(Conv2dWorkspace, HoldsAColumnBufferPerThreadAPartialGradientPerExtraThreadAndPerSampleBiasSums) {
     const Conv2dShape s{.batch = 2,
                         .in_channels = 3,
                         .in_height = 8,
@@ -400,12 +400,12 @@ TEST(Conv2dWorkspace, HoldsAColumnBufferPerThreadAndAPartialGradientPerExtraThre
                         .kernel_width = 3,
                         .pad_height = 1,
                         .pad_width = 1};
-    const std::size_t columns = 3 * 3 * 3 * 8 * 8, partial = 5 * 3 * 3 * 3;
-    EXPECT_EQ(ladon::cpu::conv2d_workspace_floats(s, 1), columns);
-    EXPECT_EQ(ladon::cpu::conv2d_workspace_floats(s, 4), 4 * columns + 3 * partial);
+    const std::size_t columns = 3 * 3 * 3 * 8 * 8, partial = 5 * 3 * 3 * 3, bias_sums = 2 * 5;
+    EXPECT_EQ(ladon::cpu::conv2d_workspace_floats(s, 1), columns + bias_sums);
+    EXPECT_EQ(ladon::cpu::conv2d_workspace_floats(s, 4), 4 * columns + 3 * partial + bias_sums);
     // A pointwise conv reads its input as the column matrix.
     const Conv2dShape pointwise{.batch = 2, .in_channels = 3, .in_height = 8, .in_width = 8, .out_channels = 5};
-    EXPECT_EQ(ladon::cpu::conv2d_workspace_floats(pointwise, 4), 3 * std::size_t{5 * 3});
+    EXPECT_EQ(ladon::cpu::conv2d_workspace_floats(pointwise, 4), 3 * std::size_t{5 * 3} + bias_sums);
 }
 
 TEST(Conv2dForward, RejectsAKernelLargerThanThePaddedInput) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -149,6 +150,102 @@ TEST(MaxPool2dForward, WindowWhollyInPaddingYieldsMinusInfinityAndNoGradient) {
     std::vector<float> grad_output(16, 1.0f), grad_input(4, 0.0f);
     ladon::cpu::max_pool2d_backward(s, grad_output.data(), argmax.data(), grad_input.data());
     EXPECT_EQ(grad_input, (std::vector<float>{1, 1, 1, 1}));
+}
+
+// Windows that tile the input (no padding, kernel == stride) take a fast path
+// in max_pool2d_forward. The padded general path computes the same windows if
+// the plane is shifted: with padding 1 and the input placed at offset
+// (kernel - 1, kernel - 1) of a larger plane, general output (oh + 1, ow + 1)
+// covers exactly the pixels of tiled output (oh, ow). The two must agree bit
+// for bit, argmax included, on odd shapes and on NaN, -inf and tied values
+// (first maximum wins, a NaN wins, of several NaNs the last).
+TEST(MaxPool2dForward, TilingFastPathMatchesPaddedGeneralPathBitForBit) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::vector<Pool2dShape> shapes = {
+        {.batch = 3,
+         .channels = 5,
+         .in_height = 7,
+         .in_width = 9,
+         .kernel_height = 2,
+         .kernel_width = 2,
+         .stride_height = 2,
+         .stride_width = 2},
+        {.batch = 2,
+         .channels = 3,
+         .in_height = 40,
+         .in_width = 40,
+         .kernel_height = 2,
+         .kernel_width = 2,
+         .stride_height = 2,
+         .stride_width = 2},
+        {.batch = 2,
+         .channels = 2,
+         .in_height = 11,
+         .in_width = 10,
+         .kernel_height = 3,
+         .kernel_width = 2,
+         .stride_height = 3,
+         .stride_width = 2},
+        {.batch = 1,
+         .channels = 4,
+         .in_height = 5,
+         .in_width = 13,
+         .kernel_height = 1,
+         .kernel_width = 3,
+         .stride_height = 1,
+         .stride_width = 3},
+        {.batch = 64,
+         .channels = 9,
+         .in_height = 9,
+         .in_width = 7,
+         .kernel_height = 2,
+         .kernel_width = 2,
+         .stride_height = 2,
+         .stride_width = 2},  // large enough to run the planes in parallel
+    };
+    std::mt19937 rng(5);
+    // Few distinct values, so windows hold ties, NaNs (sometimes several) and -inf.
+    const std::vector<float> palette = {-inf, -2.0f, -0.0f, 0.0f, 1.0f, 1.0f, 3.0f, nan};
+    auto same_bits = [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+    for (const Pool2dShape& tiled : shapes) {
+        std::vector<float> input(tiled.input_size());
+        for (float& v : input) v = palette[std::uniform_int_distribution<std::size_t>(0, palette.size() - 1)(rng)];
+
+        const int64_t shift_h = tiled.kernel_height - 1, shift_w = tiled.kernel_width - 1;
+        Pool2dShape padded = tiled;
+        padded.in_height += shift_h;
+        padded.in_width += shift_w;
+        padded.pad_height = padded.pad_width = 1;
+        std::vector<float> shifted(padded.input_size(), 7.0f);  // the filler never reaches a compared output
+        for (int64_t plane = 0; plane < tiled.batch * tiled.channels; ++plane)
+            for (int64_t h = 0; h < tiled.in_height; ++h)
+                for (int64_t w = 0; w < tiled.in_width; ++w)
+                    shifted[(plane * padded.in_height + h + shift_h) * padded.in_width + w + shift_w] =
+                        input[(plane * tiled.in_height + h) * tiled.in_width + w];
+
+        for (int threads : {1, 3}) {
+            ScopedThreadCount scope(threads);
+            const std::string what = describe(tiled) + " threads " + std::to_string(threads);
+            std::vector<float> fast(tiled.output_size()), general(padded.output_size());
+            std::vector<int32_t> fast_argmax(tiled.output_size(), -99), general_argmax(padded.output_size(), -99);
+            ladon::cpu::max_pool2d_forward(tiled, input.data(), fast.data(), fast_argmax.data());
+            ladon::cpu::max_pool2d_forward(padded, shifted.data(), general.data(), general_argmax.data());
+            ASSERT_GE(padded.out_height(), tiled.out_height() + 1) << what;
+            ASSERT_GE(padded.out_width(), tiled.out_width() + 1) << what;
+            for (int64_t plane = 0; plane < tiled.batch * tiled.channels; ++plane)
+                for (int64_t oh = 0; oh < tiled.out_height(); ++oh)
+                    for (int64_t ow = 0; ow < tiled.out_width(); ++ow) {
+                        const int64_t f = (plane * tiled.out_height() + oh) * tiled.out_width() + ow;
+                        const int64_t g = (plane * padded.out_height() + oh + 1) * padded.out_width() + ow + 1;
+                        const int32_t index = general_argmax[g];
+                        const int64_t h = index / padded.in_width - shift_h, w = index % padded.in_width - shift_w;
+                        ASSERT_TRUE(same_bits(fast[f], general[g]))
+                            << what << " output " << f << ": " << fast[f] << " vs " << general[g];
+                        ASSERT_EQ(fast_argmax[f], h * tiled.in_width + w) << what << " argmax " << f;
+                    }
+        }
+    }
 }
 
 TEST(AvgPool2dForward, PaddingCountsInTheDivisor) {

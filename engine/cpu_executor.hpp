@@ -1,0 +1,43 @@
+#pragma once
+// The CPU backend's executor: every op from ladon::cpu (kernels/cpu/), the
+// reference the CUDA backend is tested against and the fallback without a GPU.
+#include "engine/executor.hpp"
+
+namespace ladon::engine {
+
+class CpuExecutor final : public Executor {
+public:
+    CpuExecutor(Graph graph, const ExecutorOptions& options);
+
+    std::string backend_name() const override { return "cpu"; }
+    void forward(bool training) override;
+    double compute_loss() override;
+    void backward() override;
+    void update(const OptimizerOptions& optimizer, float learning_rate) override;
+    const float* head_output(int head) const override;
+    MemoryPlan memory_plan() const override;
+    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) override;
+
+    // Value and gradient of a tensor (after forward / backward), for tests.
+    const float* tensor_value(int tensor) const { return activations_.data() + plan_.offsets[tensor]; }
+    const float* tensor_gradient(int tensor) const { return gradients_arena_.data() + plan_.offsets[tensor]; }
+
+private:
+    void forward_node(const Node& node, bool training, std::size_t index);
+    void backward_node(const Node& node, std::size_t index);
+    float* value(int tensor) { return activations_.data() + plan_.offsets[tensor]; }
+    float* grad(int tensor) { return gradients_arena_.data() + plan_.offsets[tensor]; }
+    const float* param(int slice) const { return slice < 0 ? nullptr : parameters_.data() + graph_.parameters[slice].offset; }
+    float* param_grad(int slice) { return slice < 0 ? nullptr : gradients_.data() + graph_.parameters[slice].offset; }
+
+    int threads_ = 1;
+    ArenaPlan plan_;
+    std::vector<float> activations_, gradients_arena_;
+    std::vector<int32_t> argmax_;
+    std::vector<float> saved_statistics_;
+    std::vector<float> workspace_;
+    std::vector<float> target_buffer_, mask_buffer_;
+    std::vector<ops::LossHead> loss_heads_;
+};
+
+}  // namespace ladon::engine

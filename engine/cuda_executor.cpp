@@ -1,0 +1,940 @@
+// The CUDA executor: the memory plan in one device allocation, every node
+// through ladon::cuda on one stream, and one wait per training step.
+#include "engine/cuda_executor.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cuda/batch_norm.hpp"
+#include "kernels/cuda/conv2d.hpp"
+#include "kernels/cuda/elementwise.hpp"
+#include "kernels/cuda/gemm.hpp"
+#include "kernels/cuda/multi_head_loss.hpp"
+#include "kernels/cuda/optimizer.hpp"
+#include "kernels/cuda/pool.hpp"
+#include "kernels/cuda/task_weights.hpp"
+#include "ladon/device.hpp"
+#include "ladon/error.hpp"
+
+namespace ladon::engine {
+#if defined(LADON_EMU)
+inline namespace emulated {
+#else
+inline namespace device {
+#endif
+
+namespace {
+
+// "what: cudaErrorX: text" (and, on the emulator, which kernel, block and thread).
+std::string describe(cudaError_t error) {
+    std::string text = fmt::format("{}: {}", cudaGetErrorName(error), cudaGetErrorString(error));
+#if defined(LADON_EMU)
+    if (error == cudaErrorLaunchFailure) text += fmt::format(" ({})", ladon::emu::last_error_message());
+#endif
+    return text;
+}
+
+void check(cudaError_t error, const char* what) {
+    if (error != cudaSuccess) throw Error(fmt::format("CUDA backend: {}: {}", what, describe(error)));
+}
+
+ops::LossKind kernel_loss(Loss loss) {
+    switch (loss) {
+        case Loss::softmax_cross_entropy: return ops::LossKind::softmax_cross_entropy;
+        case Loss::sigmoid_binary_cross_entropy: return ops::LossKind::sigmoid_binary_cross_entropy;
+        case Loss::mean_squared_error: return ops::LossKind::mean_squared_error;
+        case Loss::smooth_l1: return ops::LossKind::smooth_l1;
+    }
+    return ops::LossKind::softmax_cross_entropy;
+}
+
+ops::Activation kernel_activation(OpKind op) {
+    switch (op) {
+        case OpKind::relu: return ops::Activation::relu;
+        case OpKind::leaky_relu: return ops::Activation::leaky_relu;
+        case OpKind::sigmoid: return ops::Activation::sigmoid;
+        case OpKind::tanh: return ops::Activation::tanh;
+        default: return ops::Activation::identity;
+    }
+}
+
+bool is_activation(OpKind op) {
+    return op == OpKind::relu || op == OpKind::leaky_relu || op == OpKind::sigmoid || op == OpKind::tanh;
+}
+
+std::string mib(std::size_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / (1024.0 * 1024.0)); }
+
+// Regions of the one device allocation, each 256-byte aligned like cudaMalloc's.
+struct Layout {
+    struct Region {
+        const char* name;
+        std::size_t bytes;
+        std::size_t offset = 0;
+    };
+    std::vector<Region> regions;
+    std::size_t total = 0;
+    int add(const char* name, std::size_t bytes) {
+        total = (total + 255) / 256 * 256;
+        regions.push_back({name, bytes, total});
+        total += bytes;
+        return int(regions.size()) - 1;
+    }
+};
+
+}  // namespace
+
+struct CudaExecutor::Impl {
+    int device = 0;
+    std::string device_name;
+    cudaStream_t stream = nullptr;
+    unsigned char* memory = nullptr;  // the one device allocation
+    Layout layout;
+    ArenaPlan plan;
+
+    // Device buffers (views into `memory`).
+    float *parameters = nullptr, *gradients = nullptr, *optimizer_state = nullptr, *state = nullptr;
+    float *activations = nullptr, *gradient_arena = nullptr, *saved = nullptr, *workspace = nullptr;
+    int32_t* argmax = nullptr;
+    float *targets = nullptr, *masks = nullptr, *head_losses = nullptr, *head_weights = nullptr;
+    float *base_weights = nullptr, *group_scratch = nullptr;
+    ops::LossHead* heads = nullptr;
+    void* loss_scratch = nullptr;
+    std::size_t workspace_bytes = 0, loss_scratch_bytes = 0;
+
+    // Pinned host memory: the batch in, the step's results out.
+    float* pinned = nullptr;
+    float *input_host = nullptr, *targets_host = nullptr, *masks_host = nullptr;
+    float *losses_host = nullptr, *weights_host = nullptr, *outputs_host = nullptr;
+    std::vector<int64_t> output_offsets;  // per head, floats into outputs_host
+    int64_t input_floats = 0, mask_floats = 0, output_floats = 0;
+    mutable bool outputs_current = false;
+
+    // Each step's values that change from step to step (dropout seeds per
+    // node; the optimizer's folded scalars for the model and the
+    // log-variances), written to pinned memory by the host and copied to the
+    // device at the start of the step, so a captured graph replays with them.
+    uint64_t* seeds_host = nullptr;  // pinned, [nodes]
+    float* scalars_host = nullptr;   // pinned, [2 * kStepScalars]
+    uint64_t* seeds_device = nullptr;
+    float* scalars_device = nullptr;
+    void* pinned_step = nullptr;
+
+    // The captured training step (use_graphs: after one plain step).
+    bool use_graphs = true;
+    cudaGraphExec_t graph = nullptr;
+    int64_t plain_steps = 0, graph_replays = 0;
+
+    // Per node: the activation that follows a conv or dense layer and is
+    // computed in its epilogue instead (forward skips it; its backward reads y).
+    std::vector<bool> fused_activation;
+    std::vector<int> epilogue;  // per node: the fused activation node's index, or -1
+    std::vector<std::vector<int>> group_heads;
+    std::vector<int> group_of_node;  // per node: head group whose GEMM computes it, or -1
+};
+
+CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int device)
+    : Executor(std::move(graph), options), impl_(new Impl) {
+    Impl& m = *impl_;
+    try {
+        int count = 0;
+        const cudaError_t counted = cudaGetDeviceCount(&count);
+        if (counted != cudaSuccess || count == 0)
+            throw Error(fmt::format("CUDA backend: no CUDA device ({})",
+                                    counted != cudaSuccess ? describe(counted) : "cudaGetDeviceCount found none"));
+        if (device < 0 || device >= count)
+            throw Error(fmt::format("CUDA backend: device cuda:{} does not exist; this machine has {} (cuda:0 to "
+                                    "cuda:{})",
+                                    device, count, count - 1));
+        m.device = device;
+        check(cudaSetDevice(device), "cudaSetDevice");
+        cudaDeviceProp properties{};
+        check(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
+        m.device_name = properties.name;
+        check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+
+        // Fusions. An activation right after the conv or dense layer that is
+        // its only reader runs in that layer's epilogue; relu and leaky relu
+        // (positive slope) then take their backward from y, whose sign is
+        // x's. A head group's first layers run as one GEMM.
+        const std::size_t nodes = graph_.nodes.size();
+        m.fused_activation.assign(nodes, false);
+        m.epilogue.assign(nodes, -1);
+        std::vector<int> readers(graph_.tensors.size(), 0);
+        for (const Node& node : graph_.nodes)
+            for (int input : node.inputs) ++readers[input];
+        for (const Head& head : graph_.heads) ++readers[head.output];
+        m.group_of_node.assign(nodes, -1);
+        for (std::size_t g = 0; g < graph_.head_groups.size(); ++g) {
+            std::vector<int> heads;
+            for (int n : graph_.head_groups[g].nodes) {
+                m.group_of_node[n] = int(g);
+                heads.push_back(graph_.nodes[n].head);
+            }
+            m.group_heads.push_back(std::move(heads));
+        }
+        for (std::size_t i = 0; i + 1 < nodes; ++i) {
+            const Node& layer = graph_.nodes[i];
+            const Node& next = graph_.nodes[i + 1];
+            const bool producer = layer.spec.op == OpKind::conv2d ||
+                                  (layer.spec.op == OpKind::dense && m.group_of_node[i] < 0);
+            const bool fusable = is_activation(next.spec.op) &&
+                                 !(next.spec.op == OpKind::leaky_relu && !(next.spec.negative_slope > 0.0f));
+            if (producer && fusable && next.inputs[0] == layer.output && readers[layer.output] == 1) {
+                m.fused_activation[i + 1] = true;
+                m.epilogue[i] = int(i + 1);
+            }
+        }
+
+        // The memory plan, in one allocation.
+        m.plan = plan_arena(graph_);
+        for (const Node& node : graph_.nodes)
+            if (node.spec.op == OpKind::conv2d)
+                m.workspace_bytes = std::max(m.workspace_bytes, cuda::conv2d_backward_filter_workspace_bytes(node.conv));
+        const int heads = int(graph_.heads.size());
+        m.loss_scratch_bytes = cuda::multi_head_loss_scratch_bytes(graph_.batch, heads);
+        int64_t group_scratch = 0;
+        for (const HeadGroup& group : graph_.head_groups)
+            group_scratch = std::max(group_scratch, graph_.batch * group.out_features);
+        const std::size_t f = sizeof(float);
+        Layout& l = m.layout;
+        const int r_parameters = l.add("parameters", parameters_.size() * f);
+        const int r_gradients = l.add("gradients", gradients_.size() * f);
+        const int r_optimizer = l.add("optimizer state", optimizer_state_.size() * f);
+        const int r_state = l.add("batch-norm running statistics", state_.size() * f);
+        const int r_activations = l.add("activations", std::size_t(m.plan.arena) * f);
+        const int r_gradient_arena = l.add("activation gradients", std::size_t(m.plan.arena) * f);
+        const int r_argmax = l.add("max-pool argmax", std::size_t(m.plan.argmax_count) * sizeof(int32_t));
+        const int r_saved = l.add("batch-norm statistics", std::size_t(m.plan.saved_count) * f);
+        const int r_workspace = l.add("conv workspace", m.workspace_bytes);
+        const int r_targets = l.add("targets", std::size_t(target_count_) * f);
+        const int r_masks = l.add("masks", std::size_t(heads) * graph_.batch * f);
+        const int r_heads = l.add("loss descriptors", std::size_t(heads) * sizeof(ops::LossHead));
+        const int r_losses = l.add("head losses", 3 * std::size_t(heads) * f);
+        const int r_loss_scratch = l.add("loss scratch", m.loss_scratch_bytes);
+        const int r_group = l.add("head group outputs", 2 * std::size_t(group_scratch) * f);
+        const int r_seeds = l.add("dropout seeds", nodes * sizeof(uint64_t));
+        const int r_scalars = l.add("optimizer scalars", 2 * cuda::kStepScalars * f);
+        void* memory = nullptr;
+        const cudaError_t allocated = cudaMalloc(&memory, l.total);
+        if (allocated != cudaSuccess) {
+            cudaGetLastError();
+            std::size_t free_bytes = 0, total_bytes = 0;
+            cudaMemGetInfo(&free_bytes, &total_bytes);
+            cudaGetLastError();
+            std::string parts;
+            for (const auto& region : l.regions)
+                if (region.bytes >= l.total / 20) parts += fmt::format(", {} {}", region.name, mib(region.bytes));
+            throw Error(fmt::format("CUDA backend: out of memory on cuda:{} ({}) allocating the executor's {} for "
+                                    "batch {}{}; {} of {} free ({}); lower training.batch_size",
+                                    device, m.device_name, mib(l.total), graph_.batch, parts, mib(free_bytes),
+                                    mib(total_bytes), describe(allocated)));
+        }
+        m.memory = static_cast<unsigned char*>(memory);
+        auto at = [&](int region) { return m.memory + l.regions[region].offset; };
+        m.parameters = reinterpret_cast<float*>(at(r_parameters));
+        m.gradients = reinterpret_cast<float*>(at(r_gradients));
+        m.optimizer_state = reinterpret_cast<float*>(at(r_optimizer));
+        m.state = reinterpret_cast<float*>(at(r_state));
+        m.activations = reinterpret_cast<float*>(at(r_activations));
+        m.gradient_arena = reinterpret_cast<float*>(at(r_gradient_arena));
+        m.argmax = reinterpret_cast<int32_t*>(at(r_argmax));
+        m.saved = reinterpret_cast<float*>(at(r_saved));
+        m.workspace = m.workspace_bytes ? reinterpret_cast<float*>(at(r_workspace)) : nullptr;
+        m.targets = reinterpret_cast<float*>(at(r_targets));
+        m.masks = reinterpret_cast<float*>(at(r_masks));
+        m.heads = reinterpret_cast<ops::LossHead*>(at(r_heads));
+        m.head_losses = reinterpret_cast<float*>(at(r_losses));
+        m.head_weights = m.head_losses + heads;
+        m.base_weights = m.head_weights + heads;
+        m.loss_scratch = at(r_loss_scratch);
+        m.group_scratch = reinterpret_cast<float*>(at(r_group));
+        m.seeds_device = reinterpret_cast<uint64_t*>(at(r_seeds));
+        m.scalars_device = reinterpret_cast<float*>(at(r_scalars));
+        // Poisoned or stale memory must not leak into a step: zero all once
+        // (the loss scratch needs it; the arenas' padding is then defined).
+        check(cudaMemset(m.memory, 0, l.total), "cudaMemset");
+
+        // Pinned host memory.
+        m.input_floats = graph_.tensors[0].shape.elements();
+        m.mask_floats = int64_t(heads) * graph_.batch;
+        for (const Head& head : graph_.heads) {
+            m.output_offsets.push_back(m.output_floats);
+            m.output_floats += graph_.batch * head.width;
+        }
+        const std::size_t pinned_floats = std::size_t(m.input_floats + target_count_ + m.mask_floats + 2 * heads +
+                                                      m.output_floats);
+        void* pinned = nullptr;
+        check(cudaMallocHost(&pinned, std::max<std::size_t>(pinned_floats, 1) * f), "cudaMallocHost (batch staging)");
+        m.pinned = static_cast<float*>(pinned);
+        check(cudaMallocHost(&m.pinned_step, nodes * sizeof(uint64_t) + 2 * cuda::kStepScalars * f + 8),
+              "cudaMallocHost (step values)");
+        m.seeds_host = static_cast<uint64_t*>(m.pinned_step);
+        m.scalars_host = reinterpret_cast<float*>(m.seeds_host + nodes);
+        std::fill(m.seeds_host, m.seeds_host + nodes, 0);
+        std::fill(m.scalars_host, m.scalars_host + 2 * cuda::kStepScalars, 0.0f);
+        m.use_graphs = options_.cuda_graphs;
+        std::fill(m.pinned, m.pinned + pinned_floats, 0.0f);
+        m.input_host = m.pinned;
+        m.targets_host = m.input_host + m.input_floats;
+        m.masks_host = m.targets_host + target_count_;
+        m.losses_host = m.masks_host + m.mask_floats;
+        m.weights_host = m.losses_host + heads;
+        m.outputs_host = m.weights_host + heads;
+        std::fill(m.masks_host, m.masks_host + m.mask_floats, 1.0f);
+        input_ = m.input_host;
+        targets_ = m.targets_host;
+        masks_ = m.masks_host;
+
+        // The loss's descriptors, resident: device pointers and the weights.
+        compute_head_weights();
+        std::vector<ops::LossHead> descriptors;
+        std::vector<float> base_weights;
+        for (int h = 0; h < heads; ++h) {
+            const Head& head = graph_.heads[h];
+            ops::LossHead loss;
+            loss.kind = kernel_loss(head.spec.loss);
+            loss.width = head.width;
+            loss.logits = m.activations + m.plan.offsets[head.output];
+            loss.targets = m.targets + target_offsets_[h];
+            loss.mask = m.masks + int64_t(h) * graph_.batch;
+            loss.weight = head_weights_[h];
+            loss.label_smoothing = head.spec.label_smoothing;
+            loss.beta = head.spec.beta;
+            loss.grad_logits = m.gradient_arena + m.plan.offsets[head.output];
+            descriptors.push_back(loss);
+            base_weights.push_back(head.spec.weight);
+        }
+        if (heads > 0) {
+            check(cudaMemcpy(m.heads, descriptors.data(), descriptors.size() * sizeof(ops::LossHead),
+                             cudaMemcpyHostToDevice),
+                  "copying the loss descriptors");
+            check(cudaMemcpy(m.base_weights, base_weights.data(), base_weights.size() * f, cudaMemcpyHostToDevice),
+                  "copying the task weights");
+        }
+        push_state();
+    } catch (...) {
+        if (m.pinned) cudaFreeHost(m.pinned);
+        if (m.pinned_step) cudaFreeHost(m.pinned_step);
+        if (m.memory) cudaFree(m.memory);
+        if (m.stream) cudaStreamDestroy(m.stream);
+        delete impl_;
+        throw;
+    }
+}
+
+CudaExecutor::~CudaExecutor() {
+    // Errors cannot be thrown from here; a failed free leaks at worst.
+    cudaStreamSynchronize(impl_->stream);
+    if (impl_->graph) cudaGraphExecDestroy(impl_->graph);
+    cudaFreeHost(impl_->pinned);
+    cudaFreeHost(impl_->pinned_step);
+    cudaFree(impl_->memory);
+    cudaStreamDestroy(impl_->stream);
+    cudaGetLastError();
+    delete impl_;
+}
+
+std::string CudaExecutor::backend_name() const {
+#if defined(LADON_EMU)
+    return "cuda (emulated)";
+#else
+    return fmt::format("cuda:{} ({})", impl_->device, impl_->device_name);
+#endif
+}
+
+const std::vector<std::vector<int>>& CudaExecutor::fused_head_groups() const { return impl_->group_heads; }
+
+void CudaExecutor::upload_batch() {
+    Impl& m = *impl_;
+    const cudaStream_t s = m.stream;
+    const std::size_t f = sizeof(float);
+    check(cudaMemcpyAsync(m.activations, m.input_host, std::size_t(m.input_floats) * f, cudaMemcpyHostToDevice, s),
+          "copying the batch's inputs");
+    if (target_count_ > 0)
+        check(cudaMemcpyAsync(m.targets, m.targets_host, std::size_t(target_count_) * f, cudaMemcpyHostToDevice, s),
+              "copying the batch's targets");
+    if (m.mask_floats > 0)
+        check(cudaMemcpyAsync(m.masks, m.masks_host, std::size_t(m.mask_floats) * f, cudaMemcpyHostToDevice, s),
+              "copying the batch's masks");
+    // This step's dropout seeds: written by the host when the step is
+    // enqueued (or, for a graph, before each replay), read by the kernels.
+    for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
+    check(cudaMemcpyAsync(m.seeds_device, m.seeds_host, graph_.nodes.size() * sizeof(uint64_t),
+                          cudaMemcpyHostToDevice, s),
+          "copying the dropout seeds");
+    m.outputs_current = false;
+}
+
+void CudaExecutor::forward(bool training) {
+    upload_batch();
+    for (std::size_t i = 0; i < graph_.nodes.size(); ++i) forward_node(i, training);
+}
+
+void CudaExecutor::forward_node(std::size_t i, bool training) {
+    Impl& m = *impl_;
+    const cudaStream_t s = m.stream;
+    const std::size_t f = sizeof(float);
+    auto value = [&](int tensor) { return m.activations + m.plan.offsets[tensor]; };
+    auto param = [&](int slice) -> float* {
+        return slice < 0 ? nullptr : m.parameters + graph_.parameters[slice].offset;
+    };
+    const Node& node = graph_.nodes[i];
+    if (m.fused_activation[i]) return;
+    const float* x = value(node.inputs[0]);
+    float* y = value(node.output);
+    const int64_t count = graph_.tensors[node.output].shape.elements();
+    // With a fused activation the layer writes the activation's output.
+    ops::Activation epilogue = ops::Activation::identity;
+    float slope = 0.0f;
+    if (m.epilogue[i] >= 0) {
+        const Node& next = graph_.nodes[m.epilogue[i]];
+        epilogue = kernel_activation(next.spec.op);
+        slope = next.spec.negative_slope;
+        y = value(next.output);
+    }
+    cudaError_t e = cudaSuccess;
+    switch (node.spec.op) {
+        case OpKind::conv2d:
+            e = cuda::conv2d_forward(node.conv, x, param(node.weight), param(node.bias), epilogue, slope, y, s);
+            break;
+        case OpKind::max_pool2d:
+            e = cuda::max_pool2d_forward(node.pool, x, y, m.argmax + m.plan.argmax_offsets[i], s);
+            break;
+        case OpKind::avg_pool2d: e = cuda::avg_pool2d_forward(node.pool, x, y, s); break;
+        case OpKind::dense: {
+            const int g = m.group_of_node[i];
+            if (g < 0) {
+                e = cuda::dense_forward(node.dense, x, param(node.weight), param(node.bias), epilogue, slope, y,
+                                        s);
+                break;
+            }
+            if (int(i) != graph_.head_groups[g].nodes.front()) break;
+            // One GEMM for the whole group into [batch, sum of widths],
+            // then each head's columns to its own output.
+            const HeadGroup& group = graph_.head_groups[g];
+            const ops::DenseShape shape{graph_.batch, group.in_features, group.out_features};
+            e = cuda::dense_forward(shape, x, m.parameters + group.weight_offset,
+                                    group.bias_offset >= 0 ? m.parameters + group.bias_offset : nullptr,
+                                    ops::Activation::identity, 0.0f, m.group_scratch, s);
+            int64_t column = 0;
+            for (int n : group.nodes) {
+                if (e != cudaSuccess) break;
+                const int64_t width = graph_.nodes[n].dense.out_features;
+                e = cudaMemcpy2DAsync(value(graph_.nodes[n].output), width * f, m.group_scratch + column,
+                                      group.out_features * f, width * f, graph_.batch, cudaMemcpyDeviceToDevice, s);
+                column += width;
+            }
+            break;
+        }
+        case OpKind::relu:
+        case OpKind::leaky_relu:
+        case OpKind::sigmoid:
+        case OpKind::tanh:
+            e = cuda::activation_forward(kernel_activation(node.spec.op), node.spec.negative_slope, count, x, y, s);
+            break;
+        case OpKind::flatten: break;  // a view of its input
+        case OpKind::batch_norm: {
+            float* running_mean = m.state + graph_.state[node.running_mean].offset;
+            float* running_var = m.state + graph_.state[node.running_var].offset;
+            if (training) {
+                float* saved = m.saved + m.plan.saved_offsets[i];
+                e = cuda::batch_norm_forward_training(node.batch_norm, x, param(node.weight), param(node.bias), y,
+                                                      saved, saved + node.batch_norm.channels, running_mean,
+                                                      running_var, s);
+            } else {
+                e = cuda::batch_norm_forward_inference(node.batch_norm, x, param(node.weight), param(node.bias),
+                                                       running_mean, running_var, y, s);
+            }
+            break;
+        }
+        case OpKind::dropout:
+            if (training)
+                e = cuda::dropout_forward(count, node.spec.probability, dropout_seed(i), x, y, s, m.seeds_device + i);
+            else
+                e = cudaMemcpyAsync(y, x, std::size_t(count) * f, cudaMemcpyDeviceToDevice, s);
+            break;
+        case OpKind::add:
+            e = cuda::add_forward(count, x, value(node.inputs[1]), y, s);
+            for (std::size_t k = 2; k < node.inputs.size() && e == cudaSuccess; ++k)
+                e = cuda::accumulate(count, value(node.inputs[k]), y, s);
+            break;
+        case OpKind::concat: {
+            const TensorShape& out = graph_.tensors[node.output].shape;
+            int64_t offset = 0;
+            for (int input : node.inputs) {
+                if (e != cudaSuccess) break;
+                const TensorShape& in = graph_.tensors[input].shape;
+                e = cuda::concat_forward(out.batch, out.height * out.width, in.channels, offset, out.channels,
+                                         value(input), y, s);
+                offset += in.channels;
+            }
+            break;
+        }
+    }
+    if (e != cudaSuccess)
+        throw Error(fmt::format("CUDA backend: forward of layer '{}' ({}): {}", node.name,
+                                to_string(node.spec.op), describe(e)));
+}
+
+void CudaExecutor::enqueue_loss() {
+    Impl& m = *impl_;
+    const int heads = int(graph_.heads.size());
+    check(cudaMemsetAsync(m.gradients, 0, gradients_.size() * sizeof(float), m.stream), "zeroing the gradients");
+    check(cudaMemsetAsync(m.gradient_arena, 0, std::size_t(m.plan.arena) * sizeof(float), m.stream),
+          "zeroing the activation gradients");
+    if (options_.learn_task_weights)
+        check(cuda::set_task_weights(heads, m.base_weights, m.parameters + graph_.parameter_count, m.heads,
+                                     m.head_weights, m.stream),
+              "task weights");
+    check(cuda::multi_head_loss(graph_.batch, m.heads, heads, m.head_losses, m.loss_scratch, m.stream),
+          "the fused multi-head loss");
+    if (options_.learn_task_weights)
+        check(cuda::task_weight_gradients(heads, m.heads, m.head_losses, m.gradients + graph_.parameter_count,
+                                          m.stream),
+              "task weight gradients");
+}
+
+double CudaExecutor::compute_loss() {
+    Impl& m = *impl_;
+    const int heads = int(graph_.heads.size());
+    enqueue_loss();
+    // The losses (and learned weights) to the host, and wait for them.
+    check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * sizeof(float), cudaMemcpyDeviceToHost,
+                          m.stream),
+          "copying the losses");
+    if (options_.learn_task_weights)
+        check(cudaMemcpyAsync(m.weights_host, m.head_weights, std::size_t(heads) * sizeof(float),
+                              cudaMemcpyDeviceToHost, m.stream),
+              "copying the task weights");
+    check(cudaStreamSynchronize(m.stream), "the loss");
+    std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
+    if (options_.learn_task_weights) std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
+    // total_loss() writes the log-variances' gradients into the host mirror
+    // too; the device has its own.
+    return total_loss();
+}
+
+void CudaExecutor::backward() {
+    for (std::size_t i = graph_.nodes.size(); i-- > 0;) backward_node(i);
+}
+
+void CudaExecutor::backward_node(std::size_t i) {
+    Impl& m = *impl_;
+    const cudaStream_t s = m.stream;
+    const std::size_t f = sizeof(float);
+    auto value = [&](int tensor) { return m.activations + m.plan.offsets[tensor]; };
+    auto grad = [&](int tensor) { return m.gradient_arena + m.plan.offsets[tensor]; };
+    auto param = [&](int slice) -> float* {
+        return slice < 0 ? nullptr : m.parameters + graph_.parameters[slice].offset;
+    };
+    auto param_grad = [&](int slice) -> float* {
+        return slice < 0 ? nullptr : m.gradients + graph_.parameters[slice].offset;
+    };
+    // The model input needs no gradient; neither does a view of it.
+    auto needs_grad = [&](int tensor) {
+        const int base = graph_.tensors[tensor].alias_of >= 0 ? graph_.tensors[tensor].alias_of : tensor;
+        return base != 0;
+    };
+    const Node& node = graph_.nodes[i];
+    const float* gy = grad(node.output);
+    const int in = node.inputs[0];
+    const float* x = value(in);
+    const int64_t count = graph_.tensors[node.output].shape.elements();
+    cudaError_t e = cudaSuccess;
+    switch (node.spec.op) {
+        case OpKind::conv2d:
+            e = cuda::conv2d_backward_filter(node.conv, x, gy, param_grad(node.weight), param_grad(node.bias),
+                                             m.workspace, s);
+            if (e == cudaSuccess && needs_grad(in))
+                e = cuda::conv2d_backward_data(node.conv, param(node.weight), gy, grad(in), s);
+            break;
+        case OpKind::max_pool2d:
+            if (needs_grad(in))
+                e = cuda::max_pool2d_backward(node.pool, gy, m.argmax + m.plan.argmax_offsets[i], grad(in), s);
+            break;
+        case OpKind::avg_pool2d:
+            if (needs_grad(in)) e = cuda::avg_pool2d_backward(node.pool, gy, grad(in), s);
+            break;
+        case OpKind::dense: {
+            const int g = m.group_of_node[i];
+            if (g < 0) {
+                e = cuda::dense_backward_filter(node.dense, x, gy, param_grad(node.weight), param_grad(node.bias),
+                                                s);
+                if (e == cudaSuccess && needs_grad(in))
+                    e = cuda::dense_backward_data(node.dense, param(node.weight), gy, grad(in), s);
+                break;
+            }
+            // At the group's first node, which backward reaches last:
+            // every later node of every head in the group has then put its
+            // gradient into the heads' outputs.
+            if (int(i) != graph_.head_groups[g].nodes.front()) break;
+            const HeadGroup& group = graph_.head_groups[g];
+            float* gathered = m.group_scratch + graph_.batch * group.out_features;
+            int64_t column = 0;
+            for (int n : group.nodes) {
+                if (e != cudaSuccess) break;
+                const int64_t width = graph_.nodes[n].dense.out_features;
+                e = cudaMemcpy2DAsync(gathered + column, group.out_features * f, grad(graph_.nodes[n].output),
+                                      width * f, width * f, graph_.batch, cudaMemcpyDeviceToDevice, s);
+                column += width;
+            }
+            const ops::DenseShape shape{graph_.batch, group.in_features, group.out_features};
+            if (e == cudaSuccess)
+                e = cuda::dense_backward_filter(
+                    shape, x, gathered, m.gradients + group.weight_offset,
+                    group.bias_offset >= 0 ? m.gradients + group.bias_offset : nullptr, s);
+            if (e == cudaSuccess && needs_grad(in))
+                e = cuda::dense_backward_data(shape, m.parameters + group.weight_offset, gathered, grad(in), s);
+            break;
+        }
+        case OpKind::relu:
+        case OpKind::leaky_relu:
+        case OpKind::sigmoid:
+        case OpKind::tanh:
+            if (needs_grad(in)) {
+                // A fused activation never stored its input: relu and
+                // leaky relu (positive slope) read the sign from y.
+                const float* y = value(node.output);
+                e = cuda::activation_backward(kernel_activation(node.spec.op), node.spec.negative_slope, count,
+                                              m.fused_activation[i] ? y : x, y, gy, grad(in), s);
+            }
+            break;
+        case OpKind::flatten: break;  // shares its input's gradient slot
+        case OpKind::batch_norm: {
+            const float* saved = m.saved + m.plan.saved_offsets[i];
+            e = cuda::batch_norm_backward(node.batch_norm, x, gy, param(node.weight), saved,
+                                          saved + node.batch_norm.channels, grad(in), param_grad(node.weight),
+                                          param_grad(node.bias), s);
+            break;
+        }
+        case OpKind::dropout:
+            if (needs_grad(in))
+                e = cuda::dropout_backward(count, node.spec.probability, dropout_seed(i), gy, grad(in), s,
+                                           m.seeds_device + i);
+            break;
+        case OpKind::add:
+            for (int input : node.inputs)
+                if (e == cudaSuccess && needs_grad(input)) e = cuda::accumulate(count, gy, grad(input), s);
+            break;
+        case OpKind::concat: {
+            const TensorShape& out = graph_.tensors[node.output].shape;
+            int64_t offset = 0;
+            for (int input : node.inputs) {
+                const TensorShape& shape = graph_.tensors[input].shape;
+                if (e == cudaSuccess && needs_grad(input))
+                    e = cuda::concat_backward(out.batch, out.height * out.width, shape.channels, offset,
+                                              out.channels, gy, grad(input), s);
+                offset += shape.channels;
+            }
+            break;
+        }
+    }
+    if (e != cudaSuccess)
+        throw Error(fmt::format("CUDA backend: backward of layer '{}' ({}): {}", node.name,
+                                to_string(node.spec.op), describe(e)));
+}
+
+void CudaExecutor::write_step_scalars(const OptimizerOptions& optimizer, float learning_rate, int64_t step) {
+    Impl& m = *impl_;
+    for (int run = 0; run < 2; ++run) {
+        const float weight_decay = run == 0 ? optimizer.weight_decay : 0.0f;
+        float* scalars = m.scalars_host + run * cuda::kStepScalars;
+        if (optimizer.kind == OptimizerOptions::Kind::sgd)
+            cuda::sgd_step_scalars({learning_rate, optimizer.momentum, weight_decay, optimizer.nesterov}, scalars);
+        else
+            cuda::adamw_step_scalars(
+                {learning_rate, optimizer.beta1, optimizer.beta2, optimizer.epsilon, weight_decay, step}, scalars);
+    }
+}
+
+void CudaExecutor::enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, bool gated) {
+    // The model's parameters with weight decay, the learned log-variances
+    // without; each run's per-step scalars through device memory (see
+    // Impl::scalars_host), gated on the step's losses in a training step.
+    Impl& m = *impl_;
+    const int64_t model = graph_.parameter_count, total = int64_t(parameters_.size());
+    const float* gate = gated ? m.head_losses : nullptr;
+    const int gate_count = gated ? int(graph_.heads.size()) : 0;
+    write_step_scalars(optimizer, learning_rate, step);
+    check(cudaMemcpyAsync(m.scalars_device, m.scalars_host, 2 * cuda::kStepScalars * sizeof(float),
+                          cudaMemcpyHostToDevice, m.stream),
+          "copying the optimizer's step scalars");
+    const bool is_sgd = optimizer.kind == OptimizerOptions::Kind::sgd;
+    for (int run = 0; run < 2; ++run) {
+        const int64_t begin = run == 0 ? 0 : model;
+        const int64_t count = run == 0 ? model : total - model;
+        if (count == 0) continue;
+        const float* scalars = m.scalars_device + run * cuda::kStepScalars;
+        const float weight_decay = run == 0 ? optimizer.weight_decay : 0.0f;
+        const ops::SgdParameters sgd{learning_rate, optimizer.momentum, weight_decay, optimizer.nesterov};
+        const ops::AdamWParameters adamw{learning_rate,     optimizer.beta1, optimizer.beta2,
+                                         optimizer.epsilon, weight_decay,    step};
+        if (is_sgd)
+            check(cuda::sgd_update(count, sgd, m.parameters + begin, m.gradients + begin,
+                                   m.optimizer_state + begin, m.stream, gate, gate_count, scalars),
+                  "the SGD update");
+        else
+            check(cuda::adamw_update(count, adamw, m.parameters + begin, m.gradients + begin,
+                                     m.optimizer_state + begin, m.optimizer_state + total + begin, m.stream, gate,
+                                     gate_count, scalars),
+                  "the AdamW update");
+    }
+}
+
+void CudaExecutor::update(const OptimizerOptions& optimizer, float learning_rate) {
+    if (optimizer.kind != options_.optimizer)
+        throw Error("executor: the optimizer kind changed after the optimizer state was planned");
+    ++step_;
+    enqueue_update(optimizer, learning_rate, step_, false);
+}
+
+void CudaExecutor::enqueue_step(const OptimizerOptions& optimizer, float learning_rate) {
+    Impl& m = *impl_;
+    const int heads = int(graph_.heads.size());
+    forward(true);
+    enqueue_loss();
+    backward();
+    // The update skips itself on the device when a loss is not finite.
+    enqueue_update(optimizer, learning_rate, step_ + 1, true);
+    const std::size_t f = sizeof(float);
+    check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * f, cudaMemcpyDeviceToHost, m.stream),
+          "copying the losses");
+    if (options_.learn_task_weights)
+        check(cudaMemcpyAsync(m.weights_host, m.head_weights, std::size_t(heads) * f, cudaMemcpyDeviceToHost,
+                              m.stream),
+              "copying the task weights");
+    enqueue_output_copies();
+}
+
+bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_rate,
+                              const std::function<void(Executor&)>& gradients_ready) {
+    if (optimizer.kind != options_.optimizer)
+        throw Error("executor: the optimizer kind changed after the optimizer state was planned");
+    Impl& m = *impl_;
+    const int heads = int(graph_.heads.size());
+    if (gradients_ready) {
+        // The hook works on the host's view (e.g. an MPI allreduce): the one
+        // kind of step that waits in the middle, and is never captured.
+        forward(true);
+        enqueue_loss();
+        backward();
+        check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float),
+                              cudaMemcpyDeviceToHost, m.stream),
+              "copying the gradients");
+        check(cudaStreamSynchronize(m.stream), "the backward pass");
+        gradients_ready(*this);
+        check(cudaMemcpyAsync(m.gradients, gradients_.data(), gradients_.size() * sizeof(float),
+                              cudaMemcpyHostToDevice, m.stream),
+              "copying the gradients back");
+        enqueue_update(optimizer, learning_rate, step_ + 1, true);
+        check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * sizeof(float),
+                              cudaMemcpyDeviceToHost, m.stream),
+              "copying the losses");
+        if (options_.learn_task_weights)
+            check(cudaMemcpyAsync(m.weights_host, m.head_weights, std::size_t(heads) * sizeof(float),
+                                  cudaMemcpyDeviceToHost, m.stream),
+                  "copying the task weights");
+        enqueue_output_copies();
+        ++m.plain_steps;
+    } else if (!m.use_graphs || m.plain_steps == 0) {
+        // Plain launches: without graphs, and the warm-up step before capture.
+        enqueue_step(optimizer, learning_rate);
+        ++m.plain_steps;
+    } else {
+        if (m.graph == nullptr) {
+            // Capture the step once. Enqueueing writes this step's values to
+            // pinned memory; the graph copies them in when it runs.
+            check(cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+            try {
+                enqueue_step(optimizer, learning_rate);
+            } catch (...) {
+                cudaGraph_t partial = nullptr;
+                cudaStreamEndCapture(m.stream, &partial);
+                if (partial) cudaGraphDestroy(partial);
+                cudaGetLastError();
+                throw;
+            }
+            cudaGraph_t captured = nullptr;
+            check(cudaStreamEndCapture(m.stream, &captured), "cudaStreamEndCapture");
+            const cudaError_t instantiated = cudaGraphInstantiate(&m.graph, captured, 0);
+            cudaGraphDestroy(captured);
+            check(instantiated, "cudaGraphInstantiate");
+        } else {
+            // Replay: refresh the values the graph copies in.
+            for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
+            write_step_scalars(optimizer, learning_rate, step_ + 1);
+        }
+        check(cudaGraphLaunch(m.graph, m.stream), "cudaGraphLaunch (the training step)");
+        ++m.graph_replays;
+    }
+    check(cudaStreamSynchronize(m.stream), "the training step");
+    m.outputs_current = true;
+    std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
+    if (options_.learn_task_weights) std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
+    const bool finite = losses_finite();
+    if (finite) ++step_;
+    return finite;
+}
+
+int64_t CudaExecutor::graph_replays() const { return impl_->graph_replays; }
+
+void CudaExecutor::enqueue_output_copies() const {
+    const Impl& m = *impl_;
+    for (std::size_t h = 0; h < graph_.heads.size(); ++h)
+        check(cudaMemcpyAsync(m.outputs_host + m.output_offsets[h], m.activations + m.plan.offsets[graph_.heads[h].output],
+                              std::size_t(graph_.batch * graph_.heads[h].width) * sizeof(float), cudaMemcpyDeviceToHost,
+                              m.stream),
+              "copying the head outputs");
+}
+
+const float* CudaExecutor::head_output(int head) const {
+    const Impl& m = *impl_;
+    if (!m.outputs_current) {
+        enqueue_output_copies();
+        check(cudaStreamSynchronize(m.stream), "the forward pass");
+        m.outputs_current = true;
+    }
+    return m.outputs_host + m.output_offsets[head];
+}
+
+void CudaExecutor::pull_state() {
+    Impl& m = *impl_;
+    const std::size_t f = sizeof(float);
+    check(cudaStreamSynchronize(m.stream), "the pending steps");
+    check(cudaMemcpy(parameters_.data(), m.parameters, parameters_.size() * f, cudaMemcpyDeviceToHost),
+          "copying the parameters to the host");
+    check(cudaMemcpy(gradients_.data(), m.gradients, gradients_.size() * f, cudaMemcpyDeviceToHost),
+          "copying the gradients to the host");
+    check(cudaMemcpy(optimizer_state_.data(), m.optimizer_state, optimizer_state_.size() * f, cudaMemcpyDeviceToHost),
+          "copying the optimizer state to the host");
+    if (!state_.empty())
+        check(cudaMemcpy(state_.data(), m.state, state_.size() * f, cudaMemcpyDeviceToHost),
+              "copying the batch-norm statistics to the host");
+}
+
+void CudaExecutor::push_state() {
+    Impl& m = *impl_;
+    const std::size_t f = sizeof(float);
+    check(cudaStreamSynchronize(m.stream), "the pending steps");
+    check(cudaMemcpy(m.parameters, parameters_.data(), parameters_.size() * f, cudaMemcpyHostToDevice),
+          "copying the parameters to the device");
+    check(cudaMemcpy(m.optimizer_state, optimizer_state_.data(), optimizer_state_.size() * f, cudaMemcpyHostToDevice),
+          "copying the optimizer state to the device");
+    if (!state_.empty())
+        check(cudaMemcpy(m.state, state_.data(), state_.size() * f, cudaMemcpyHostToDevice),
+              "copying the batch-norm statistics to the device");
+}
+
+std::vector<float> CudaExecutor::tensor_value(int tensor) const {
+    std::vector<float> out(std::size_t(graph_.tensors[tensor].shape.elements()));
+    check(cudaStreamSynchronize(impl_->stream), "the pending steps");
+    check(cudaMemcpy(out.data(), impl_->activations + impl_->plan.offsets[tensor], out.size() * sizeof(float),
+                     cudaMemcpyDeviceToHost),
+          "copying a tensor");
+    return out;
+}
+
+std::vector<float> CudaExecutor::tensor_gradient(int tensor) const {
+    std::vector<float> out(std::size_t(graph_.tensors[tensor].shape.elements()));
+    check(cudaStreamSynchronize(impl_->stream), "the pending steps");
+    check(cudaMemcpy(out.data(), impl_->gradient_arena + impl_->plan.offsets[tensor], out.size() * sizeof(float),
+                     cudaMemcpyDeviceToHost),
+          "copying a tensor's gradient");
+    return out;
+}
+
+Executor::MemoryPlan CudaExecutor::memory_plan() const {
+    const Impl& m = *impl_;
+    MemoryPlan plan;
+    plan.parameters = int64_t(parameters_.size() + state_.size()) * 4;
+    plan.gradients = int64_t(gradients_.size()) * 4;
+    plan.optimizer_state = int64_t(optimizer_state_.size()) * 4;
+    plan.workspace = int64_t(m.workspace_bytes + m.loss_scratch_bytes);
+    plan.activations = int64_t(m.layout.total) - plan.parameters - plan.gradients - plan.optimizer_state -
+                       plan.workspace;
+    return plan;
+}
+
+Executor::Timing CudaExecutor::profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) {
+    // Each node, the loss and the update between two events on the stream,
+    // waiting after each (the waits are the profile's, not a step's); the
+    // whole step timed apart, as it runs in training.
+    Impl& m = *impl_;
+    Timing timing;
+    timing.forward_ms.assign(graph_.nodes.size(), 0.0);
+    timing.backward_ms.assign(graph_.nodes.size(), 0.0);
+    train_step(optimizer, learning_rate);  // warm-up
+    cudaEvent_t start = nullptr, stop = nullptr;
+    check(cudaEventCreate(&start), "cudaEventCreate");
+    check(cudaEventCreate(&stop), "cudaEventCreate");
+    auto timed = [&](auto&& work) {
+        check(cudaEventRecord(start, m.stream), "cudaEventRecord");
+        work();
+        check(cudaEventRecord(stop, m.stream), "cudaEventRecord");
+        check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+        float ms = 0.0f;
+        check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+        return double(ms);
+    };
+    try {
+        for (int it = 0; it < iterations; ++it) {
+            timing.step_ms += timed([&] { train_step(optimizer, learning_rate); });
+            upload_batch();
+            for (std::size_t i = 0; i < graph_.nodes.size(); ++i)
+                timing.forward_ms[i] += timed([&] { forward_node(i, true); });
+            timing.loss_ms += timed([&] { enqueue_loss(); });
+            for (std::size_t i = graph_.nodes.size(); i-- > 0;)
+                timing.backward_ms[i] += timed([&] { backward_node(i); });
+            timing.update_ms += timed([&] { update(optimizer, learning_rate); });
+        }
+    } catch (...) {
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        throw;
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    const double n = std::max(iterations, 1);
+    for (auto& t : timing.forward_ms) t /= n;
+    for (auto& t : timing.backward_ms) t /= n;
+    timing.loss_ms /= n;
+    timing.update_ms /= n;
+    timing.step_ms /= n;
+    return timing;
+}
+
+}  // inline namespace
+
+#if !defined(LADON_EMU)
+// backend.cpp's ways in (declared there: the CUDA backend of libladon).
+std::unique_ptr<Executor> make_cuda_executor(Graph graph, const ExecutorOptions& options, int device) {
+    return std::make_unique<CudaExecutor>(std::move(graph), options, device);
+}
+
+std::vector<CudaDevice> query_cuda_devices(std::string& reason) {
+    std::vector<CudaDevice> devices;
+    int count = 0;
+    const cudaError_t error = cudaGetDeviceCount(&count);
+    if (error != cudaSuccess) {
+        cudaGetLastError();
+        reason = fmt::format("no CUDA device ({})", describe(error));
+        return devices;
+    }
+    if (count == 0) reason = "no CUDA device (cudaGetDeviceCount found none)";
+    for (int d = 0; d < count; ++d) {
+        cudaDeviceProp properties{};
+        if (cudaGetDeviceProperties(&properties, d) != cudaSuccess) {
+            cudaGetLastError();
+            continue;
+        }
+        devices.push_back({d, properties.name, int64_t(properties.totalGlobalMem), properties.major,
+                           properties.minor});
+    }
+    return devices;
+}
+#endif
+}  // namespace ladon::engine

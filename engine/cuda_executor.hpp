@@ -1,0 +1,81 @@
+#pragma once
+// The CUDA backend's executor: every node through ladon::cuda (the
+// hand-written kernels of kernels/cuda/), on one stream.
+//
+// Built twice from one source, like the kernels: against the CUDA runtime
+// (LADON_CUDA_HOST, linked into libladon where a toolkit exists) and against
+// the CPU emulator (LADON_EMU, for the CI tests). The two live in different
+// inline namespaces so one program may hold both builds of the library.
+//
+// Memory: one cudaMalloc for everything the plan needs (flat parameter,
+// gradient, state and optimizer buffers, the activation and gradient arenas,
+// argmax, batch-norm statistics, the conv workspace, the batch, the loss's
+// descriptors and scratch), pinned host memory for the batch and the results
+// a step returns. A step enqueues its copies and kernels without waiting; the
+// host waits once, at the end of train_step(), for the losses and outputs.
+//
+// CUDA graphs (ExecutorOptions::cuda_graphs): after one plain step,
+// train_step() captures the whole step (batch copies, forward, loss,
+// backward, update, result copies) once and then replays it. What changes
+// from step to step (the batch, dropout seeds, the optimizer's learning rate
+// and bias corrections) is read by the kernels from device memory that the
+// graph fills from pinned host memory, so the replayed graph never needs
+// updating; graph and plain steps give the same bits.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/executor.hpp"
+#include "kernels/cuda/device.hpp"
+
+namespace ladon::engine {
+#if defined(LADON_EMU)
+inline namespace emulated {
+#else
+inline namespace device {
+#endif
+
+class CudaExecutor final : public Executor {
+public:
+    // Throws ladon::Error when `device` does not exist, or the plan does not
+    // fit in its memory (naming what and how much).
+    CudaExecutor(Graph graph, const ExecutorOptions& options, int device);
+    ~CudaExecutor() override;
+
+    std::string backend_name() const override;
+    void forward(bool training) override;
+    double compute_loss() override;
+    void backward() override;
+    void update(const OptimizerOptions& optimizer, float learning_rate) override;
+    bool train_step(const OptimizerOptions& optimizer, float learning_rate,
+                    const std::function<void(Executor&)>& gradients_ready = {}) override;
+    const float* head_output(int head) const override;
+    void pull_state() override;
+    void push_state() override;
+    MemoryPlan memory_plan() const override;
+    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) override;
+
+    // Copies of a tensor's value and gradient (after forward / backward), for tests.
+    std::vector<float> tensor_value(int tensor) const;
+    std::vector<float> tensor_gradient(int tensor) const;
+    // Heads whose first dense layers run as one GEMM (each group's heads).
+    const std::vector<std::vector<int>>& fused_head_groups() const;
+    // Training steps run by replaying the captured CUDA graph.
+    int64_t graph_replays() const;
+
+private:
+    void upload_batch();
+    void forward_node(std::size_t index, bool training);
+    void backward_node(std::size_t index);
+    void enqueue_loss();
+    void enqueue_output_copies() const;
+    void enqueue_step(const OptimizerOptions& optimizer, float learning_rate);
+    void enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, bool gated);
+    void write_step_scalars(const OptimizerOptions& optimizer, float learning_rate, int64_t step);
+
+    struct Impl;
+    Impl* impl_;
+};
+
+}  // inline namespace
+}  // namespace ladon::engine

@@ -1,0 +1,341 @@
+// The CUDA executor on the emulated backend (kernels/cuda/ compiled by g++
+// against kernels/emu/), against the CPU executor: same graph, same seed, same
+// batches.
+//
+// Tolerances. The CUDA kernels sum in other orders than the CPU's OpenBLAS
+// GEMMs and im2col (tiles, split reductions, double accumulators in batch
+// norm), so values agree to float rounding, not bit for bit: ~1e-6 relative
+// per op. Over a few hundred AdamW steps those differences feed back through
+// the parameters; the losses stay within 1e-4 relative (the bound),
+// which a wrong gradient or a missed update would exceed by orders of
+// magnitude within a few steps. Runs are bitwise reproducible per backend.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "cpu/engine_test_support.hpp"
+#include "engine/batch_loader.hpp"
+#include "engine/cpu_executor.hpp"
+#include "engine/cuda_executor.hpp"
+#include "ladon/config.hpp"
+#include "ladon/dataset.hpp"
+#include "ladon/error.hpp"
+
+namespace ladon::engine {
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+double relative(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-6}); }
+
+// Trains both executors on the same batches and compares every head's loss
+// at every step against `tolerance`; returns the largest relative
+// difference. With `resync`, the CUDA executor starts every step from the CPU
+// executor's state (parameters, statistics, moments), so each step is compared
+// on its own rather than after earlier steps' rounding has fed back.
+double max_loss_difference(Executor& cpu, Executor& cuda, const Dataset& data, int steps,
+                           const OptimizerOptions& optimizer, double tolerance, bool resync) {
+    BatchLoader cpu_loader(data, cpu), cuda_loader(data, cuda);
+    std::vector<int64_t> order;
+    double worst = 0.0;
+    const int64_t batch = cpu.batch();
+    for (int step = 0; step < steps; ++step) {
+        const int64_t per_epoch = data.size() / batch;
+        if (step % per_epoch == 0) shuffled_indices(7, step / per_epoch + 1, order, data.size());
+        const std::span<const int64_t> rows(order.data() + (step % per_epoch) * batch, batch);
+        cpu_loader.load(rows, step);
+        cuda_loader.load(rows, step);
+        if (resync) {
+            std::copy(cpu.parameters().begin(), cpu.parameters().end(), cuda.parameters().begin());
+            std::copy(cpu.state().begin(), cpu.state().end(), cuda.state().begin());
+            std::copy(cpu.optimizer_state().begin(), cpu.optimizer_state().end(), cuda.optimizer_state().begin());
+            cuda.push_state();
+        }
+        EXPECT_TRUE(cpu.train_step(optimizer, optimizer.learning_rate));
+        EXPECT_TRUE(cuda.train_step(optimizer, optimizer.learning_rate));
+        for (std::size_t h = 0; h < cpu.head_losses().size(); ++h) {
+            const double d = relative(cpu.head_losses()[h], cuda.head_losses()[h]);
+            worst = std::max(worst, d);
+            if (d > tolerance)
+                ADD_FAILURE() << "step " << step << " head " << cpu.graph().heads[h].spec.name << ": cpu "
+                              << cpu.head_losses()[h] << " cuda " << cuda.head_losses()[h];
+        }
+        if (::testing::Test::HasFailure()) break;
+    }
+    return worst;
+}
+
+// The embedded synthetic model (the default `ladon train`), AdamW as configured.
+struct SyntheticRun {
+    RunConfig config = default_run_config();
+    std::unique_ptr<Dataset> data = make_train_dataset(config.data);
+    ExecutorOptions options{3, config.training.optimizer.kind, false};
+    Graph graph = build_graph(config.model, 16);
+};
+
+TEST(CudaExecutorEmulated, SyntheticModelEveryStepOfThreeHundredMatchesTheCpuBackendWithin1e4) {
+    SyntheticRun run;
+    CpuExecutor cpu(run.graph, run.options);
+    CudaExecutor cuda(run.graph, run.options, 0);
+    EXPECT_EQ(cuda.backend_name(), "cuda (emulated)");
+    // The three heads read the trunk's features: one GEMM for all of them.
+    ASSERT_EQ(cuda.fused_head_groups().size(), 1u);
+    EXPECT_EQ(cuda.fused_head_groups()[0].size(), 3u);
+    const double first_loss = cpu.compute_loss();
+    const double worst = max_loss_difference(cpu, cuda, *run.data, 300, run.config.training.optimizer, 1e-4, true);
+    std::printf("largest relative loss difference, 300 resynced steps: %.3g\n", worst);
+    EXPECT_LT(cpu.compute_loss(), 0.5 * first_loss) << "the model should be learning";
+    EXPECT_EQ(cuda.step(), 300);
+    EXPECT_EQ(cuda.graph_replays(), 299);
+}
+
+TEST(CudaExecutorEmulated, SyntheticModelFreeRunningMatchesTheCpuBackendWithin1e5ForOneHundredSteps) {
+    // Left to run apart, the two trajectories agree to ~1e-6 for about 125
+    // steps; then a discrete event (a max-pool window whose two largest
+    // inputs differ by less than the backends' rounding picks another
+    // argmax, or a ReLU input that close to 0 changes sign) routes a gradient
+    // differently and the runs diverge as any two float implementations do.
+    SyntheticRun run;
+    CpuExecutor cpu(run.graph, run.options);
+    CudaExecutor cuda(run.graph, run.options, 0);
+    const double worst = max_loss_difference(cpu, cuda, *run.data, 100, run.config.training.optimizer, 1e-5, false);
+    std::printf("largest relative loss difference, 100 free-running steps: %.3g\n", worst);
+    cuda.pull_state();
+    for (std::size_t i = 0; i < cpu.parameters().size(); ++i)
+        ASSERT_NEAR(cpu.parameters()[i], cuda.parameters()[i], 1e-4f) << i;
+}
+
+TEST(CudaExecutorEmulated, DagModelWithBatchNormDropoutConcatAndSgdMatchesTheCpuBackend) {
+    // Every op kind, a head on an inner tensor, label smoothing, a masked row.
+    const Graph graph = build_graph(testing::dag_model(), 5);
+    const ExecutorOptions options{11, OptimizerOptions::Kind::sgd, false};
+    CpuExecutor cpu(graph, options);
+    CudaExecutor cuda(graph, options, 0);
+    OptimizerOptions sgd;
+    sgd.kind = OptimizerOptions::Kind::sgd;
+    sgd.learning_rate = 0.05f;
+    sgd.momentum = 0.9f;
+    sgd.nesterov = true;
+    sgd.weight_decay = 1e-3f;
+    for (int step = 0; step < 12; ++step) {
+        testing::fill_batch(cpu, 100 + step);
+        testing::fill_batch(cuda, 100 + step);
+        ASSERT_TRUE(cpu.train_step(sgd, sgd.learning_rate));
+        ASSERT_TRUE(cuda.train_step(sgd, sgd.learning_rate));
+        for (std::size_t h = 0; h < graph.heads.size(); ++h)
+            ASSERT_LT(relative(cpu.head_losses()[h], cuda.head_losses()[h]), 1e-4)
+                << "step " << step << " head " << graph.heads[h].spec.name << ": cpu " << cpu.head_losses()[h]
+                << " cuda " << cuda.head_losses()[h];
+        for (std::size_t h = 0; h < graph.heads.size(); ++h) {
+            const float* a = cpu.head_output(int(h));
+            const float* b = cuda.head_output(int(h));
+            for (int64_t i = 0; i < graph.batch * graph.heads[h].width; ++i)
+                ASSERT_NEAR(a[i], b[i], 1e-4f * (1.0f + std::abs(a[i]))) << "head " << h << " output " << i;
+        }
+    }
+    // Running statistics and momentum buffers came along too.
+    cuda.pull_state();
+    for (std::size_t i = 0; i < cpu.state().size(); ++i) EXPECT_NEAR(cpu.state()[i], cuda.state()[i], 1e-4f);
+    for (std::size_t i = 0; i < cpu.optimizer_state().size(); ++i)
+        EXPECT_NEAR(cpu.optimizer_state()[i], cuda.optimizer_state()[i], 1e-4f * (1 + std::abs(cpu.optimizer_state()[i])));
+}
+
+TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpiloguesAndTheHeadGemm) {
+    const RunConfig config = default_run_config();
+    const Graph graph = build_graph(config.model, 7);
+    CpuExecutor cpu(graph, {5});
+    CudaExecutor cuda(graph, {5}, 0);
+    testing::fill_batch(cpu, 9);
+    testing::fill_batch(cuda, 9);
+    cpu.forward(true);
+    cuda.forward(true);
+    EXPECT_NEAR(cpu.compute_loss(), cuda.compute_loss(), 1e-5);
+    cpu.backward();
+    cuda.backward();
+    cuda.pull_state();
+    double scale = 0.0;
+    for (float g : cpu.gradients()) scale = std::max(scale, double(std::abs(g)));
+    for (const BufferSlice& slice : graph.parameters)
+        for (int64_t i = 0; i < slice.count; ++i)
+            ASSERT_NEAR(cpu.gradients()[slice.offset + i], cuda.gradients()[slice.offset + i], 1e-5 * scale)
+                << slice.name << "[" << i << "]";
+    // The input's gradient slot is never needed; every other tensor's is.
+    for (std::size_t t = 1; t < graph.tensors.size(); ++t) {
+        if (graph.tensors[t].alias_of >= 0) continue;
+        bool produced_by_fused_layer = false;  // a conv or dense whose activation ran in its epilogue
+        for (std::size_t n = 0; n + 1 < graph.nodes.size(); ++n)
+            if (graph.nodes[n].output == int(t) &&
+                (graph.nodes[n].spec.op == OpKind::conv2d || graph.nodes[n].spec.op == OpKind::dense) &&
+                graph.nodes[n + 1].spec.op == OpKind::relu)
+                produced_by_fused_layer = true;
+        const std::vector<float> gradient = cuda.tensor_gradient(int(t));
+        for (std::size_t i = 0; i < gradient.size(); ++i)
+            ASSERT_NEAR(cpu.tensor_gradient(int(t))[i], gradient[i], 1e-5 * scale) << graph.tensors[t].name;
+        if (produced_by_fused_layer) continue;  // its pre-activation value is never stored on the GPU
+        const std::vector<float> value = cuda.tensor_value(int(t));
+        for (std::size_t i = 0; i < value.size(); ++i)
+            ASSERT_NEAR(cpu.tensor_value(int(t))[i], value[i], 1e-4f * (1 + std::abs(value[i])))
+                << graph.tensors[t].name;
+    }
+}
+
+TEST(CudaExecutorEmulated, LearnedTaskWeightsMatchTheCpuBackend) {
+    const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.0f), 4);
+    const ExecutorOptions options{2, OptimizerOptions::Kind::adamw, true};
+    CpuExecutor cpu(graph, options);
+    CudaExecutor cuda(graph, options, 0);
+    OptimizerOptions adamw;
+    adamw.learning_rate = 0.05f;  // large, so the log-variances move visibly
+    for (int step = 0; step < 8; ++step) {
+        testing::fill_batch(cpu, 40 + step);
+        testing::fill_batch(cuda, 40 + step);
+        ASSERT_TRUE(cpu.train_step(adamw, adamw.learning_rate));
+        ASSERT_TRUE(cuda.train_step(adamw, adamw.learning_rate));
+        for (std::size_t h = 0; h < graph.heads.size(); ++h) {
+            ASSERT_LT(relative(cpu.head_losses()[h], cuda.head_losses()[h]), 1e-4) << "step " << step;
+            ASSERT_LT(relative(cpu.head_weights()[h], cuda.head_weights()[h]), 1e-5) << "step " << step;
+        }
+    }
+    cuda.pull_state();
+    const auto a = cpu.task_log_variances(), b = cuda.task_log_variances();
+    ASSERT_EQ(a.size(), 3u);
+    for (std::size_t h = 0; h < a.size(); ++h) {
+        EXPECT_NE(a[h], 0.0f) << "the log-variances should have moved";
+        EXPECT_NEAR(a[h], b[h], 1e-5f);
+    }
+}
+
+TEST(CudaExecutorEmulated, NonFiniteLossSkipsTheUpdateOnTheDeviceAndKeepsTheStep) {
+    const Graph graph = build_graph(testing::dag_model(), 3);
+    CudaExecutor cuda(graph, {4}, 0);
+    OptimizerOptions adamw;
+    testing::fill_batch(cuda, 1);
+    ASSERT_TRUE(cuda.train_step(adamw, 1e-3f));
+    cuda.pull_state();
+    const std::vector<float> before(cuda.parameters().begin(), cuda.parameters().end());
+    const std::vector<float> moments(cuda.optimizer_state().begin(), cuda.optimizer_state().end());
+    testing::fill_batch(cuda, 2);
+    cuda.targets(1)[0] = std::nanf("");  // the box head's first target
+    EXPECT_FALSE(cuda.train_step(adamw, 1e-3f));  // a replayed graph (the first step was plain)
+    EXPECT_EQ(cuda.graph_replays(), 1);
+    EXPECT_TRUE(std::isnan(cuda.head_losses()[1]));
+    EXPECT_EQ(cuda.step(), 1);
+    cuda.pull_state();
+    for (std::size_t i = 0; i < before.size(); ++i) ASSERT_EQ(before[i], cuda.parameters()[i]) << i;
+    for (std::size_t i = 0; i < moments.size(); ++i) ASSERT_EQ(moments[i], cuda.optimizer_state()[i]) << i;
+    // The next good batch trains again, as step 2.
+    testing::fill_batch(cuda, 3);
+    EXPECT_TRUE(cuda.train_step(adamw, 1e-3f));
+    EXPECT_EQ(cuda.step(), 2);
+}
+
+TEST(CudaExecutorEmulated, GraphReplayGivesTheSameBitsAsPlainLaunchesWithDropoutAndAChangingLearningRate) {
+    // The per-step values (batch, dropout seeds, learning rate, AdamW's bias
+    // corrections) reach a replayed graph through device memory: if any were
+    // baked into the capture, the graph run would drift from the plain one.
+    const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.4f), 4);
+    ExecutorOptions with_graphs{6}, without{6};
+    without.cuda_graphs = false;
+    CudaExecutor replayed(graph, with_graphs, 0), plain(graph, without, 0);
+    CpuExecutor cpu(graph, with_graphs);
+    OptimizerOptions adamw;
+    adamw.weight_decay = 0.05f;
+    for (int step = 0; step < 7; ++step) {
+        const float learning_rate = 0.01f / float(1 + step);
+        for (Executor* e : std::initializer_list<Executor*>{&replayed, &plain, &cpu}) {
+            testing::fill_batch(*e, 70 + step);
+            ASSERT_TRUE(e->train_step(adamw, learning_rate));
+        }
+        for (std::size_t h = 0; h < graph.heads.size(); ++h) {
+            ASSERT_EQ(replayed.head_losses()[h], plain.head_losses()[h]) << "step " << step << " head " << h;
+            ASSERT_LT(relative(cpu.head_losses()[h], replayed.head_losses()[h]), 1e-4) << "step " << step;
+        }
+    }
+    EXPECT_EQ(replayed.graph_replays(), 6);  // one plain warm-up step, then the graph
+    EXPECT_EQ(plain.graph_replays(), 0);
+    replayed.pull_state();
+    plain.pull_state();
+    for (std::size_t i = 0; i < plain.parameters().size(); ++i)
+        ASSERT_EQ(replayed.parameters()[i], plain.parameters()[i]) << i;
+    for (std::size_t i = 0; i < plain.optimizer_state().size(); ++i)
+        ASSERT_EQ(replayed.optimizer_state()[i], plain.optimizer_state()[i]) << i;
+}
+
+TEST(CudaExecutorEmulated, SameSeedGivesBitwiseIdenticalLosses) {
+    const Graph graph = build_graph(testing::dag_model(), 4);
+    CudaExecutor a(graph, {8}, 0), b(graph, {8}, 0);
+    OptimizerOptions adamw;
+    for (int step = 0; step < 5; ++step) {
+        testing::fill_batch(a, step);
+        testing::fill_batch(b, step);
+        a.train_step(adamw, 1e-2f);
+        b.train_step(adamw, 1e-2f);
+        for (std::size_t h = 0; h < graph.heads.size(); ++h) ASSERT_EQ(a.head_losses()[h], b.head_losses()[h]);
+    }
+}
+
+TEST(CudaExecutorEmulated, PushedStateIsWhatTheNextStepUses) {
+    // A checkpoint restore writes the host view and pushes it: the device
+    // must then compute with exactly those values.
+    const Graph graph = build_graph(testing::dag_model(), 3);
+    CpuExecutor cpu(graph, {21});
+    CudaExecutor cuda(graph, {22}, 0);  // other seed: other initial weights
+    std::copy(cpu.parameters().begin(), cpu.parameters().end(), cuda.parameters().begin());
+    std::copy(cpu.state().begin(), cpu.state().end(), cuda.state().begin());
+    cuda.push_state();
+    testing::fill_batch(cpu, 5);
+    testing::fill_batch(cuda, 5);
+    cpu.forward(false);
+    cuda.forward(false);
+    EXPECT_LT(relative(cpu.compute_loss(), cuda.compute_loss()), 1e-5);
+}
+
+TEST(CudaExecutorEmulated, NoDeviceAndAMissingDeviceAreClearErrors) {
+    const Graph graph = build_graph(testing::dag_model(), 2);
+    EXPECT_EQ(message_of([&] { CudaExecutor(graph, {}, 3); }),
+              "CUDA backend: device cuda:3 does not exist; this machine has 1 (cuda:0 to cuda:0)");
+    ::setenv("LADON_EMU_DEVICE_COUNT", "0", 1);
+    const std::string none = message_of([&] { CudaExecutor(graph, {}, 0); });
+    ::unsetenv("LADON_EMU_DEVICE_COUNT");
+    EXPECT_EQ(none.rfind("CUDA backend: no CUDA device (cudaErrorNoDevice", 0), 0u) << none;
+}
+
+TEST(CudaExecutorEmulated, OutOfMemoryNamesTheAllocationAndItsSize) {
+    // 200k samples of the synthetic model: about 2 x 7.4 GB of activations,
+    // more than the emulated device's 16 GiB with everything else.
+    const Graph graph = build_graph(default_run_config().model, 200000);
+    const std::string message = message_of([&] { CudaExecutor(graph, {}, 0); });
+    EXPECT_NE(message.find("CUDA backend: out of memory on cuda:0"), std::string::npos) << message;
+    EXPECT_NE(message.find("for batch 200000"), std::string::npos) << message;
+    EXPECT_NE(message.find("activations "), std::string::npos) << message;
+    EXPECT_NE(message.find("MiB"), std::string::npos) << message;
+    EXPECT_NE(message.find("lower training.batch_size"), std::string::npos) << message;
+}
+
+TEST(CudaExecutorEmulated, ProfileTimesEveryNodeAndPhase) {
+    const Graph graph = build_graph(testing::dag_model(), 3);
+    CudaExecutor cuda(graph, {1}, 0);
+    testing::fill_batch(cuda, 1);
+    OptimizerOptions adamw;
+    const Executor::Timing timing = cuda.profile(2, adamw, 1e-3f);
+    ASSERT_EQ(timing.forward_ms.size(), graph.nodes.size());
+    EXPECT_GT(timing.step_ms, 0.0);
+    EXPECT_GT(timing.loss_ms, 0.0);
+    EXPECT_GT(timing.update_ms, 0.0);
+    EXPECT_GT(timing.forward_ms[0], 0.0);   // the first conv
+    EXPECT_GT(timing.backward_ms[0], 0.0);
+    EXPECT_EQ(cuda.step(), 1 + 2 * 2);  // warm-up, then a step and an update per iteration
+}
+
+}  // namespace
+}  // namespace ladon::engine
