@@ -12,30 +12,6 @@
 
 namespace ladon::engine {
 
-namespace {
-
-ops::LossKind kernel_loss(Loss loss) {
-    switch (loss) {
-        case Loss::softmax_cross_entropy: return ops::LossKind::softmax_cross_entropy;
-        case Loss::sigmoid_binary_cross_entropy: return ops::LossKind::sigmoid_binary_cross_entropy;
-        case Loss::mean_squared_error: return ops::LossKind::mean_squared_error;
-        case Loss::smooth_l1: return ops::LossKind::smooth_l1;
-    }
-    return ops::LossKind::softmax_cross_entropy;
-}
-
-ops::Activation kernel_activation(OpKind op) {
-    switch (op) {
-        case OpKind::relu: return ops::Activation::relu;
-        case OpKind::leaky_relu: return ops::Activation::leaky_relu;
-        case OpKind::sigmoid: return ops::Activation::sigmoid;
-        case OpKind::tanh: return ops::Activation::tanh;
-        default: return ops::Activation::identity;
-    }
-}
-
-}  // namespace
-
 CpuExecutor::CpuExecutor(Graph graph, const ExecutorOptions& options) : Executor(std::move(graph), options) {
     threads_ = omp_get_max_threads();
     plan_ = plan_arena(graph_);

@@ -42,30 +42,6 @@ void check(cudaError_t error, const char* what) {
     if (error != cudaSuccess) throw Error(fmt::format("CUDA backend: {}: {}", what, describe(error)));
 }
 
-ops::LossKind kernel_loss(Loss loss) {
-    switch (loss) {
-        case Loss::softmax_cross_entropy: return ops::LossKind::softmax_cross_entropy;
-        case Loss::sigmoid_binary_cross_entropy: return ops::LossKind::sigmoid_binary_cross_entropy;
-        case Loss::mean_squared_error: return ops::LossKind::mean_squared_error;
-        case Loss::smooth_l1: return ops::LossKind::smooth_l1;
-    }
-    return ops::LossKind::softmax_cross_entropy;
-}
-
-ops::Activation kernel_activation(OpKind op) {
-    switch (op) {
-        case OpKind::relu: return ops::Activation::relu;
-        case OpKind::leaky_relu: return ops::Activation::leaky_relu;
-        case OpKind::sigmoid: return ops::Activation::sigmoid;
-        case OpKind::tanh: return ops::Activation::tanh;
-        default: return ops::Activation::identity;
-    }
-}
-
-bool is_activation(OpKind op) {
-    return op == OpKind::relu || op == OpKind::leaky_relu || op == OpKind::sigmoid || op == OpKind::tanh;
-}
-
 std::string mib(std::size_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / (1024.0 * 1024.0)); }
 
 // Regions of the one device allocation, each 256-byte aligned like cudaMalloc's.
@@ -181,7 +157,7 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
             const Node& next = graph_.nodes[i + 1];
             const bool producer = layer.spec.op == OpKind::conv2d ||
                                   (layer.spec.op == OpKind::dense && m.group_of_node[i] < 0);
-            const bool fusable = is_activation(next.spec.op) &&
+            const bool fusable = kernel_activation(next.spec.op) != ops::Activation::identity &&
                                  !(next.spec.op == OpKind::leaky_relu && !(next.spec.negative_slope > 0.0f));
             if (producer && fusable && next.inputs[0] == layer.output && readers[layer.output] == 1) {
                 m.fused_activation[i + 1] = true;

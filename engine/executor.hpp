@@ -144,6 +144,28 @@ struct ArenaPlan {
 };
 ArenaPlan plan_arena(const Graph& graph);
 
+// The kernels' names for a head's loss and for an activation layer
+// (identity for any other op): every backend maps the graph the same way.
+inline ops::LossKind kernel_loss(Loss loss) {
+    switch (loss) {
+        case Loss::softmax_cross_entropy: return ops::LossKind::softmax_cross_entropy;
+        case Loss::sigmoid_binary_cross_entropy: return ops::LossKind::sigmoid_binary_cross_entropy;
+        case Loss::mean_squared_error: return ops::LossKind::mean_squared_error;
+        case Loss::smooth_l1: return ops::LossKind::smooth_l1;
+    }
+    return ops::LossKind::softmax_cross_entropy;
+}
+
+inline ops::Activation kernel_activation(OpKind op) {
+    switch (op) {
+        case OpKind::relu: return ops::Activation::relu;
+        case OpKind::leaky_relu: return ops::Activation::leaky_relu;
+        case OpKind::sigmoid: return ops::Activation::sigmoid;
+        case OpKind::tanh: return ops::Activation::tanh;
+        default: return ops::Activation::identity;
+    }
+}
+
 // Where to run.
 struct BackendChoice {
     enum class Kind { cpu, cuda } kind = Kind::cpu;
