@@ -14,6 +14,7 @@ namespace {
 using batch_norm::threads_per_block;
 
 constexpr int64_t max_blocks = 4096;
+constexpr int64_t max_grid_y = 65535;
 
 // Shapes the per-channel grid can take (gridDim.x up to 2^31 - 1).
 bool valid(const ops::BatchNormShape& s) {
@@ -40,12 +41,16 @@ cudaError_t batch_norm_forward_inference(const ops::BatchNormShape& shape, const
                                          const float* beta, const float* running_mean, const float* running_var,
                                          float* y, cudaStream_t stream) {
     if (!valid(shape)) return cudaErrorInvalidValue;
-    const int64_t total = shape.batch * shape.channels * shape.spatial;
-    if (total == 0) return cudaSuccess;
-    const dim3 grid(
-        static_cast<unsigned>(std::clamp<int64_t>((total + threads_per_block - 1) / threads_per_block, 1, max_blocks)));
-    return launch(batch_norm::forward_inference_kernel, grid, dim3(threads_per_block), 0, stream, geometry(shape), x,
-                  gamma, beta, running_mean, running_var, y);
+    const int64_t planes = shape.batch * shape.channels;
+    if (planes == 0 || shape.spatial == 0) return cudaSuccess;
+    // x: enough blocks to cover one plane (up to max_blocks); y: one block per
+    // plane up to the 65535 a grid's y allows, striding beyond.
+    const int64_t plane_blocks = std::clamp<int64_t>((shape.spatial + threads_per_block - 1) / threads_per_block, 1,
+                                                     max_blocks);
+    const int64_t plane_rows = std::min<int64_t>(planes, max_grid_y);
+    const dim3 grid(static_cast<unsigned>(plane_blocks), static_cast<unsigned>(plane_rows));
+    return launch(batch_norm::forward_inference_kernel, grid, dim3(threads_per_block), 0, stream, geometry(shape),
+                  plane_rows % shape.channels, x, gamma, beta, running_mean, running_var, y);
 }
 
 cudaError_t batch_norm_backward(const ops::BatchNormShape& shape, const float* x, const float* grad_y,

@@ -93,19 +93,31 @@ __global__ void __launch_bounds__(threads_per_block)
     }
 }
 
-// No reduction: one thread per element (grid-stride), its channel's
-// running statistics read directly. Threads share nothing.
+// No reduction. Blocks stride over the (sample, channel) planes along y and
+// over a plane's positions along x, so the channel is known per plane and no
+// element needs a division (int64 `/` and `%` per element are called
+// subroutines that made ptxas spill). The channel advances by
+// `channel_step` = gridDim.y % channels per plane step, wrapping without a
+// `%`. Scale and shift are derived once per plane, as on the CPU. Threads
+// share nothing.
 __global__ void __launch_bounds__(threads_per_block)
-    forward_inference_kernel(Geometry g, const float* __restrict__ x, const float* __restrict__ gamma,
-                             const float* __restrict__ beta, const float* __restrict__ running_mean,
-                             const float* __restrict__ running_var, float* __restrict__ y) {
-    const int64_t total = g.batch * g.channels * g.spatial;
-    const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-    for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < total; i += stride) {
-        const int64_t c = (i / g.spatial) % g.channels;
+    forward_inference_kernel(Geometry g, int64_t channel_step, const float* __restrict__ x,
+                             const float* __restrict__ gamma, const float* __restrict__ beta,
+                             const float* __restrict__ running_mean, const float* __restrict__ running_var,
+                             float* __restrict__ y) {
+    const int64_t planes = g.batch * g.channels;
+    const int64_t position_stride = int64_t{gridDim.x} * blockDim.x;
+    int64_t c = int64_t{blockIdx.y} % g.channels;
+    for (int64_t plane = blockIdx.y; plane < planes; plane += gridDim.y) {
         const double inv_std = 1.0 / sqrt(double(running_var[c]) + double(g.epsilon));
         const float scale = float(double(gamma[c]) * inv_std);
-        y[i] = (x[i] - running_mean[c]) * scale + beta[c];
+        const float mean = running_mean[c], shift = beta[c];
+        const float* __restrict__ in = x + plane * g.spatial;
+        float* __restrict__ out = y + plane * g.spatial;
+        for (int64_t j = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; j < g.spatial; j += position_stride)
+            out[j] = (in[j] - mean) * scale + shift;
+        c += channel_step;
+        if (c >= g.channels) c -= g.channels;
     }
 }
 

@@ -145,6 +145,25 @@ TEST_F(CudaBatchNorm, InferenceForwardMatchesCpu) {
     }
 }
 
+// More (sample, channel) planes than a grid's y dimension holds (65535):
+// blocks stride over planes and the channel wraps by 65535 % 219 = 54 per
+// stride, which a shape under the limit never exercises.
+TEST_F(CudaBatchNorm, InferenceStridesPastTheGridPlaneLimit) {
+    const BatchNormShape s = make_shape(301, 219, 1);
+    ASSERT_GT(s.batch * s.channels, 65535);
+    const std::vector<float> x = random_values(size_of(s), 11, -1.0f, 1.0f);
+    const std::vector<float> gamma = random_values(s.channels, 12), beta = random_values(s.channels, 13);
+    const std::vector<float> running_mean = random_values(s.channels, 14),
+                             running_var = random_values(s.channels, 15, 0.1f, 3.0f);
+    std::vector<float> expected(size_of(s));
+    cpu::batch_norm_forward_inference(s, x.data(), gamma.data(), beta.data(), running_mean.data(), running_var.data(),
+                                      expected.data());
+    DeviceBuffer<float> dx(x), dgamma(gamma), dbeta(beta), drmean(running_mean), drvar(running_var), dy(size_of(s));
+    ASSERT_CUDA_SUCCESS(cuda::batch_norm_forward_inference(s, dx.get(), dgamma.get(), dbeta.get(), drmean.get(),
+                                                           drvar.get(), dy.get(), nullptr));
+    expect_close(expected, dy.download(), describe(s));
+}
+
 TEST_F(CudaBatchNorm, BackwardAccumulatesLikeCpuAndIsDeterministic) {
     for (const Case& test : cases()) {
         const BatchNormShape& s = test.shape;
