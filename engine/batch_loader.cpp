@@ -6,6 +6,8 @@
 #include <exception>
 #include <numeric>
 
+#include <omp.h>
+
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -21,8 +23,26 @@ const char* kind_name(TaskKind kind) {
 }
 }  // namespace
 
+BatchBuffers staging_buffers(Executor& executor) {
+    BatchBuffers buffers;
+    buffers.input = executor.input();
+    for (std::size_t h = 0; h < executor.graph().heads.size(); ++h) {
+        buffers.targets.push_back(executor.targets(int(h)));
+        buffers.masks.push_back(executor.mask(int(h)));
+    }
+    return buffers;
+}
+
 BatchLoader::BatchLoader(const Dataset& dataset, Executor& executor, Augmentation augmentation)
-    : dataset_(dataset), executor_(executor), augmentation_(std::move(augmentation)) {
+    : BatchLoader(dataset, executor, staging_buffers(executor), std::move(augmentation)) {}
+
+BatchLoader::BatchLoader(const Dataset& dataset, const Executor& executor, BatchBuffers buffers,
+                         Augmentation augmentation, int threads)
+    : dataset_(dataset),
+      executor_(executor),
+      buffers_(std::move(buffers)),
+      threads_(threads),
+      augmentation_(std::move(augmentation)) {
     const Graph& graph = executor.graph();
     const auto& tasks = dataset.tasks();
     const SampleShape sample = dataset.sample_shape();
@@ -77,7 +97,7 @@ BatchLoader::BatchLoader(const Dataset& dataset, Executor& executor, Augmentatio
         }
         for (std::size_t h = 0; h < head_tasks_.size(); ++h)
             row_targets_[row * task_count + head_tasks_[h]] =
-                executor.targets(int(h)) + row * executor.target_floats(int(h));
+                buffers_.targets[h] + row * executor.target_floats(int(h));
     }
 }
 
@@ -86,8 +106,9 @@ void BatchLoader::augment(int64_t rows, int64_t step) {
     const int64_t image = shape.elements(), plane = shape.height * shape.width;
     const int64_t task_count = int64_t(dataset_.tasks().size());
     const int64_t span = 2 * augmentation_.max_shift + 1;
-    float* input = executor_.input();
-#pragma omp parallel for schedule(static)
+    float* input = buffers_.input;
+    const int team = threads_ > 0 ? threads_ : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
     for (int64_t row = 0; row < rows; ++row) {
         const uint64_t global_row = uint64_t(augmentation_.first_row + row);
         const uint64_t draw =
@@ -131,12 +152,13 @@ int64_t BatchLoader::load(std::span<const int64_t> indices, int64_t step) {
     const int64_t rows = std::min<int64_t>(int64_t(indices.size()), batch);
     const int64_t task_count = int64_t(dataset_.tasks().size());
     const int64_t image = dataset_.sample_shape().elements();
-    float* input = executor_.input();
+    float* input = buffers_.input;
+    const int team = threads_ > 0 ? threads_ : omp_get_max_threads();
     // An exception must not leave an OpenMP region (it would terminate the
     // process): keep the first failing row's exception and rethrow it after.
     std::exception_ptr failure;
     int64_t failed_row = batch;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
     for (int64_t row = 0; row < batch; ++row) {
         float* present = present_.data() + row * task_count;
         try {
@@ -158,9 +180,125 @@ int64_t BatchLoader::load(std::span<const int64_t> indices, int64_t step) {
     if (failure) std::rethrow_exception(failure);
     if (augmentation_.enabled() && step >= 0) augment(rows, step);
     for (std::size_t h = 0; h < head_tasks_.size(); ++h) {
-        float* mask = executor_.mask(int(h));
+        float* mask = buffers_.masks[h];
         for (int64_t row = 0; row < batch; ++row) mask[row] = present_[row * task_count + head_tasks_[h]];
     }
+    return rows;
+}
+
+BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, Executor& executor, const StepOrder& order,
+                                 Augmentation augmentation, int64_t first_step, int64_t last_step, int depth)
+    : executor_(executor), order_(order), last_step_(last_step), expected_(first_step), next_to_load_(first_step) {
+    if (depth < 1) throw Error(fmt::format("data: prefetch depth must be at least 1, got {}", depth));
+    if (order.rows != executor.batch() || order.global_batch < order.first_row + order.rows ||
+        order.steps_per_epoch() < 1)
+        throw Error(fmt::format("BatchPrefetcher: rows [{}, {}) of a global batch of {} over {} samples do not fit an "
+                                "executor batch of {}",
+                                order.first_row, order.first_row + order.rows, order.global_batch, order.samples,
+                                executor.batch()));
+    const Graph& graph = executor.graph();
+    const int64_t batch = executor.batch();
+    const int heads = int(graph.heads.size());
+    int64_t target_count = 0;
+    for (int h = 0; h < heads; ++h) target_count += executor.target_floats(h) * batch;
+    slots_.resize(std::size_t(depth));
+    for (Slot& slot : slots_) {
+        slot.input.assign(std::size_t(batch * graph.tensors[0].shape.elements()), 0.0f);
+        slot.targets.assign(std::size_t(target_count), 0.0f);
+        slot.masks.assign(std::size_t(batch * heads), 0.0f);
+        BatchBuffers buffers;
+        buffers.input = slot.input.data();
+        int64_t offset = 0;
+        for (int h = 0; h < heads; ++h) {
+            buffers.targets.push_back(slot.targets.data() + offset);
+            buffers.masks.push_back(slot.masks.data() + int64_t(h) * batch);
+            offset += executor.target_floats(h) * batch;
+        }
+        // One thread: the training thread's OpenMP team keeps the cores.
+        slot.loader = std::make_unique<BatchLoader>(dataset, executor, std::move(buffers), augmentation, 1);
+    }
+    thread_ = std::thread([this] { run(); });
+}
+
+BatchPrefetcher::~BatchPrefetcher() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+}
+
+void BatchPrefetcher::run() {
+    std::vector<int64_t> permutation;
+    int64_t permutation_epoch = -1;
+    const int64_t steps_per_epoch = order_.steps_per_epoch();
+    while (true) {
+        Slot* slot = nullptr;
+        int64_t step = 0;
+        {
+            std::unique_lock lock(mutex_);
+            // Step s goes to slot s % depth, once its previous batch was taken.
+            changed_.wait(lock, [&] {
+                return stopping_ || next_to_load_ >= last_step_ ||
+                       slots_[std::size_t(next_to_load_) % slots_.size()].step < 0;
+            });
+            if (stopping_ || next_to_load_ >= last_step_) return;
+            step = next_to_load_;
+            slot = &slots_[std::size_t(step) % slots_.size()];
+        }
+        int64_t rows = 0;
+        std::exception_ptr failure;
+        try {
+            const int64_t epoch = step / steps_per_epoch + 1;
+            if (permutation_epoch != epoch) {
+                shuffled_indices(order_.seed, epoch, permutation, order_.samples);
+                permutation_epoch = epoch;
+            }
+            const int64_t first = (step % steps_per_epoch) * order_.global_batch + order_.first_row;
+            rows = slot->loader->load(std::span<const int64_t>(permutation.data() + first, order_.rows), step);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        {
+            std::lock_guard lock(mutex_);
+            slot->rows = rows;
+            slot->failure = failure;
+            slot->step = step;
+            ++next_to_load_;
+            // After a failure nothing later is loaded: next() throws it.
+            if (failure) stopping_ = true;
+        }
+        changed_.notify_all();
+    }
+}
+
+int64_t BatchPrefetcher::next(int64_t step) {
+    if (step != expected_ || step >= last_step_)
+        throw Error(fmt::format("BatchPrefetcher: asked for step {}, but the next prefetched step is {} (of steps up to {})",
+                                step, expected_, last_step_ - 1));
+    Slot& slot = slots_[std::size_t(step) % slots_.size()];
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return slot.step == step; });
+    if (slot.failure) std::rethrow_exception(slot.failure);
+    lock.unlock();
+    // The slot is the training thread's until it is handed back below.
+    std::copy(slot.input.begin(), slot.input.end(), executor_.input());
+    const int heads = int(executor_.graph().heads.size());
+    const int64_t batch = executor_.batch();
+    int64_t offset = 0;
+    for (int h = 0; h < heads; ++h) {
+        const int64_t count = executor_.target_floats(h) * batch;
+        std::copy_n(slot.targets.data() + offset, count, executor_.targets(h));
+        std::copy_n(slot.masks.data() + int64_t(h) * batch, batch, executor_.mask(h));
+        offset += count;
+    }
+    const int64_t rows = slot.rows;
+    ++expected_;
+    lock.lock();
+    slot.step = -1;
+    lock.unlock();
+    changed_.notify_all();
     return rows;
 }
 

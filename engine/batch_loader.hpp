@@ -4,9 +4,19 @@
 // the data (the last, partial batch of an evaluation) get mask 0 everywhere.
 // Loads rows in parallel: each row writes only its own slots, so the result
 // does not depend on the thread count. Allocates only in the constructor.
+//
+// BatchPrefetcher runs loaders on a background thread, so that the next
+// batches are ready (in their own buffers) while the executor trains on the
+// current one; the step then starts with a copy into the executor's staging
+// buffers (pinned memory on a GPU).
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/executor.hpp"
@@ -27,12 +37,26 @@ struct Augmentation {
     bool enabled() const { return max_shift > 0 || horizontal_flip; }
 };
 
+// Where a batch goes: the input rows, and per head its targets
+// (target_floats per row) and mask (one per row).
+struct BatchBuffers {
+    float* input = nullptr;
+    std::vector<float*> targets;
+    std::vector<float*> masks;
+};
+
+// The executor's own staging buffers.
+BatchBuffers staging_buffers(Executor& executor);
+
 class BatchLoader {
 public:
     // Throws if a head has no task of its name, or the task's kind or width
     // does not fit the head's loss and output width, or a box task is not a
-    // 4-wide regression task.
+    // 4-wide regression task. `threads`: rows loaded in parallel by the
+    // OpenMP team (0: the default team; 1: the calling thread alone).
     BatchLoader(const Dataset& dataset, Executor& executor, Augmentation augmentation = {});
+    BatchLoader(const Dataset& dataset, const Executor& executor, BatchBuffers buffers, Augmentation augmentation = {},
+                int threads = 0);
 
     // Loads rows indices[0..n) (n <= batch); returns n. With augmentation,
     // `step` picks the draws, so a resumed run augments as the first did.
@@ -44,7 +68,9 @@ private:
     void augment(int64_t rows, int64_t step);
 
     const Dataset& dataset_;
-    Executor& executor_;
+    const Executor& executor_;
+    BatchBuffers buffers_;
+    int threads_;
     std::vector<int> head_tasks_;
     std::vector<float*> row_targets_;  // [batch][tasks]: where each row's task targets go
     std::vector<float> scratch_;       // targets of tasks no head learns
@@ -52,6 +78,61 @@ private:
     Augmentation augmentation_;
     std::vector<int> box_task_indices_;
     std::vector<float> image_scratch_;  // [batch][image]: the unaugmented rows
+};
+
+// The rows each training step trains on: one process's global sample order
+// (a permutation per epoch from the seed; step s is global batch
+// s % steps_per_epoch of epoch s / steps_per_epoch + 1), of which this rank
+// takes rows [first_row, first_row + rows).
+struct StepOrder {
+    uint64_t seed = 1;
+    int64_t samples = 0;  // in the dataset
+    int64_t global_batch = 0;
+    int64_t first_row = 0;
+    int64_t rows = 0;  // per rank
+    int64_t steps_per_epoch() const { return samples / global_batch; }
+};
+
+// Loads the batches of steps first_step, first_step + 1, ..., last_step - 1
+// ahead of time, on a background thread, into `depth` batches of its own
+// (depth >= 1). next(step) waits until that step's batch is ready, copies it
+// into the executor's staging buffers and lets the thread load the next one.
+// The batches are the ones BatchLoader::load would give for the same step,
+// bit for bit (loading and augmentation depend only on the step and row). A
+// failure while loading (a corrupt row, a read error) is thrown by the next()
+// of the step it was loading for, with the loader's message; the destructor
+// stops and joins the thread.
+class BatchPrefetcher {
+public:
+    BatchPrefetcher(const Dataset& dataset, Executor& executor, const StepOrder& order, Augmentation augmentation,
+                    int64_t first_step, int64_t last_step, int depth = 2);
+    ~BatchPrefetcher();
+    BatchPrefetcher(const BatchPrefetcher&) = delete;
+    BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
+
+    // Steps must be asked for in order, from first_step; returns the rows loaded.
+    int64_t next(int64_t step);
+
+private:
+    struct Slot {
+        std::vector<float> input, targets, masks;
+        std::unique_ptr<BatchLoader> loader;
+        int64_t step = -1;  // the step this slot holds; -1: free
+        int64_t rows = 0;
+        std::exception_ptr failure;
+    };
+    void run();
+
+    Executor& executor_;
+    StepOrder order_;
+    int64_t last_step_;
+    int64_t expected_;  // the step next() gives next
+    std::vector<Slot> slots_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    int64_t next_to_load_;  // guarded by mutex_
+    bool stopping_ = false;
+    std::thread thread_;
 };
 
 // A permutation of [0, n) from (seed, epoch), the same on every platform.

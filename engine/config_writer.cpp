@@ -131,7 +131,7 @@ std::string to_toml(const RunConfig& config) {
     out << fmt::format("augment_shift = {}\naugment_flip = {}\nbox_tasks = [", augment.max_shift,
                        augment.horizontal_flip);
     for (std::size_t i = 0; i < augment.box_tasks.size(); ++i) out << (i ? ", " : "") << quoted(augment.box_tasks[i]);
-    out << "]\n";
+    out << fmt::format("]\nprefetch = {}\n", t.prefetch_batches);
     for (const auto& task : d.tasks)
         out << "\n[[data.tasks]]\nname = " << quoted(task.name) << "\nkind = " << quoted(task.kind)
             << fmt::format("\nclasses = {}\n", task.classes) << "labels = " << quoted(task.labels)

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "engine/batch_loader.hpp"
 #include "engine/distributed/data_parallel.hpp"
@@ -214,9 +215,8 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     const AugmentationOptions& augment = options.augmentation;
     engine::DataParallel parallel(*impl.group, executor);
     parallel.broadcast_state();
-    engine::BatchLoader loader(
-        train, executor,
-        {augment.max_shift, augment.horizontal_flip, augment.box_tasks, options.seed, parallel.first_row()});
+    const engine::Augmentation augmentation{augment.max_shift, augment.horizontal_flip, augment.box_tasks,
+                                            options.seed, parallel.first_row()};
     engine::MetricAccumulator metrics(executor.graph());
     const int64_t rank_batch = executor.batch();
     const int64_t batch = parallel.global_batch();
@@ -230,6 +230,16 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
                               : epoch_steps;
     ScheduleOptions schedule = options.schedule;
     if (schedule.total_steps <= 0) schedule.total_steps = total_steps;
+    // The batches: loaded ahead on a background thread (the same bits), or
+    // here, at the start of each step.
+    std::optional<engine::BatchLoader> loader;
+    std::optional<engine::BatchPrefetcher> prefetcher;
+    if (options.prefetch_batches > 0 && impl.step < total_steps)
+        prefetcher.emplace(train, executor,
+                           engine::StepOrder{options.seed, train.size(), batch, parallel.first_row(), rank_batch},
+                           augmentation, impl.step, total_steps, options.prefetch_batches);
+    else
+        loader.emplace(train, executor, augmentation);
 
     std::vector<EpochReport> reports;
     const auto fit_start = std::chrono::steady_clock::now();
@@ -241,12 +251,17 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     while (impl.step < total_steps) {
         const int64_t epoch = impl.step / steps_per_epoch + 1;
         const int64_t position = impl.step % steps_per_epoch;
-        if (impl.order_epoch != epoch) {
-            engine::shuffled_indices(options.seed, epoch, impl.order, train.size());
-            impl.order_epoch = epoch;
+        if (prefetcher) {
+            prefetcher->next(impl.step);
+        } else {
+            if (impl.order_epoch != epoch) {
+                engine::shuffled_indices(options.seed, epoch, impl.order, train.size());
+                impl.order_epoch = epoch;
+            }
+            loader->load(
+                std::span<const int64_t>(impl.order.data() + position * batch + parallel.first_row(), rank_batch),
+                impl.step);
         }
-        loader.load(std::span<const int64_t>(impl.order.data() + position * batch + parallel.first_row(), rank_batch),
-                    impl.step);
         const float learning_rate = learning_rate_at(schedule, options.optimizer.learning_rate, impl.step);
         // A step whose loss is not finite applies no update; then stop, or
         // count it as skipped. One process runs the whole step in the

@@ -73,6 +73,7 @@ struct TrainerOptions {
     TaskWeighting task_weighting = TaskWeighting::fixed;
     NonFiniteLoss on_non_finite_loss = NonFiniteLoss::stop;
     AugmentationOptions augmentation;
+    int prefetch_batches = 2;        // batches loaded ahead on a background thread (0: in the training thread)
     Backend backend = Backend::cpu;  // where the steps run (ladon train --device)
     int cuda_device = 0;             // with Backend::cuda
     bool cuda_graphs = true;         // CUDA: capture the training step once, then replay it

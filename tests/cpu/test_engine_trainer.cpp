@@ -118,6 +118,36 @@ TEST(EngineTrainer, SameSeedGivesBitwiseIdenticalRunsAndAnotherSeedDoesNot) {
     EXPECT_NE(first, other);
 }
 
+// Batches loaded ahead on a background thread are the batches loaded in the
+// training thread: the same losses and metrics, bit for bit, with
+// augmentation, over an epoch boundary (the tool's resume test runs with
+// the default prefetch, so a resumed run starts it mid-epoch).
+TEST(EngineTrainer, PrefetchingBatchesChangesNoBit) {
+    auto run = [](int prefetch) {
+        RunConfig config = small_config();
+        config.training.max_steps = 40;  // 32 steps an epoch
+        config.training.batch_size = 8;
+        config.training.augmentation.max_shift = 2;
+        config.training.augmentation.horizontal_flip = true;
+        config.training.augmentation.box_tasks = {"box"};
+        config.training.prefetch_batches = prefetch;
+        auto train = make_train_dataset(config.data);
+        Trainer trainer(config.model, config.training);
+        std::vector<float> losses;
+        Trainer::Callbacks callbacks;
+        callbacks.on_step = [&](const StepReport& report) {
+            losses.insert(losses.end(), report.losses.begin(), report.losses.end());
+            return true;
+        };
+        trainer.fit(*train, nullptr, callbacks);
+        return losses;
+    };
+    const std::vector<float> here = run(0), ahead = run(2), deep = run(5);
+    ASSERT_EQ(here.size(), 40u * 3u);
+    EXPECT_EQ(here, ahead);
+    EXPECT_EQ(here, deep);
+}
+
 TEST(EngineTrainer, MaxStepsStopsMidEpoch) {
     RunConfig config = small_config();
     config.training.epochs = 5;
@@ -261,6 +291,12 @@ TEST(EngineTrainer, SampleThatCannotBeReadIsAnErrorNotAnAbort) {
     EXPECT_NE(message.find("spoilt dataset: sample"), std::string::npos) << message;
     EXPECT_NE(message.find("cannot be read"), std::string::npos) << message;
     EXPECT_NE(error_of([&] { trainer.evaluate(train); }).find("sample 3 cannot be read"), std::string::npos);
+
+    // The same in the training thread, without the prefetcher.
+    config.training.prefetch_batches = 0;
+    Trainer here(config.model, config.training);
+    const std::string without = error_of([&] { here.fit(train, nullptr); });
+    EXPECT_EQ(message, without);
 }
 
 TEST(EngineTrainer, MemoryPlanAndParameterCountDescribeTheDefaultModel) {
