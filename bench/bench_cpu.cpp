@@ -1,15 +1,20 @@
 // CPU backend benchmarks: the conv and dense layers of examples/fashion_mtl.toml
 // and a whole training step (forward, fused loss, backward, update) of that
-// model. GFLOP/s and samples/s counters; the CUDA and PyTorch comparisons join
-// these in later issues.
+// model on every backend present (bench/compare puts PyTorch beside it).
+// GFLOP/s and samples/s counters; the CUDA kernels against cuDNN and cuBLAS
+// are in bench_kernels.cpp.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <cstdio>
+#include <string>
+#include <utility>
 #include <vector>
 
-#include "engine/cpu_executor.hpp"
+#include "engine/executor.hpp"
 #include "kernels/ops.hpp"
 #include "ladon/config.hpp"
+#include "ladon/device.hpp"
 
 namespace {
 
@@ -74,31 +79,66 @@ void BM_dense_forward(benchmark::State& state) {
 BENCHMARK(BM_dense_forward)->Args({128, 3200, 256})->Unit(benchmark::kMillisecond);
 
 // One whole training step (forward, fused loss, backward, update) of a model
-// config on constant data at batch state.range(0): the CPU backend's figure
-// for bench/compare, which runs PyTorch on the same model beside it.
-void training_step(benchmark::State& state, const char* config_path) {
+// config on constant data at batch state.range(0), through the executor's
+// train_step as the trainer runs it: on the CPU backend, and where a GPU is,
+// on the CUDA backend with and without CUDA-graph replay (the step then waits
+// for the GPU once, at its end, so wall time is the step's time). The
+// figures bench/compare puts beside PyTorch's.
+enum class StepBackend { cpu, cuda, cuda_graphs };
+
+void training_step(benchmark::State& state, const std::string& config_path, StepBackend backend) {
     const auto config = ladon::load_run_config(config_path);
-    ladon::engine::CpuExecutor executor(ladon::engine::build_graph(config.model, state.range(0)),
-                                     {1, config.training.optimizer.kind, false});
+    using ladon::engine::BackendChoice;
+    const BackendChoice choice{backend == StepBackend::cpu ? BackendChoice::Kind::cpu : BackendChoice::Kind::cuda, 0};
+    auto executor_owner = ladon::engine::make_executor(
+        ladon::engine::build_graph(config.model, state.range(0)),
+        {1, config.training.optimizer.kind, false, backend == StepBackend::cuda_graphs}, choice);
+    ladon::engine::Executor& executor = *executor_owner;
     const int64_t batch = executor.batch();
     const int64_t sample = config.model.channels * config.model.height * config.model.width;
     std::fill(executor.input(), executor.input() + batch * sample, 0.5f);
-    for (int h = 0; h < int(executor.graph().heads.size()); ++h)
+    for (int h = 0; h < int(executor.graph().heads.size()); ++h) {
         std::fill(executor.targets(h), executor.targets(h) + batch * executor.target_floats(h), 0.0f);
-    for (auto _ : state) {
-        executor.forward(true);
-        executor.compute_loss();
-        executor.backward();
-        executor.update(config.training.optimizer, 1e-3f);
+        std::fill(executor.mask(h), executor.mask(h) + batch, 1.0f);
     }
+    // Warm-up outside the timing: the first CUDA step runs plain, the second
+    // captures the graph that later steps replay.
+    for (int i = 0; i < 2; ++i) executor.train_step(config.training.optimizer, 1e-3f);
+    for (auto _ : state) executor.train_step(config.training.optimizer, 1e-3f);
     state.counters["samples/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
     state.counters["threads"] = omp_get_max_threads();
+    const auto plan = executor.memory_plan();
+    state.counters["plan_MiB"] = double(plan.parameters + plan.gradients + plan.optimizer_state + plan.activations +
+                                        plan.workspace) / (1024.0 * 1024.0);
 }
-BENCHMARK_CAPTURE(training_step, fashion_mtl, "examples/fashion_mtl.toml")
-    ->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(training_step, seed_article, "bench/models/seed_article.toml")
-    ->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void register_training_steps() {
+    const std::vector<std::pair<std::string, std::string>> models{
+        {"fashion_mtl", "examples/fashion_mtl.toml"}, {"seed_article", "bench/models/seed_article.toml"}};
+    std::vector<std::pair<std::string, StepBackend>> backends{{"cpu", StepBackend::cpu}};
+    const ladon::CudaAvailability cuda = ladon::cuda_availability();
+    if (!cuda.devices.empty()) {
+        backends.push_back({"cuda", StepBackend::cuda});
+        backends.push_back({"cuda_graphs", StepBackend::cuda_graphs});
+    } else {
+        std::fprintf(stderr, "training_step: CUDA rows not run: %s\n",
+                     cuda.compiled ? cuda.reason.c_str() : "this build has no CUDA backend");
+    }
+    for (const auto& [model, path] : models)
+        for (const auto& [name, backend] : backends)
+            benchmark::RegisterBenchmark(("training_step/" + model + "/" + name).c_str(), training_step, path, backend)
+                ->Arg(128)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    register_training_steps();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -35,7 +35,8 @@ def main():
     with open(args.config, "rb") as f:
         config = tomllib.load(f)
     model = LadonModel(config["model"]).to(args.device)
-    if args.compile:
+    compiled = args.compile and hasattr(torch, "compile")  # torch.compile: PyTorch 2.0 and later
+    if compiled:
         model = torch.compile(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     c, h, w = config["model"]["input"]
@@ -72,11 +73,14 @@ def main():
         "framework": f"pytorch {torch.__version__}",
         "model": os.path.splitext(os.path.basename(args.config))[0],
         "device": args.device,
+        "compiled": compiled,
         "threads": args.threads,
         "batch": args.batch,
         "samples_per_second": steps * args.batch / elapsed,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if args.device.startswith("cuda"):
+        result["peak_device_mib"] = torch.cuda.max_memory_allocated() / (1024 * 1024)
     print(json.dumps(result))
 
 
