@@ -248,6 +248,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     StepReport step_report;
     step_report.total_steps = total_steps;
     step_report.steps_per_epoch = steps_per_epoch;
+    std::vector<float> losses;  // this step's, per head (kept: no allocation per step)
     while (impl.step < total_steps) {
         const int64_t epoch = impl.step / steps_per_epoch + 1;
         const int64_t position = impl.step % steps_per_epoch;
@@ -268,7 +269,6 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         // executor (one wait on a GPU, a replayed CUDA graph); several ranks
         // meet between its phases (losses, then gradients).
         bool finite = true;
-        std::vector<float> losses;
         if (impl.group->size() == 1) {
             finite = executor.train_step(options.optimizer, learning_rate);
             losses.assign(executor.head_losses().begin(), executor.head_losses().end());
