@@ -211,8 +211,8 @@ void batch_norm_forward_squared_deviations(const BatchNormShape& shape, int64_t 
 void batch_norm_forward_apply(const BatchNormShape& shape, int64_t count, const float* x, const float* gamma,
                               const float* beta, const double* sums, const double* squared_deviations, float* y,
                               float* saved_mean, float* saved_inv_std, float* running_mean, float* running_var);
-void batch_norm_backward_sums(const BatchNormShape& shape, const float* x, const float* grad_y,
-                              const float* saved_mean, double* sums);
+void batch_norm_backward_sums(const BatchNormShape& shape, const float* x, const float* grad_y, const float* saved_mean,
+                              double* sums);
 void batch_norm_backward_apply(const BatchNormShape& shape, int64_t count, const float* x, const float* grad_y,
                                const float* gamma, const float* saved_mean, const float* saved_inv_std,
                                const double* local_sums, const double* total_sums, float* grad_x, float* grad_gamma,

@@ -141,8 +141,8 @@ void batch_norm_forward_training(const BatchNormShape& shape, const float* x, co
     for (int64_t c = 0; c < shape.channels; ++c) {
         const double mean = channel_sum(shape, x, c) / double(per_channel);
         const double squared_deviations = channel_squared_deviations(shape, x, c, mean);
-        channel_normalise(shape, per_channel, x, gamma, beta, c, mean, squared_deviations, y, saved_mean,
-                          saved_inv_std, running_mean, running_var);
+        channel_normalise(shape, per_channel, x, gamma, beta, c, mean, squared_deviations, y, saved_mean, saved_inv_std,
+                          running_mean, running_var);
     }
 }
 
@@ -203,13 +203,12 @@ void batch_norm_backward(const BatchNormShape& shape, const float* x, const floa
     }
 }
 
-void batch_norm_backward_sums(const BatchNormShape& shape, const float* x, const float* grad_y,
-                              const float* saved_mean, double* sums) {
+void batch_norm_backward_sums(const BatchNormShape& shape, const float* x, const float* grad_y, const float* saved_mean,
+                              double* sums) {
     const int64_t channels = shape.channels;
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < channels; ++c)
-        channel_backward_sums(shape, x, grad_y, c, saved_mean[c], sums[c], sums[channels + c],
-                              sums[2 * channels + c]);
+        channel_backward_sums(shape, x, grad_y, c, saved_mean[c], sums[c], sums[channels + c], sums[2 * channels + c]);
 }
 
 void batch_norm_backward_apply(const BatchNormShape& shape, int64_t count, const float* x, const float* grad_y,

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iterator>
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include "gradcheck.hpp"
@@ -241,8 +241,7 @@ StepResult split_step(const BatchNormShape& shape, const BatchNormBuffers& whole
         for (int64_t c = 0; c < channels; ++c) sums[c] += part_sums[c];
     }
     for (int64_t p = 0; p < parts; ++p) {
-        ladon::cpu::batch_norm_forward_squared_deviations(part_shape, count, part_x(p), sums.data(),
-                                                          part_sums.data());
+        ladon::cpu::batch_norm_forward_squared_deviations(part_shape, count, part_x(p), sums.data(), part_sums.data());
         for (int64_t c = 0; c < channels; ++c) squared[c] += part_sums[c];
     }
     StepResult r;
@@ -309,7 +308,8 @@ TEST(BatchNormSynchronised, TwoHalfBatchesWithAddedSumsGiveTheWholeBatchWithin1e
     auto expect_near = [](const std::vector<float>& actual, const std::vector<float>& expected, const char* what) {
         ASSERT_EQ(actual.size(), expected.size()) << what;
         for (std::size_t i = 0; i < actual.size(); ++i)
-            ASSERT_NEAR(actual[i], expected[i], 1e-6 * std::max(1.0f, std::abs(expected[i]))) << what << "[" << i << "]";
+            ASSERT_NEAR(actual[i], expected[i], 1e-6 * std::max(1.0f, std::abs(expected[i])))
+                << what << "[" << i << "]";
     };
     expect_near(halves.y, whole.y, "y");
     expect_near(halves.saved_mean, whole.saved_mean, "saved_mean");
