@@ -1,7 +1,7 @@
 // Batch norm, PyTorch semantics: hand-computed forward values and running
 // statistics, inference on running statistics, gradients through the batch
-// statistics, accumulation, accuracy at large offsets, and thread-count
-// independence.
+// statistics, accumulation, accuracy at large offsets, thread-count
+// independence, and the split kernels of synchronised batch norm.
 #include <gtest/gtest.h>
 #include <omp.h>
 
