@@ -322,6 +322,7 @@ RunConfig parse_run_config(std::string_view text, const std::string& source,
         reader.read("seed", t.seed);
         reader.read("threads", t.threads);
         reader.read("cuda_graphs", t.cuda_graphs);
+        reader.read("sync_batch_norm", t.sync_batch_norm);
         t.on_non_finite_loss = read_enum(reader, "on_non_finite_loss",
                                          std::array<std::pair<const char*, NonFiniteLoss>, 2>{
                                              {{"stop", NonFiniteLoss::stop}, {"skip", NonFiniteLoss::skip}}},

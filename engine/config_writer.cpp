@@ -106,7 +106,8 @@ std::string to_toml(const RunConfig& config) {
                        t.max_steps, t.seed, t.threads)
         << "task_weighting = \"" << (t.task_weighting == TaskWeighting::uncertainty ? "uncertainty" : "fixed") << "\"\n"
         << "on_non_finite_loss = \"" << (t.on_non_finite_loss == NonFiniteLoss::skip ? "skip" : "stop") << "\"\n"
-        << "cuda_graphs = " << (t.cuda_graphs ? "true" : "false") << "\n";
+        << "cuda_graphs = " << (t.cuda_graphs ? "true" : "false") << "\n"
+        << "sync_batch_norm = " << (t.sync_batch_norm ? "true" : "false") << "\n";
     const OptimizerOptions& o = t.optimizer;
     out << "\n[optimizer]\nkind = \"" << (o.kind == OptimizerOptions::Kind::sgd ? "sgd" : "adamw") << "\"\n"
         << "learning_rate = " << number(o.learning_rate) << "\nmomentum = " << number(o.momentum)

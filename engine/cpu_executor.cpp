@@ -24,6 +24,12 @@ CpuExecutor::CpuExecutor(Graph graph, const ExecutorOptions& options) : Executor
         if (node.spec.op == OpKind::conv2d)
             workspace = std::max(workspace, cpu::conv2d_workspace_floats(node.conv, threads_));
     workspace_.assign(std::max<std::size_t>(workspace, 1), 0.0f);
+    int64_t widest_batch_norm = 0;
+    for (const Node& node : graph_.nodes)
+        if (node.spec.op == OpKind::batch_norm)
+            widest_batch_norm = std::max(widest_batch_norm, node.batch_norm.channels);
+    // Backward's three sums per channel and the count, twice (local, total).
+    batch_norm_sums_.assign(std::size_t(2 * (3 * widest_batch_norm + 1)), 0.0);
 
     const int heads = int(graph_.heads.size());
     target_buffer_.assign(target_count_, 0.0f);
@@ -81,7 +87,9 @@ void CpuExecutor::forward_node(const Node& node, bool training, std::size_t inde
         case OpKind::batch_norm: {
             float* running_mean = state_.data() + graph_.state[node.running_mean].offset;
             float* running_var = state_.data() + graph_.state[node.running_var].offset;
-            if (training) {
+            if (training && batch_norm_sync_) {
+                batch_norm_forward_synchronised(node, index, x, y);
+            } else if (training) {
                 float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
                 cpu::batch_norm_forward_training(node.batch_norm, x, param(node.weight), param(node.bias), y, saved,
                                                  saved + node.batch_norm.channels, running_mean, running_var);
@@ -164,6 +172,10 @@ void CpuExecutor::backward_node(const Node& node, std::size_t index) {
             break;
         case OpKind::flatten: break;  // shares its input's gradient slot
         case OpKind::batch_norm: {
+            if (batch_norm_sync_) {
+                batch_norm_backward_synchronised(node, index, x, gy);
+                break;
+            }
             const float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
             // On the model input grad_x lands in the input's (unused) slot.
             cpu::batch_norm_backward(node.batch_norm, x, gy, param(node.weight), saved,
@@ -191,6 +203,45 @@ void CpuExecutor::backward_node(const Node& node, std::size_t index) {
             break;
         }
     }
+}
+
+// Each collective carries this rank's count of values per channel after the
+// sums, so the total count comes out of the same sum (ranks may hold unequal
+// batches) and is exact in a double up to 2^53.
+void CpuExecutor::batch_norm_forward_synchronised(const Node& node, std::size_t index, const float* x, float* y) {
+    const ops::BatchNormShape& shape = node.batch_norm;
+    const int64_t channels = shape.channels;
+    double* sums = batch_norm_sums_.data();
+    double* squared_deviations = sums + channels + 1;
+    cpu::batch_norm_forward_sums(shape, x, sums);
+    sums[channels] = double(shape.batch * shape.spatial);
+    batch_norm_sync_(sums, channels + 1);
+    const int64_t count = int64_t(sums[channels]);
+    cpu::batch_norm_forward_squared_deviations(shape, count, x, sums, squared_deviations);
+    batch_norm_sync_(squared_deviations, channels);
+    float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
+    float* running_mean = state_.data() + graph_.state[node.running_mean].offset;
+    float* running_var = state_.data() + graph_.state[node.running_var].offset;
+    cpu::batch_norm_forward_apply(shape, count, x, param(node.weight), param(node.bias), sums, squared_deviations, y,
+                                  saved, saved + channels, running_mean, running_var);
+}
+
+void CpuExecutor::batch_norm_backward_synchronised(const Node& node, std::size_t index, const float* x,
+                                                   const float* grad_y) {
+    const ops::BatchNormShape& shape = node.batch_norm;
+    const int64_t sums_count = 3 * shape.channels;
+    const float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
+    double* local = batch_norm_sums_.data();
+    double* total = local + sums_count + 1;
+    cpu::batch_norm_backward_sums(shape, x, grad_y, saved, local);
+    local[sums_count] = double(shape.batch * shape.spatial);
+    std::copy(local, local + sums_count + 1, total);
+    batch_norm_sync_(total, sums_count + 1);
+    // d gamma and d beta take this rank's sums: they are averaged over the
+    // ranks with every other parameter gradient.
+    cpu::batch_norm_backward_apply(shape, int64_t(total[sums_count]), x, grad_y, param(node.weight), saved,
+                                   saved + shape.channels, local, total, grad(node.inputs[0]),
+                                   param_grad(node.weight), param_grad(node.bias));
 }
 
 void CpuExecutor::update(const OptimizerOptions& optimizer, float learning_rate) {

@@ -16,6 +16,7 @@ public:
     void update(const OptimizerOptions& optimizer, float learning_rate) override;
     const float* head_output(int head) const override;
     MemoryPlan memory_plan() const override;
+    void set_batch_norm_sync(BatchNormSync allreduce_sum) override { batch_norm_sync_ = std::move(allreduce_sum); }
     Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) override;
 
     // Value and gradient of a tensor (after forward / backward), for tests.
@@ -25,6 +26,9 @@ public:
 private:
     void forward_node(const Node& node, bool training, std::size_t index);
     void backward_node(const Node& node, std::size_t index);
+    // Batch norm in training mode with the statistics summed over the ranks.
+    void batch_norm_forward_synchronised(const Node& node, std::size_t index, const float* x, float* y);
+    void batch_norm_backward_synchronised(const Node& node, std::size_t index, const float* x, const float* grad_y);
     float* value(int tensor) { return activations_.data() + plan_.offsets[tensor]; }
     float* grad(int tensor) { return gradients_arena_.data() + plan_.offsets[tensor]; }
     const float* param(int slice) const { return slice < 0 ? nullptr : parameters_.data() + graph_.parameters[slice].offset; }
@@ -38,6 +42,10 @@ private:
     std::vector<float> workspace_;
     std::vector<float> target_buffer_, mask_buffer_;
     std::vector<ops::LossHead> loss_heads_;
+    BatchNormSync batch_norm_sync_;
+    // Per-channel sums for synchronised batch norm, sized for the widest
+    // batch-norm node: [this rank's sums, the sums over the ranks].
+    std::vector<double> batch_norm_sums_;
 };
 
 }  // namespace ladon::engine

@@ -142,4 +142,14 @@ bool Executor::train_step(const OptimizerOptions& optimizer, float learning_rate
     return true;
 }
 
+void Executor::set_batch_norm_sync(BatchNormSync allreduce_sum) {
+    if (!allreduce_sum) return;
+    for (const Node& node : graph_.nodes)
+        if (node.spec.op == OpKind::batch_norm)
+            throw Error(
+                fmt::format("training.sync_batch_norm: the {} backend has no synchronised batch norm (node "
+                            "'{}'); use the cpu backend or set training.sync_batch_norm = false",
+                            backend_name(), node.name));
+}
+
 }  // namespace ladon::engine

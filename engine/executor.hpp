@@ -72,6 +72,15 @@ public:
     virtual bool train_step(const OptimizerOptions& optimizer, float learning_rate,
                             const std::function<void(Executor&)>& gradients_ready = {});
 
+    // Synchronised batch norm (training.sync_batch_norm): batch-norm nodes in
+    // training mode sum their per-channel statistics (host doubles, in place)
+    // through `allreduce_sum`, so each rank normalises with the global batch's
+    // statistics; every rank must then run the same steps. Empty (the
+    // default): each executor's own batch. Backends without it throw, unless
+    // the graph has no batch norm.
+    using BatchNormSync = std::function<void(double* data, int64_t count)>;
+    virtual void set_batch_norm_sync(BatchNormSync allreduce_sum);
+
     std::span<const float> head_losses() const { return head_losses_; }
     std::span<const float> head_weights() const { return head_weights_; }
     // The head's output [batch, width] in host memory (after forward()).

@@ -63,6 +63,10 @@ Trainer::Trainer(ModelSpec model, TrainerOptions options, std::shared_ptr<Commun
     validate(options);
     if (group == nullptr) group = make_single_process_communicator();
     impl_ = std::make_unique<Impl>(model, options, std::move(group));
+    // Alone, a process's batch is the global batch: nothing to synchronise.
+    if (options.sync_batch_norm && impl_->group->size() > 1)
+        impl_->executor->set_batch_norm_sync(
+            [&ranks = *impl_->group](double* data, int64_t count) { ranks.allreduce_sum(data, count); });
 }
 Trainer::~Trainer() = default;
 Trainer::Trainer(Trainer&&) noexcept = default;

@@ -192,6 +192,32 @@ void batch_norm_backward(const BatchNormShape& shape, const float* x, const floa
                          const float* saved_mean, const float* saved_inv_std, float* grad_x, float* grad_gamma,
                          float* grad_beta);
 
+// Synchronised batch norm: the training forward and backward split at their
+// per-channel reductions, so that a caller can sum the partial sums of several
+// batches (one per rank) between the steps and every batch is normalised with
+// the statistics of all of them. `count` is the number of values per channel
+// over all the batches (sum of batch * spatial); sums are [channels] doubles.
+// With one batch and nothing done between the steps the results are the fused
+// functions' bit for bit.
+//   forward:  batch_norm_forward_sums -> sum over batches -> _squared_deviations
+//             (around sums / count) -> sum over batches -> _apply
+//   backward: batch_norm_backward_sums (sums [3 * channels]: dy, x - mean,
+//             dy * (x - mean)) -> sum over batches -> _apply, which takes this
+//             batch's sums for d gamma and d beta (the caller averages those
+//             like any parameter gradient) and the total for dx.
+void batch_norm_forward_sums(const BatchNormShape& shape, const float* x, double* sums);
+void batch_norm_forward_squared_deviations(const BatchNormShape& shape, int64_t count, const float* x,
+                                           const double* sums, double* squared_deviations);
+void batch_norm_forward_apply(const BatchNormShape& shape, int64_t count, const float* x, const float* gamma,
+                              const float* beta, const double* sums, const double* squared_deviations, float* y,
+                              float* saved_mean, float* saved_inv_std, float* running_mean, float* running_var);
+void batch_norm_backward_sums(const BatchNormShape& shape, const float* x, const float* grad_y, const float* saved_mean,
+                              double* sums);
+void batch_norm_backward_apply(const BatchNormShape& shape, int64_t count, const float* x, const float* grad_y,
+                               const float* gamma, const float* saved_mean, const float* saved_inv_std,
+                               const double* local_sums, const double* total_sums, float* grad_x, float* grad_gamma,
+                               float* grad_beta);
+
 // Dropout with a counter-based mask (see uniform01); no mask is stored.
 void dropout_forward(int64_t count, float probability, uint64_t seed, const float* x, float* y);
 void dropout_backward(int64_t count, float probability, uint64_t seed, const float* grad_y, float* grad_x);

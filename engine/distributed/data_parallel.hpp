@@ -15,8 +15,10 @@
 //
 // With one rank every call is the identity and costs nothing, so a single
 // process trains bit for bit as before. Batch norm keeps per-rank batch
-// statistics (each rank normalises its own B/N rows); dropout masks are
-// drawn per rank row; both then differ from one process with batch B.
+// statistics (each rank normalises its own B/N rows) unless
+// training.sync_batch_norm sums them over the ranks (the Trainer gives the
+// executor the communicator's allreduce); dropout masks are drawn per rank
+// row; per-rank statistics and dropout differ from one process with batch B.
 #include <cstdint>
 #include <vector>
 

@@ -77,6 +77,9 @@ struct TrainerOptions {
     Backend backend = Backend::cpu;  // where the steps run (ladon train --device)
     int cuda_device = 0;             // with Backend::cuda
     bool cuda_graphs = true;         // CUDA: capture the training step once, then replay it
+    // Several ranks: batch norm normalises with the statistics of the whole
+    // global batch (summed over the ranks) instead of each rank's own rows.
+    bool sync_batch_norm = false;
 };
 
 // After every training step.

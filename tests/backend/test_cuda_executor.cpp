@@ -310,6 +310,15 @@ TEST(CudaExecutorEmulated, NoDeviceAndAMissingDeviceAreClearErrors) {
     EXPECT_EQ(none.rfind("CUDA backend: no CUDA device (cudaErrorNoDevice", 0), 0u) << none;
 }
 
+TEST(CudaExecutorEmulated, SynchronisedBatchNormIsRefusedNamingTheOption) {
+    CudaExecutor cuda(build_graph(testing::dag_model(), 2), {}, 0);
+    const std::string message = message_of([&] { cuda.set_batch_norm_sync([](double*, int64_t) {}); });
+    EXPECT_EQ(message.rfind("training.sync_batch_norm: the cuda (emulated) backend has no synchronised batch norm", 0),
+              0u)
+        << message;
+    cuda.set_batch_norm_sync({});  // asking for none is fine
+}
+
 TEST(CudaExecutorEmulated, OutOfMemoryNamesTheAllocationAndItsSize) {
     // 200k samples of the synthetic model: about 2 x 7.4 GB of activations,
     // more than the emulated device's 16 GiB with everything else.

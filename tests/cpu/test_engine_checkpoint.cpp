@@ -42,6 +42,7 @@ TEST(EngineConfigText, ToTomlRoundTripsEveryValue) {
     config.training.schedule.kind = ladon::ScheduleOptions::Kind::cosine;
     config.model.heads[0].label_smoothing = 0.1f;
     config.training.prefetch_batches = 5;
+    config.training.sync_batch_norm = true;
     config.model.trunk[0].name = "stem \"quoted\"";
     config.model.trunk[1].inputs = {"stem \"quoted\""};
     const std::string text = ladon::to_toml(config);
@@ -51,6 +52,7 @@ TEST(EngineConfigText, ToTomlRoundTripsEveryValue) {
     EXPECT_EQ(again.model.trunk[0].name, "stem \"quoted\"");
     EXPECT_EQ(again.model.heads.size(), 4u);
     EXPECT_EQ(again.training.prefetch_batches, 5);
+    EXPECT_TRUE(again.training.sync_batch_norm);
 }
 
 TEST(EngineConfigText, SetOverridesAnyKeyAndIsValidatedLikeTheFile) {

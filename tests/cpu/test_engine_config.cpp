@@ -164,6 +164,15 @@ TEST(EngineConfig, ReadsEverySection) {
     EXPECT_EQ(config.data.train_size, 512);
 }
 
+TEST(EngineConfig, SyncBatchNormIsOffByDefaultAndReadAsABoolean) {
+    EXPECT_FALSE(parse_run_config(kRunConfig, "test.toml").training.sync_batch_norm);
+    EXPECT_TRUE(parse_run_config(spoilt("[training]", "[training]\nsync_batch_norm = true"), "test.toml")
+                    .training.sync_batch_norm);
+    EXPECT_NE(parse_error(spoilt("[training]", "[training]\nsync_batch_norm = 1"))
+                  .find("training.sync_batch_norm: expected true or false, got"),
+              std::string::npos);
+}
+
 TEST(EngineConfig, NonSquareKernelsStridesAndPaddingsAreHeightWidthPairs) {
     const RunConfig config = parse_run_config(
         spoilt("kernel = 3, padding = 1", "kernel = [3, 1], stride = [2, 1], padding = [1, 0]"), "test.toml");

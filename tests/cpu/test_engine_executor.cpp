@@ -191,6 +191,32 @@ TEST(EngineExecutor, SameSeedGivesBitwiseIdenticalLossesOverTwentySteps) {
     EXPECT_LT(first[57] + first[58] + first[59], 0.5f * (first[0] + first[1] + first[2]));  // the steps trained
 }
 
+TEST(EngineExecutor, BatchNormSyncThroughTheIdentityTrainsBitForBitAsWithoutIt) {
+    // One rank's allreduce is the identity: the synchronised path must then
+    // be the plain one, parameters and running statistics to the bit, and
+    // call the collective twice forward and once backward per batch norm.
+    auto run = [](bool synchronised, int& collectives) {
+        CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 5});
+        if (synchronised) executor.set_batch_norm_sync([&collectives](double*, int64_t) { ++collectives; });
+        fill_batch(executor, 100);
+        for (int step = 0; step < 4; ++step) {
+            training_loss(executor);
+            executor.backward();
+            executor.update(OptimizerOptions{}, 1e-2f);
+        }
+        std::vector<float> all(executor.parameters().begin(), executor.parameters().end());
+        all.insert(all.end(), executor.state().begin(), executor.state().end());
+        return all;
+    };
+    int plain_collectives = 0, collectives = 0;
+    const std::vector<float> plain = run(false, plain_collectives);
+    const std::vector<float> synchronised = run(true, collectives);
+    ASSERT_EQ(plain.size(), synchronised.size());
+    EXPECT_EQ(std::memcmp(plain.data(), synchronised.data(), plain.size() * sizeof(float)), 0);
+    EXPECT_EQ(plain_collectives, 0);
+    EXPECT_EQ(collectives, 4 * 3);  // dag_model has one batch norm
+}
+
 TEST(EngineExecutor, InitialisationIsPyTorchsUniformFanInAndBatchNormOnesZeros) {
     CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 9});
     const Graph& graph = executor.graph();

@@ -1,12 +1,14 @@
 // Batch norm, PyTorch semantics: hand-computed forward values and running
 // statistics, inference on running statistics, gradients through the batch
-// statistics, accumulation, accuracy at large offsets, and thread-count
-// independence.
+// statistics, accumulation, accuracy at large offsets, thread-count
+// independence, and the split kernels of synchronised batch norm.
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include "gradcheck.hpp"
@@ -180,6 +182,156 @@ TEST(BatchNorm, ResultsDoNotDependOnThreadCount) {
     const std::vector<float> one = run(1);
     EXPECT_EQ(run(3), one);  // exact equality: same bits
     EXPECT_EQ(run(4), one);
+}
+
+// What one training step of batch norm produces, fused or split: y, the saved
+// and running statistics, and the gradients (which start from non-zero
+// values: backward accumulates).
+struct StepResult {
+    std::vector<float> y, saved_mean, saved_inv_std, running_mean, running_var, grad_x, grad_gamma, grad_beta;
+};
+
+BatchNormBuffers random_buffers(const BatchNormShape& shape, uint32_t seed) {
+    BatchNormBuffers b(shape);
+    b.x = ladon::testing::random_vector(b.x.size(), seed, -2.0f, 3.0f);
+    for (float& v : b.x) v += 40.0f;  // |mean| >> std: the float-mean centring matters
+    b.gamma = ladon::testing::random_vector(b.gamma.size(), seed + 1, 0.5f, 1.5f);
+    b.beta = ladon::testing::random_vector(b.beta.size(), seed + 2);
+    b.running_mean = ladon::testing::random_vector(b.running_mean.size(), seed + 3);
+    b.running_var = ladon::testing::random_vector(b.running_var.size(), seed + 4, 0.5f, 2.0f);
+    return b;
+}
+
+StepResult fused_step(const BatchNormShape& shape, BatchNormBuffers b, const std::vector<float>& grad_y) {
+    StepResult r;
+    b.forward_training(shape);
+    r.grad_x.assign(b.x.size(), 0.25f);
+    r.grad_gamma.assign(b.gamma.size(), -0.5f);
+    r.grad_beta.assign(b.beta.size(), 0.75f);
+    ladon::cpu::batch_norm_backward(shape, b.x.data(), grad_y.data(), b.gamma.data(), b.saved_mean.data(),
+                                    b.saved_inv_std.data(), r.grad_x.data(), r.grad_gamma.data(), r.grad_beta.data());
+    r.y = b.y;
+    r.saved_mean = b.saved_mean;
+    r.saved_inv_std = b.saved_inv_std;
+    r.running_mean = b.running_mean;
+    r.running_var = b.running_var;
+    return r;
+}
+
+// The same step with the batch cut into `parts` equal parts along the batch
+// (as ranks hold it), each part running the split kernels and the parts'
+// sums added in between (the allreduce). The parts' d gamma and d beta are
+// added up: what averaging the ranks' gradients does, their losses being
+// weighted by the number of ranks.
+StepResult split_step(const BatchNormShape& shape, const BatchNormBuffers& whole, const std::vector<float>& grad_y,
+                      int64_t parts) {
+    BatchNormShape part_shape = shape;
+    part_shape.batch = shape.batch / parts;
+    const int64_t channels = shape.channels;
+    const int64_t part_size = part_shape.batch * channels * shape.spatial;
+    const int64_t count = shape.batch * shape.spatial;
+    auto part_x = [&](int64_t p) { return whole.x.data() + p * part_size; };
+    auto part_grad_y = [&](int64_t p) { return grad_y.data() + p * part_size; };
+
+    std::vector<BatchNormBuffers> buffers(std::size_t(parts), whole);  // each rank's copy of the parameters
+    std::vector<double> sums(std::size_t(channels), 0.0), squared(std::size_t(channels), 0.0);
+    std::vector<double> part_sums(sums.size());
+    for (int64_t p = 0; p < parts; ++p) {
+        ladon::cpu::batch_norm_forward_sums(part_shape, part_x(p), part_sums.data());
+        for (int64_t c = 0; c < channels; ++c) sums[c] += part_sums[c];
+    }
+    for (int64_t p = 0; p < parts; ++p) {
+        ladon::cpu::batch_norm_forward_squared_deviations(part_shape, count, part_x(p), sums.data(), part_sums.data());
+        for (int64_t c = 0; c < channels; ++c) squared[c] += part_sums[c];
+    }
+    StepResult r;
+    r.grad_x.assign(whole.x.size(), 0.25f);
+    r.grad_gamma.assign(whole.gamma.size(), -0.5f);
+    r.grad_beta.assign(whole.beta.size(), 0.75f);
+    std::vector<std::vector<double>> local(std::size_t(parts), std::vector<double>(std::size_t(3 * channels)));
+    std::vector<double> total(std::size_t(3 * channels), 0.0);
+    for (int64_t p = 0; p < parts; ++p) {
+        BatchNormBuffers& b = buffers[std::size_t(p)];
+        ladon::cpu::batch_norm_forward_apply(part_shape, count, part_x(p), b.gamma.data(), b.beta.data(), sums.data(),
+                                             squared.data(), b.y.data() + p * part_size, b.saved_mean.data(),
+                                             b.saved_inv_std.data(), b.running_mean.data(), b.running_var.data());
+        ladon::cpu::batch_norm_backward_sums(part_shape, part_x(p), part_grad_y(p), b.saved_mean.data(),
+                                             local[std::size_t(p)].data());
+        for (std::size_t i = 0; i < total.size(); ++i) total[i] += local[std::size_t(p)][i];
+    }
+    for (int64_t p = 0; p < parts; ++p) {
+        BatchNormBuffers& b = buffers[std::size_t(p)];
+        // Every part adds its share of d gamma and d beta into the same buffer.
+        ladon::cpu::batch_norm_backward_apply(part_shape, count, part_x(p), part_grad_y(p), b.gamma.data(),
+                                              b.saved_mean.data(), b.saved_inv_std.data(), local[std::size_t(p)].data(),
+                                              total.data(), r.grad_x.data() + p * part_size, r.grad_gamma.data(),
+                                              r.grad_beta.data());
+        std::copy(b.y.begin() + p * part_size, b.y.begin() + (p + 1) * part_size, std::back_inserter(r.y));
+    }
+    // Every part ends with the same statistics; part 0's are reported.
+    for (int64_t p = 1; p < parts; ++p) {
+        EXPECT_EQ(buffers[std::size_t(p)].saved_mean, buffers[0].saved_mean);
+        EXPECT_EQ(buffers[std::size_t(p)].running_var, buffers[0].running_var);
+    }
+    r.saved_mean = buffers[0].saved_mean;
+    r.saved_inv_std = buffers[0].saved_inv_std;
+    r.running_mean = buffers[0].running_mean;
+    r.running_var = buffers[0].running_var;
+    return r;
+}
+
+TEST(BatchNormSynchronised, SplitKernelsOnOneBatchGiveTheFusedKernelsResultsBitForBit) {
+    BatchNormShape shape{.batch = 5, .channels = 4, .spatial = 37, .momentum = 0.3f};
+    const BatchNormBuffers b = random_buffers(shape, 71u);
+    const std::vector<float> grad_y = ladon::testing::random_vector(b.x.size(), 76u);
+    const StepResult fused = fused_step(shape, b, grad_y);
+    const StepResult split = split_step(shape, b, grad_y, 1);
+    EXPECT_EQ(split.y, fused.y);
+    EXPECT_EQ(split.saved_mean, fused.saved_mean);
+    EXPECT_EQ(split.saved_inv_std, fused.saved_inv_std);
+    EXPECT_EQ(split.running_mean, fused.running_mean);
+    EXPECT_EQ(split.running_var, fused.running_var);
+    EXPECT_EQ(split.grad_x, fused.grad_x);
+    EXPECT_EQ(split.grad_gamma, fused.grad_gamma);
+    EXPECT_EQ(split.grad_beta, fused.grad_beta);
+}
+
+TEST(BatchNormSynchronised, TwoHalfBatchesWithAddedSumsGiveTheWholeBatchWithin1e6) {
+    // Per-half statistics would be far off: the halves have different means
+    // (the second half is shifted by 0.5 below).
+    BatchNormShape shape{.batch = 6, .channels = 3, .spatial = 25, .momentum = 0.3f};
+    BatchNormBuffers b = random_buffers(shape, 81u);
+    for (std::size_t i = b.x.size() / 2; i < b.x.size(); ++i) b.x[i] += 0.5f;
+    const std::vector<float> grad_y = ladon::testing::random_vector(b.x.size(), 86u);
+    const StepResult whole = fused_step(shape, b, grad_y);
+    const StepResult halves = split_step(shape, b, grad_y, 2);
+    auto expect_near = [](const std::vector<float>& actual, const std::vector<float>& expected, const char* what) {
+        ASSERT_EQ(actual.size(), expected.size()) << what;
+        for (std::size_t i = 0; i < actual.size(); ++i)
+            ASSERT_NEAR(actual[i], expected[i], 1e-6 * std::max(1.0f, std::abs(expected[i])))
+                << what << "[" << i << "]";
+    };
+    expect_near(halves.y, whole.y, "y");
+    expect_near(halves.saved_mean, whole.saved_mean, "saved_mean");
+    expect_near(halves.saved_inv_std, whole.saved_inv_std, "saved_inv_std");
+    expect_near(halves.running_mean, whole.running_mean, "running_mean");
+    expect_near(halves.running_var, whole.running_var, "running_var");
+    expect_near(halves.grad_x, whole.grad_x, "grad_x");
+    expect_near(halves.grad_gamma, whole.grad_gamma, "grad_gamma");
+    expect_near(halves.grad_beta, whole.grad_beta, "grad_beta");
+
+    // Each half normalised alone differs clearly: the check above can fail.
+    BatchNormShape half_shape = shape;
+    half_shape.batch = 3;
+    BatchNormBuffers first_half(half_shape);
+    std::copy(b.x.begin(), b.x.begin() + std::ptrdiff_t(first_half.x.size()), first_half.x.begin());
+    first_half.gamma = b.gamma;
+    first_half.beta = b.beta;
+    first_half.forward_training(half_shape);
+    float largest_difference = 0.0f;
+    for (std::size_t i = 0; i < first_half.y.size(); ++i)
+        largest_difference = std::max(largest_difference, std::abs(first_half.y[i] - whole.y[i]));
+    EXPECT_GT(largest_difference, 0.1f);
 }
 
 }  // namespace

@@ -49,7 +49,8 @@ np.save(f"{work}/bright.npy", (flat.mean(1) > 127).astype(np.float32))
 np.save(f"{work}/bright_mask.npy", (rng.random(n) > 0.3).astype(np.uint8))
 PY
 config="$work/data_parallel.toml"
-# No batch norm and no dropout: those differ per rank by design. Learned task
+# No batch norm and no dropout: those differ per rank by design (batch norm
+# unless training.sync_batch_norm: sync_batch_norm.sh). Learned task
 # weights: their log-variances' gradients go through the average too.
 cat > "$config" <<TOML
 [model]
