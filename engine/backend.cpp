@@ -72,9 +72,10 @@ std::string choose_rank_device(const std::string& text, int ranks, int local_ran
     if (ranks <= 1) return choose_device(text, options);
     const Device device = parse_device(text);
     if (device.kind == Device::Kind::cuda && text != "cuda")
-        throw Error(fmt::format("device \"{}\" with {} ranks: each rank trains on the GPU of its local rank; use "
-                                "--device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose which GPUs",
-                                text, ranks));
+        throw Error(
+            fmt::format("device \"{}\" with {} ranks: each rank trains on the GPU of its local rank; use "
+                        "--device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose which GPUs",
+                        text, ranks));
     if (device.kind == Device::Kind::cpu) return choose_device(text, options);
     const CudaAvailability cuda = cuda_availability();
     if (cuda.devices.empty()) return choose_device(text, options);  // auto: the CPU; cuda: the reason why not

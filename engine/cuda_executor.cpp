@@ -824,10 +824,14 @@ void CudaExecutor::set_task_weight_gradient(int head, float value) {
 std::span<float> CudaExecutor::device_buffer(FlatBuffer buffer) {
     Impl& m = *impl_;
     switch (buffer) {
-        case FlatBuffer::parameters: return {m.parameters, parameters_.size()};
-        case FlatBuffer::gradients: return {m.gradients, gradients_.size()};
-        case FlatBuffer::optimizer_state: return {m.optimizer_state, optimizer_state_.size()};
-        case FlatBuffer::state: return {m.state, state_.size()};
+        case FlatBuffer::parameters:
+            return {m.parameters, parameters_.size()};
+        case FlatBuffer::gradients:
+            return {m.gradients, gradients_.size()};
+        case FlatBuffer::optimizer_state:
+            return {m.optimizer_state, optimizer_state_.size()};
+        case FlatBuffer::state:
+            return {m.state, state_.size()};
     }
     return {};
 }

@@ -75,9 +75,9 @@ int info() {
                     double(device.memory_bytes) / (1024.0 * 1024.0 * 1024.0), device.major, device.minor);
     if (cuda.devices.empty()) std::printf("  (no cuda: %s)\n", cuda.reason.c_str());
     std::printf("distributed: %s\n", !mpi_available() ? "one process (built without MPI)"
-                                      : nccl_available()
-                                          ? "MPI, NCCL on GPUs (mpirun -np N ladon train: data parallel)"
-                                          : "MPI (mpirun -np N ladon train: data parallel; GPUs through host memory)");
+                                     : nccl_available()
+                                         ? "MPI, NCCL on GPUs (mpirun -np N ladon train: data parallel)"
+                                         : "MPI (mpirun -np N ladon train: data parallel; GPUs through host memory)");
     return 0;
 }
 

@@ -22,9 +22,10 @@ DataParallel::DataParallel(Communicator& group, Executor& executor)
     : group_(group), executor_(executor), on_device_(group.device_buffers()) {
     if (!on_device_) return;
     if (executor_.device_buffer(Executor::FlatBuffer::gradients).data() == nullptr)
-        throw Error(fmt::format("data-parallel training: the {} communicator averages GPU memory, but the {} "
-                                "backend keeps its gradients on the host",
-                                group_.backend(), executor_.backend_name()));
+        throw Error(
+            fmt::format("data-parallel training: the {} communicator averages GPU memory, but the {} "
+                        "backend keeps its gradients on the host",
+                        group_.backend(), executor_.backend_name()));
     // The collectives go on the executor's stream: backward before them,
     // the update after, and no host wait for them (one per step fewer than
     // waiting for backward first).

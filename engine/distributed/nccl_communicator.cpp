@@ -46,8 +46,8 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int devic
     check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
     if (devices == 0) throw Error("distributed: the NCCL communicator needs a CUDA device; this machine has none");
     if (device < 0 || device >= devices)
-        throw Error(fmt::format("distributed: NCCL on cuda:{}, but this process sees {} CUDA device{}", device,
-                                devices, devices == 1 ? "" : "s"));
+        throw Error(fmt::format("distributed: NCCL on cuda:{}, but this process sees {} CUDA device{}", device, devices,
+                                devices == 1 ? "" : "s"));
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     // The unique id from rank 0 to every rank through the host
     // communicator: as integers, whose sum (everyone else adds zeros) is an
@@ -66,11 +66,11 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int devic
     if (initialised != ncclSuccess) {
         cudaStreamDestroy(handles_->own_stream);
         // Two ranks on one GPU is the likely cause of an invalid usage here.
-        throw Error(fmt::format("distributed: ncclCommInitRank failed on rank {} (local rank {}, cuda:{} of {}): {}; "
-                                "NCCL needs one GPU per rank: start at most as many ranks per machine as it has "
-                                "GPUs",
-                                host_->rank(), host_->local_rank(), device_, devices,
-                                ncclGetErrorString(initialised)));
+        throw Error(
+            fmt::format("distributed: ncclCommInitRank failed on rank {} (local rank {}, cuda:{} of {}): {}; "
+                        "NCCL needs one GPU per rank: start at most as many ranks per machine as it has "
+                        "GPUs",
+                        host_->rank(), host_->local_rank(), device_, devices, ncclGetErrorString(initialised)));
     }
 }
 

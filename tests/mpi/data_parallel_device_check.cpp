@@ -230,18 +230,18 @@ bool check(const Run& run, const std::string& mode, double tolerance, Communicat
         const int64_t trained = int64_t(reference.parameters().size());
         for (int64_t base = 0; base < int64_t(reference.optimizer_state().size()); base += trained) {
             std::string where;
-            const double d = worst_difference(slices, reference.optimizer_state().subspan(base, trained),
-                                              std::span<const float>(executor->optimizer_state()).subspan(base, trained),
-                                              l2, where);
+            const double d =
+                worst_difference(slices, reference.optimizer_state().subspan(base, trained),
+                                 std::span<const float>(executor->optimizer_state()).subspan(base, trained), l2, where);
             if (d >= moments) moments = d, where_moments = where;
         }
-        std::printf("data parallel device check (%s, %s, %s): %d ranks x batch %lld vs 1 cpu process x batch %lld, "
-                    "%d steps, largest relative difference (%s norm per tensor): parameters %.2g (%s), optimizer "
-                    "state %.2g (%s); losses %.2g\n",
-                    mode.c_str(), run.name, executor->backend_name().c_str(), ranks,
-                    static_cast<long long>(executor->batch()), static_cast<long long>(global_batch), steps,
-                    l2 ? "l2" : "max", parameters, where_parameters.c_str(), moments, where_moments.c_str(),
-                    worst_loss);
+        std::printf(
+            "data parallel device check (%s, %s, %s): %d ranks x batch %lld vs 1 cpu process x batch %lld, "
+            "%d steps, largest relative difference (%s norm per tensor): parameters %.2g (%s), optimizer "
+            "state %.2g (%s); losses %.2g\n",
+            mode.c_str(), run.name, executor->backend_name().c_str(), ranks, static_cast<long long>(executor->batch()),
+            static_cast<long long>(global_batch), steps, l2 ? "l2" : "max", parameters, where_parameters.c_str(),
+            moments, where_moments.c_str(), worst_loss);
         if (!(parameters <= tolerance && moments <= tolerance && worst_loss <= tolerance))
             fail(fmt::format("differences above the tolerance {}", tolerance));
     }
