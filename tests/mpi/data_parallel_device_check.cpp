@@ -158,34 +158,77 @@ double worst_difference(const std::vector<BufferSlice>& slices, std::span<const 
 struct Run {
     const char* name;
     OptimizerOptions optimizer;
+    std::string mode;
+    ExecutorOptions options() const { return {5, optimizer.kind, /*learn_task_weights=*/true, /*cuda_graphs=*/false}; }
 };
 
-// Trains `run` on the ranks and on one CPU process; returns rank 0's verdict.
-bool check(const Run& run, const std::string& mode, double tolerance, Communicator& host, Communicator& group,
-           int device) {
-    const int rank = host.rank(), ranks = host.size();
-    const ExecutorOptions options{5, run.optimizer.kind, /*learn_task_weights=*/true, /*cuda_graphs=*/false};
-    const ladon::ModelSpec spec = model();
-    auto executor = device_executor(build_graph(spec, per_rank_batch(global_batch, group)), options, device);
-    std::vector<std::vector<float>> rank_losses;
+// Rank 0: one process with batch B on the CPU executor (the single-process
+// step) against the ranks' result; prints the differences, returns whether
+// they are within `tolerance`.
+bool matches_one_cpu_process(const Run& run, Executor& ranks_result, int ranks,
+                             const std::vector<std::vector<float>>& ranks_losses, double tolerance) {
+    CpuExecutor reference(build_graph(model(), global_batch), run.options());
+    double losses = 0;
+    for (int step = 0; step < steps; ++step) {
+        for (int64_t row = 0; row < global_batch; ++row) fill_row(reference, step, row, row);
+        if (!reference.train_step(run.optimizer, run.optimizer.learning_rate)) {
+            std::printf("data parallel device check: the reference's step %d has a loss that is not finite\n", step);
+            return false;
+        }
+        for (std::size_t h = 0; h < ranks_losses[step].size(); ++h) {
+            const double a = reference.head_losses()[h], b = ranks_losses[step][h];
+            losses = std::max(losses, std::abs(a - b) / std::max(std::abs(a), 1e-6));
+        }
+    }
+    const bool l2 = run.optimizer.kind == OptimizerOptions::Kind::adamw;
+    const Graph& graph = reference.graph();
+    std::vector<BufferSlice> slices = graph.parameters;
+    const int64_t heads = int64_t(graph.heads.size());
+    slices.push_back({"task_weights.log_variance", graph.parameter_count, heads, {heads}});
+    std::string where_parameters, where_moments;
+    const double parameters =
+        worst_difference(slices, reference.parameters(), ranks_result.parameters(), l2, where_parameters);
+    double moments = 0;
+    const int64_t trained = int64_t(reference.parameters().size());
+    for (int64_t base = 0; base < int64_t(reference.optimizer_state().size()); base += trained) {
+        std::string where;
+        const double d =
+            worst_difference(slices, reference.optimizer_state().subspan(base, trained),
+                             std::span<const float>(ranks_result.optimizer_state()).subspan(base, trained), l2, where);
+        if (d >= moments) moments = d, where_moments = where;
+    }
+    std::printf(
+        "data parallel device check (%s, %s, %s): %d ranks x batch %lld vs 1 cpu process x batch %lld, "
+        "%d steps, largest relative difference (%s norm per tensor): parameters %.2g (%s), optimizer "
+        "state %.2g (%s); losses %.2g\n",
+        run.mode.c_str(), run.name, ranks_result.backend_name().c_str(), ranks,
+        static_cast<long long>(ranks_result.batch()), static_cast<long long>(global_batch), steps, l2 ? "l2" : "max",
+        parameters, where_parameters.c_str(), moments, where_moments.c_str(), losses);
+    return parameters <= tolerance && moments <= tolerance && losses <= tolerance;
+}
+
+// Trains `run` on the ranks (DataParallel::train_step, the trainer's step
+// with several ranks) and checks the result; every rank returns the verdict.
+bool check(const Run& run, double tolerance, Communicator& host, Communicator& group, int device) {
+    const int rank = host.rank();
+    auto executor = device_executor(build_graph(model(), per_rank_batch(global_batch, group)), run.options(), device);
     auto* recorded = dynamic_cast<DeviceBuffersOverHost*>(&group);
     if (recorded != nullptr) recorded->streams_set_ = 0;
+    std::vector<std::vector<float>> losses(steps);
     {
         DataParallel parallel(group, *executor);
         parallel.broadcast_state();
         for (int step = 0; step < steps; ++step) {
             const int64_t rows = executor->batch();
             for (int64_t slot = 0; slot < rows; ++slot) fill_row(*executor, step, rank * rows + slot, slot);
-            std::vector<float> losses;
-            if (!parallel.train_step(run.optimizer, run.optimizer.learning_rate, losses))
+            if (!parallel.train_step(run.optimizer, run.optimizer.learning_rate, losses[step]))
                 throw ladon::Error(fmt::format("step {}: a loss is not finite", step));
-            rank_losses.push_back(losses);
         }
     }
     executor->pull_state();
     bool ok = true;
     auto fail = [&](const std::string& what) {
-        std::fprintf(stderr, "data parallel device check (%s, %s): rank %d: %s\n", mode.c_str(), run.name, rank,
+        std::fprintf(stderr, "data parallel device check (%s, %s): rank %d: %s\n", run.mode.c_str(), run.name, rank,
                      what.c_str());
         ok = false;
     };
@@ -197,7 +240,6 @@ bool check(const Run& run, const std::string& mode, double tolerance, Communicat
             fail("the executor's stream was not set once for the run and reset after");
     }
     if (executor->step() != steps) fail(fmt::format("{} optimizer steps, expected {}", executor->step(), steps));
-
     // Every rank holds rank 0's bits.
     for (std::span<float> mine : {executor->parameters(), executor->optimizer_state()}) {
         std::vector<float> leader(mine.begin(), mine.end());
@@ -205,46 +247,8 @@ bool check(const Run& run, const std::string& mode, double tolerance, Communicat
         if (std::memcmp(leader.data(), mine.data(), mine.size() * sizeof(float)) != 0)
             fail("parameters or optimizer state differ from rank 0's");
     }
-
-    if (rank == 0) {
-        // One process, batch B, the CPU backend: the single-process step.
-        CpuExecutor reference(build_graph(spec, global_batch), options);
-        double worst_loss = 0;
-        for (int step = 0; step < steps; ++step) {
-            for (int64_t row = 0; row < global_batch; ++row) fill_row(reference, step, row, row);
-            if (!reference.train_step(run.optimizer, run.optimizer.learning_rate)) fail("reference: not finite");
-            for (std::size_t h = 0; h < rank_losses[step].size(); ++h) {
-                const double a = reference.head_losses()[h], b = rank_losses[step][h];
-                worst_loss = std::max(worst_loss, std::abs(a - b) / std::max(std::abs(a), 1e-6));
-            }
-        }
-        const bool l2 = run.optimizer.kind == OptimizerOptions::Kind::adamw;
-        const Graph& graph = reference.graph();
-        std::vector<BufferSlice> slices = graph.parameters;
-        const int64_t heads = int64_t(graph.heads.size());
-        slices.push_back({"task_weights.log_variance", graph.parameter_count, heads, {heads}});
-        std::string where_parameters, where_moments;
-        const double parameters =
-            worst_difference(slices, reference.parameters(), executor->parameters(), l2, where_parameters);
-        double moments = 0;
-        const int64_t trained = int64_t(reference.parameters().size());
-        for (int64_t base = 0; base < int64_t(reference.optimizer_state().size()); base += trained) {
-            std::string where;
-            const double d =
-                worst_difference(slices, reference.optimizer_state().subspan(base, trained),
-                                 std::span<const float>(executor->optimizer_state()).subspan(base, trained), l2, where);
-            if (d >= moments) moments = d, where_moments = where;
-        }
-        std::printf(
-            "data parallel device check (%s, %s, %s): %d ranks x batch %lld vs 1 cpu process x batch %lld, "
-            "%d steps, largest relative difference (%s norm per tensor): parameters %.2g (%s), optimizer "
-            "state %.2g (%s); losses %.2g\n",
-            mode.c_str(), run.name, executor->backend_name().c_str(), ranks, static_cast<long long>(executor->batch()),
-            static_cast<long long>(global_batch), steps, l2 ? "l2" : "max", parameters, where_parameters.c_str(),
-            moments, where_moments.c_str(), worst_loss);
-        if (!(parameters <= tolerance && moments <= tolerance && worst_loss <= tolerance))
-            fail(fmt::format("differences above the tolerance {}", tolerance));
-    }
+    if (rank == 0 && !matches_one_cpu_process(run, *executor, host.size(), losses, tolerance))
+        fail(fmt::format("differences above the tolerance {}", tolerance));
     double failed = ok ? 0 : 1;
     host.allreduce_sum(&failed, 1);
     return failed == 0;
@@ -291,8 +295,8 @@ int main(int argc, char** argv) {
         adamw.learning_rate = 3e-3f;
         adamw.weight_decay = 0.01f;
         bool ok = true;
-        for (const Run& run : {Run{"sgd", sgd}, Run{"adamw", adamw}})
-            ok = check(run, mode, tolerance, *host, *group, device) && ok;
+        for (const Run& run : {Run{"sgd", sgd, mode}, Run{"adamw", adamw, mode}})
+            ok = check(run, tolerance, *host, *group, device) && ok;
         if (host->rank() == 0)
             std::printf("data parallel device check: %s, %d ranks, %s\n", group->backend().c_str(), host->size(),
                         ok ? "ok" : "FAILED");
