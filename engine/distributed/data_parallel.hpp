@@ -17,6 +17,13 @@
 //             backend's buffer itself, or a CUDA executor's gradients pulled
 //             to the host, averaged by MPI and pushed back)
 //
+// Host waits per step on a CUDA executor: the losses, which compute_loss()
+// brings to the host for the reduction above (a global loss that is not
+// finite must stop the update on every rank, so this is decided before it),
+// and the step's end, when the metrics read the outputs. The NCCL average
+// adds none (it is enqueued on the executor's stream); staged through the
+// host, pull_gradients() adds one.
+//
 // The trainer runs one process alone through Executor::train_step (one wait
 // per step on a GPU, a replayed CUDA graph) and calls none of this. Several
 // ranks meet between a step's phases (train_step below), so their steps are
