@@ -68,4 +68,21 @@ std::string choose_device(const std::string& text, TrainerOptions& options) {
                        double(chosen.memory_bytes) / (1024.0 * 1024.0 * 1024.0), chosen.major, chosen.minor);
 }
 
+std::string choose_rank_device(const std::string& text, int ranks, int local_rank, TrainerOptions& options) {
+    if (ranks <= 1) return choose_device(text, options);
+    const Device device = parse_device(text);
+    if (device.kind == Device::Kind::cuda && text != "cuda")
+        throw Error(
+            fmt::format("device \"{}\" with {} ranks: each rank trains on the GPU of its local rank; use "
+                        "--device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose which GPUs",
+                        text, ranks));
+    if (device.kind == Device::Kind::cpu) return choose_device(text, options);
+    const CudaAvailability cuda = cuda_availability();
+    if (cuda.devices.empty()) return choose_device(text, options);  // auto: the CPU; cuda: the reason why not
+    const int index = local_rank % int(cuda.devices.size());
+    const std::string line = choose_device(fmt::format("cuda:{}", index), options);
+    return fmt::format("{} (local rank {} of {} visible GPU{})", line, local_rank, cuda.devices.size(),
+                       cuda.devices.size() == 1 ? "" : "s");
+}
+
 }  // namespace ladon

@@ -54,6 +54,14 @@ CpuExecutor::CpuExecutor(Graph graph, const ExecutorOptions& options) : Executor
 
 const float* CpuExecutor::head_output(int head) const { return tensor_value(graph_.heads[head].output); }
 
+void CpuExecutor::scale_head_gradient(int head, float scale) {
+    float* grad_logits = grad(graph_.heads[head].output);
+    const int64_t count = graph_.batch * graph_.heads[head].width;
+    for (int64_t i = 0; i < count; ++i) grad_logits[i] *= scale;
+}
+
+void CpuExecutor::set_task_weight_gradient(int head, float value) { gradients_[graph_.parameter_count + head] = value; }
+
 void CpuExecutor::forward(bool training) {
     // The conv workspace holds one slice per OpenMP thread, sized when the
     // executor was built; a changed thread count would overrun it.

@@ -15,6 +15,8 @@ public:
     void backward() override;
     void update(const OptimizerOptions& optimizer, float learning_rate) override;
     const float* head_output(int head) const override;
+    void scale_head_gradient(int head, float scale) override;
+    void set_task_weight_gradient(int head, float value) override;
     MemoryPlan memory_plan() const override;
     void set_batch_norm_sync(BatchNormSync allreduce_sum) override { batch_norm_sync_ = std::move(allreduce_sum); }
     Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) override;

@@ -805,6 +805,55 @@ void CudaExecutor::push_state() {
               "copying the batch-norm statistics to the device");
 }
 
+void CudaExecutor::scale_head_gradient(int head, float scale) {
+    Impl& m = *impl_;
+    const Head& h = graph_.heads[head];
+    check(cuda::scale(graph_.batch * h.width, scale, m.gradient_arena + m.plan.offsets[h.output], m.stream),
+          "weighting a head's gradient");
+}
+
+void CudaExecutor::set_task_weight_gradient(int head, float value) {
+    // A kernel argument, not a copy from host memory: nothing to keep alive
+    // until the stream gets there.
+    Impl& m = *impl_;
+    gradients_[graph_.parameter_count + head] = value;
+    check(cuda::fill(1, value, m.gradients + graph_.parameter_count + head, m.stream),
+          "setting a task weight's gradient");
+}
+
+std::span<float> CudaExecutor::device_buffer(FlatBuffer buffer) {
+    Impl& m = *impl_;
+    switch (buffer) {
+        case FlatBuffer::parameters:
+            return {m.parameters, parameters_.size()};
+        case FlatBuffer::gradients:
+            return {m.gradients, gradients_.size()};
+        case FlatBuffer::optimizer_state:
+            return {m.optimizer_state, optimizer_state_.size()};
+        case FlatBuffer::state:
+            return {m.state, state_.size()};
+    }
+    return {};
+}
+
+void* CudaExecutor::device_stream() { return static_cast<void*>(impl_->stream); }
+
+void CudaExecutor::pull_gradients() {
+    Impl& m = *impl_;
+    check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float), cudaMemcpyDeviceToHost,
+                          m.stream),
+          "copying the gradients to the host");
+    check(cudaStreamSynchronize(m.stream), "the backward pass");
+}
+
+void CudaExecutor::push_gradients() {
+    // From pageable memory: the copy has read gradients_ when it returns.
+    Impl& m = *impl_;
+    check(cudaMemcpyAsync(m.gradients, gradients_.data(), gradients_.size() * sizeof(float), cudaMemcpyHostToDevice,
+                          m.stream),
+          "copying the gradients to the device");
+}
+
 std::vector<float> CudaExecutor::tensor_value(int tensor) const {
     std::vector<float> out(std::size_t(graph_.tensors[tensor].shape.elements()));
     check(cudaStreamSynchronize(impl_->stream), "the pending steps");

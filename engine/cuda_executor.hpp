@@ -52,6 +52,12 @@ public:
     const float* head_output(int head) const override;
     void pull_state() override;
     void push_state() override;
+    void scale_head_gradient(int head, float scale) override;
+    void set_task_weight_gradient(int head, float value) override;
+    std::span<float> device_buffer(FlatBuffer buffer) override;
+    void* device_stream() override;
+    void pull_gradients() override;
+    void push_gradients() override;
     MemoryPlan memory_plan() const override;
     Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) override;
 

@@ -101,6 +101,25 @@ public:
     virtual void pull_state() {}
     virtual void push_state() {}
 
+    // Data parallelism (engine/distributed/data_parallel.hpp), between
+    // compute_loss() and backward(), enqueued like a step's work:
+    // multiplies head `head`'s logit gradient by `scale` in place, and sets
+    // the gradient of its learned log-variance to `value`.
+    virtual void scale_head_gradient(int head, float scale) = 0;
+    virtual void set_task_weight_gradient(int head, float value) = 0;
+    // Where a collective finds the flat buffers. Device backends: the buffer
+    // in device memory (empty on the CPU) and the stream (a cudaStream_t;
+    // null on the CPU) that every step's work is enqueued on, which a
+    // collective on device memory must be ordered with. pull_gradients()
+    // waits for the step so far and copies the gradients device -> host
+    // (into gradients()); push_gradients() enqueues the copy back. No-ops on
+    // the CPU, whose gradients() is the buffer itself.
+    enum class FlatBuffer { parameters, gradients, optimizer_state, state };
+    virtual std::span<float> device_buffer(FlatBuffer) { return {}; }
+    virtual void* device_stream() { return nullptr; }
+    virtual void pull_gradients() {}
+    virtual void push_gradients() {}
+
     struct MemoryPlan {
         int64_t parameters = 0, gradients = 0, optimizer_state = 0, activations = 0, workspace = 0;
     };

@@ -27,8 +27,10 @@ struct Trainer::Impl {
           group(std::move(process_group)),
           executor(engine::make_executor(
               engine::build_graph(model_spec, engine::per_rank_batch(opts.batch_size, *group)),
+              // Several ranks meet inside each step (DataParallel::train_step):
+              // never a captured graph.
               engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting == TaskWeighting::uncertainty,
-                                      opts.cuda_graphs},
+                                      opts.cuda_graphs && group->size() == 1},
               engine::BackendChoice{opts.backend == Backend::cuda ? engine::BackendChoice::Kind::cuda
                                                                   : engine::BackendChoice::Kind::cpu,
                                     opts.cuda_device})) {}
@@ -277,15 +279,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
             finite = executor.train_step(options.optimizer, learning_rate);
             losses.assign(executor.head_losses().begin(), executor.head_losses().end());
         } else {
-            executor.forward(true);
-            executor.compute_loss();
-            losses = parallel.reduce_losses();
-            for (float loss : losses) finite = finite && std::isfinite(loss);
-            if (finite) {
-                executor.backward();
-                parallel.average_gradients();
-                executor.update(options.optimizer, learning_rate);
-            }
+            finite = parallel.train_step(options.optimizer, learning_rate, losses);
         }
         if (!finite) {
             for (std::size_t h = 0; h < losses.size(); ++h) {

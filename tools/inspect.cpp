@@ -74,8 +74,10 @@ int info() {
         std::printf("  cuda:%d  %s, %.1f GiB, compute capability %d.%d\n", device.index, device.name.c_str(),
                     double(device.memory_bytes) / (1024.0 * 1024.0 * 1024.0), device.major, device.minor);
     if (cuda.devices.empty()) std::printf("  (no cuda: %s)\n", cuda.reason.c_str());
-    std::printf("distributed: %s\n",
-                mpi_available() ? "MPI (mpirun -np N ladon train: data parallel)" : "one process (built without MPI)");
+    std::printf("distributed: %s\n", !mpi_available() ? "one process (built without MPI)"
+                                     : nccl_available()
+                                         ? "MPI, NCCL on GPUs (mpirun -np N ladon train: data parallel)"
+                                         : "MPI (mpirun -np N ladon train: data parallel; GPUs through host memory)");
     return 0;
 }
 

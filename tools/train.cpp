@@ -12,6 +12,7 @@
 #include "ladon/checkpoint.hpp"
 #include "ladon/communicator.hpp"
 #include "ladon/config.hpp"
+#include "ladon/device.hpp"
 #include "ladon/error.hpp"
 #include "tools/commands.hpp"
 #include "tools/progress.hpp"
@@ -112,14 +113,22 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
         throw Error(fmt::format("rank {}: cannot silence standard output", group->rank()));
     std::string resume_checkpoint;
     RunConfig config = resolve_config(arguments, resume_checkpoint);
-    // Several ranks average gradients on host buffers, which the CPU backend
-    // trains in; `auto` then means the CPU (an explicit cuda is refused by
-    // the trainer with the reason).
-    const bool ranks_on_cpu = group->size() > 1 && parse_device(config.run.device).kind == Device::Kind::automatic;
-    select_device(ranks_on_cpu ? "cpu" : config.run.device, config.training);
+    // Several ranks: one process per GPU, the local rank's (or the CPU).
+    if (group->size() == 1)
+        select_device(config.run.device, config.training);
+    else
+        std::puts(choose_rank_device(config.run.device, group->size(), group->local_rank(), config.training).c_str());
+    // On GPUs the ranks average device memory with NCCL where this build has
+    // it, else through host memory with MPI.
+    std::shared_ptr<Communicator> trainer_group = group;
+    if (group->size() > 1 && config.training.backend == Backend::cuda) {
+        trainer_group = make_device_communicator(group, config.training.cuda_device);
+        if (!trainer_group->device_buffers())
+            std::puts("data parallel: this ladon has no NCCL; gradients are averaged by MPI through host memory");
+    }
     const auto train_data = make_train_dataset(config.data);
     const auto test_data = make_test_dataset(config.data);
-    Trainer trainer(config.model, config.training, group);
+    Trainer trainer(config.model, config.training, trainer_group);
     if (resume_checkpoint.empty() && leader) keep_previous_run(config.run.output);
     group->barrier();  // the others open the folder only after rank 0 moved an earlier run aside
     RunFolder folder(config.run.output);
@@ -130,8 +139,12 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
     }
     if (leader) folder.write_config(config);
     if (group->size() > 1)
-        std::printf("data parallel: %d ranks (%s), batch %lld per rank\n", group->size(), group->backend().c_str(),
-                    static_cast<long long>(config.training.batch_size / group->size()));
+        std::printf("data parallel: %d ranks (%s), batch %lld per rank%s\n", group->size(),
+                    trainer_group->backend().c_str(),
+                    static_cast<long long>(config.training.batch_size / group->size()),
+                    config.training.backend == Backend::cuda && config.training.cuda_graphs
+                        ? "; CUDA graphs off (the ranks meet inside each step)"
+                        : "");
 
     const auto plan = trainer.memory_plan();
     std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, %s backend\n",

@@ -11,6 +11,9 @@
 #ifdef LADON_HAVE_MPI
 #include "engine/distributed/mpi_communicator.hpp"
 #endif
+#ifdef LADON_HAVE_NCCL
+#include "engine/distributed/nccl_communicator.hpp"
+#endif
 
 namespace ladon {
 
@@ -52,6 +55,23 @@ bool mpi_available() {
     return true;
 #else
     return false;
+#endif
+}
+
+bool nccl_available() {
+#ifdef LADON_HAVE_NCCL
+    return true;
+#else
+    return false;
+#endif
+}
+
+std::shared_ptr<Communicator> make_device_communicator(std::shared_ptr<Communicator> host_group, int device) {
+#ifdef LADON_HAVE_NCCL
+    return std::make_shared<engine::NcclCommunicator>(std::move(host_group), device);
+#else
+    (void)device;
+    return host_group;
 #endif
 }
 

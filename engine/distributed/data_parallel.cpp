@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "engine/cpu_executor.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -19,17 +18,45 @@ int64_t per_rank_batch(int64_t global_batch, const Communicator& group) {
     return global_batch / ranks;
 }
 
-DataParallel::DataParallel(Communicator& group, Executor& executor) : group_(group), executor_(executor) {}
+DataParallel::DataParallel(Communicator& group, Executor& executor)
+    : group_(group), executor_(executor), on_device_(group.device_buffers()) {
+    if (!on_device_) return;
+    if (executor_.device_buffer(Executor::FlatBuffer::gradients).data() == nullptr)
+        throw Error(
+            fmt::format("data-parallel training: the {} communicator averages GPU memory, but the {} "
+                        "backend keeps its gradients on the host",
+                        group_.backend(), executor_.backend_name()));
+    // The collectives go on the executor's stream: backward before them,
+    // the update after, and no host wait for them (one per step fewer than
+    // waiting for backward first).
+    group_.set_device_stream(executor_.device_stream());
+}
+
+DataParallel::~DataParallel() {
+    if (on_device_) group_.set_device_stream(nullptr);  // the executor's stream may go before the communicator
+}
 
 void DataParallel::broadcast_state() {
     if (group_.size() == 1) return;
+    using Buffer = Executor::FlatBuffer;
+    if (on_device_) {
+        for (Buffer buffer : {Buffer::parameters, Buffer::optimizer_state, Buffer::state}) {
+            std::span<float> values = executor_.device_buffer(buffer);
+            if (!values.empty()) group_.broadcast(values.data(), int64_t(values.size()));
+        }
+        executor_.pull_state();  // the host mirrors, as the device now has them
+        return;
+    }
+    // Host buffers: the CPU backend's own, or a device backend's mirrors
+    // (one round trip, once per run).
+    executor_.pull_state();
     for (std::span<float> buffer : {executor_.parameters(), executor_.optimizer_state(), executor_.state()})
         group_.broadcast(buffer.data(), int64_t(buffer.size()));
+    executor_.push_state();
 }
 
 std::vector<float> DataParallel::reduce_losses() {
     const auto local = executor_.head_losses();
-    if (group_.size() == 1) return {local.begin(), local.end()};
     const Graph& graph = executor_.graph();
     const int heads = int(graph.heads.size());
     const int64_t batch = executor_.batch();
@@ -47,9 +74,7 @@ std::vector<float> DataParallel::reduce_losses() {
     group_.allreduce_sum(sums_.data(), int64_t(sums_.size()));
 
     std::vector<float> global(heads);
-    std::span<float> parameters = executor_.parameters();
-    std::span<float> gradients = executor_.gradients();
-    const bool learned_weights = int64_t(parameters.size()) > graph.parameter_count;
+    const bool learned_weights = int64_t(executor_.parameters().size()) > graph.parameter_count;
     for (int h = 0; h < heads; ++h) {
         const double total_present = sums_[h];
         global[h] = total_present > 0 ? float(sums_[heads + h] / total_present) : 0.0f;
@@ -57,32 +82,41 @@ std::vector<float> DataParallel::reduce_losses() {
         // (a factor 1/N), so rank r's share is weighted by N P_r / P.
         if (total_present <= 0) continue;  // no rank has a label: every gradient is 0 already
         const float scale = float(double(group_.size()) * here[h] / total_present);
-        // The head's logit gradient, which the loss wrote and backward reads.
-        // The executor offers it read-only (for tests); the weighting has to
-        // happen between the two, in place.
-        const Head& head = graph.heads[h];
-        auto* cpu = dynamic_cast<CpuExecutor*>(&executor_);
-        if (cpu == nullptr)
-            throw Error(fmt::format("data-parallel training: {} ranks need the cpu backend in this build (the {} "
-                                    "backend trains in one process); use --device cpu",
-                                    group_.size(), executor_.backend_name()));
-        float* grad_logits = const_cast<float*>(cpu->tensor_gradient(head.output));
-        const int64_t count = batch * head.width;
-        for (int64_t i = 0; i < count; ++i) grad_logits[i] *= scale;
+        executor_.scale_head_gradient(h, scale);
         if (learned_weights) {
             // d/ds [exp(-s) w L + s] = 1 - exp(-s) w L: only the loss term
             // takes the weight; the +1 of each rank averages to 1.
-            const float weight = head.spec.weight * std::exp(-parameters[graph.parameter_count + h]);
-            gradients[graph.parameter_count + h] = 1.0f - weight * (scale * local[h]);
+            const float weight = executor_.head_weights()[h];  // exp(-s) w, as this step's loss used it
+            executor_.set_task_weight_gradient(h, 1.0f - weight * (scale * local[h]));
         }
     }
     return global;
 }
 
 void DataParallel::average_gradients() {
-    if (group_.size() == 1) return;
+    if (on_device_) {
+        std::span<float> gradients = executor_.device_buffer(Executor::FlatBuffer::gradients);
+        group_.allreduce_mean(gradients.data(), int64_t(gradients.size()));
+        return;
+    }
+    // Host memory: the CPU backend's buffer itself, or a device backend's
+    // gradients staged through its host mirror (MPI without NCCL).
+    executor_.pull_gradients();
     std::span<float> gradients = executor_.gradients();
     group_.allreduce_mean(gradients.data(), int64_t(gradients.size()));
+    executor_.push_gradients();
+}
+
+bool DataParallel::train_step(const OptimizerOptions& optimizer, float learning_rate, std::vector<float>& losses) {
+    executor_.forward(true);
+    executor_.compute_loss();
+    losses = reduce_losses();
+    for (float loss : losses)
+        if (!std::isfinite(loss)) return false;  // every rank sees the same losses, so every rank skips
+    executor_.backward();
+    average_gradients();
+    executor_.update(optimizer, learning_rate);
+    return true;
 }
 
 bool DataParallel::all_continue(bool continue_here) {

@@ -11,14 +11,30 @@
 //             r's head-h logit gradient is weighted by N·P_r,h / P_h; the
 //             averaged gradient is then the global mean's gradient
 //   gradients the whole flat gradient buffer (weights, then the learned
-//             task log-variances) averaged in one collective
+//             task log-variances) averaged in one collective, where it lives:
+//             on the GPU with a device communicator (NCCL), ordered on the
+//             executor's stream; through host memory otherwise (the CPU
+//             backend's buffer itself, or a CUDA executor's gradients pulled
+//             to the host, averaged by MPI and pushed back)
 //
-// With one rank every call is the identity and costs nothing, so a single
-// process trains bit for bit as before. Batch norm keeps per-rank batch
-// statistics (each rank normalises its own B/N rows) unless
-// training.sync_batch_norm sums them over the ranks (the Trainer gives the
-// executor the communicator's allreduce); dropout masks are drawn per rank
-// row; per-rank statistics and dropout differ from one process with batch B.
+// Host waits per step on a CUDA executor: the losses, which compute_loss()
+// brings to the host for the reduction above (a global loss that is not
+// finite must stop the update on every rank, so this is decided before it),
+// and the step's end, when the metrics read the outputs. The NCCL average
+// adds none (it is enqueued on the executor's stream); staged through the
+// host, pull_gradients() adds one.
+//
+// The trainer runs one process alone through Executor::train_step (one wait
+// per step on a GPU, a replayed CUDA graph) and calls none of this. Several
+// ranks meet between a step's phases (train_step below), so their steps are
+// never captured as CUDA graphs: the losses must reach the host before the
+// head weighting, and the average sits between backward and update. Called
+// with one rank, every collective is the identity (the weights are exactly
+// 1). Batch norm keeps per-rank batch statistics (each rank normalises its
+// own B/N rows) unless training.sync_batch_norm sums them over the ranks (the
+// Trainer gives the executor the communicator's allreduce; the CPU backend
+// only); dropout masks are drawn per rank row; per-rank statistics and
+// dropout differ from one process with batch B.
 #include <cstdint>
 #include <vector>
 
@@ -33,7 +49,13 @@ int64_t per_rank_batch(int64_t global_batch, const Communicator& group);
 
 class DataParallel {
 public:
+    // With a device communicator (NCCL), sets the executor's stream as the
+    // communicator's until destruction; throws if the executor keeps its
+    // buffers on the host.
     DataParallel(Communicator& group, Executor& executor);
+    ~DataParallel();
+    DataParallel(const DataParallel&) = delete;
+    DataParallel& operator=(const DataParallel&) = delete;
 
     int64_t global_batch() const { return executor_.batch() * group_.size(); }
     // This rank's first row within a global batch.
@@ -53,6 +75,12 @@ public:
     // After backward(): the mean of every rank's flat gradient buffer.
     void average_gradients();
 
+    // One training step of this rank: forward, loss, reduce_losses(),
+    // backward, average_gradients(), update. The update is skipped on every
+    // rank alike when a global loss is not finite; returns whether it ran,
+    // with each head's global loss in `losses`.
+    bool train_step(const OptimizerOptions& optimizer, float learning_rate, std::vector<float>& losses);
+
     // Whether every rank wants to go on (false if any asked to stop), so all
     // leave the training loop after the same step.
     bool all_continue(bool continue_here);
@@ -63,6 +91,7 @@ public:
 private:
     Communicator& group_;
     Executor& executor_;
+    bool on_device_ = false;    // the communicator averages device memory
     std::vector<double> sums_;  // [present counts per head, present-weighted losses per head]
 };
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <iterator>
 
 #include "ladon/error.hpp"
 
@@ -33,53 +35,81 @@ void in_slices(int64_t count, Call&& call) {
 
 struct NcclCommunicator::Handles {
     ncclComm_t comm = nullptr;
-    cudaStream_t stream = nullptr;
+    cudaStream_t own_stream = nullptr;
+    cudaStream_t caller_stream = nullptr;  // set_device_stream's, or null
+    cudaStream_t stream() const { return caller_stream != nullptr ? caller_stream : own_stream; }
 };
 
-NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi)
-    : mpi_(std::move(mpi)), handles_(std::make_unique<Handles>()) {
+NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int device)
+    : host_(std::move(host)), handles_(std::make_unique<Handles>()), device_(device) {
     int devices = 0;
     check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
     if (devices == 0) throw Error("distributed: the NCCL communicator needs a CUDA device; this machine has none");
-    device_ = mpi_->local_rank() % devices;
+    if (device < 0 || device >= devices)
+        throw Error(fmt::format("distributed: NCCL on cuda:{}, but this process sees {} CUDA device{}", device, devices,
+                                devices == 1 ? "" : "s"));
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+    // The unique id from rank 0 to every rank through the host
+    // communicator: as integers, whose sum (everyone else adds zeros) is an
+    // exact copy.
     ncclUniqueId id{};
-    if (mpi_->rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    mpi_->broadcast_bytes(&id, sizeof(id));
-    check_cuda(cudaStreamCreateWithFlags(&handles_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    check_nccl(ncclCommInitRank(&handles_->comm, mpi_->size(), id, mpi_->rank()), "ncclCommInitRank");
+    static_assert(sizeof(id) % sizeof(int64_t) == 0);
+    int64_t words[sizeof(id) / sizeof(int64_t)] = {};
+    if (host_->rank() == 0) {
+        check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+        std::memcpy(words, &id, sizeof(id));
+    }
+    host_->allreduce_sum(words, int64_t(std::size(words)));
+    std::memcpy(&id, words, sizeof(id));
+    check_cuda(cudaStreamCreateWithFlags(&handles_->own_stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    const ncclResult_t initialised = ncclCommInitRank(&handles_->comm, host_->size(), id, host_->rank());
+    if (initialised != ncclSuccess) {
+        cudaStreamDestroy(handles_->own_stream);
+        // Two ranks on one GPU is the likely cause of an invalid usage here.
+        throw Error(
+            fmt::format("distributed: ncclCommInitRank failed on rank {} (local rank {}, cuda:{} of {}): {}; "
+                        "NCCL needs one GPU per rank: start at most as many ranks per machine as it has "
+                        "GPUs",
+                        host_->rank(), host_->local_rank(), device_, devices, ncclGetErrorString(initialised)));
+    }
 }
 
 NcclCommunicator::~NcclCommunicator() {
     if (handles_->comm != nullptr) ncclCommDestroy(handles_->comm);
-    if (handles_->stream != nullptr) cudaStreamDestroy(handles_->stream);
+    if (handles_->own_stream != nullptr) cudaStreamDestroy(handles_->own_stream);
+}
+
+void NcclCommunicator::set_device_stream(void* stream) { handles_->caller_stream = static_cast<cudaStream_t>(stream); }
+
+void NcclCommunicator::finish(const char* what) {
+    if (handles_->caller_stream == nullptr) check_cuda(cudaStreamSynchronize(handles_->own_stream), what);
 }
 
 void NcclCommunicator::broadcast(float* device_data, int64_t count, int root) {
     in_slices(count, [&](int64_t begin, std::size_t n) {
         check_nccl(ncclBroadcast(device_data + begin, device_data + begin, n, ncclFloat32, root, handles_->comm,
-                                 handles_->stream),
+                                 handles_->stream()),
                    "ncclBroadcast");
     });
-    check_cuda(cudaStreamSynchronize(handles_->stream), "cudaStreamSynchronize");
+    finish("ncclBroadcast");
 }
 
 void NcclCommunicator::allreduce_sum(float* device_data, int64_t count) {
     in_slices(count, [&](int64_t begin, std::size_t n) {
         check_nccl(ncclAllReduce(device_data + begin, device_data + begin, n, ncclFloat32, ncclSum, handles_->comm,
-                                 handles_->stream),
+                                 handles_->stream()),
                    "ncclAllReduce");
     });
-    check_cuda(cudaStreamSynchronize(handles_->stream), "cudaStreamSynchronize");
+    finish("ncclAllReduce");
 }
 
 void NcclCommunicator::allreduce_mean(float* device_data, int64_t count) {
     in_slices(count, [&](int64_t begin, std::size_t n) {
         check_nccl(ncclAllReduce(device_data + begin, device_data + begin, n, ncclFloat32, ncclAvg, handles_->comm,
-                                 handles_->stream),
+                                 handles_->stream()),
                    "ncclAllReduce (avg)");
     });
-    check_cuda(cudaStreamSynchronize(handles_->stream), "cudaStreamSynchronize");
+    finish("ncclAllReduce (avg)");
 }
 
 void NcclCommunicator::abort(int code) {
@@ -87,12 +117,17 @@ void NcclCommunicator::abort(int code) {
     // ends the other ranks, NCCL calls included.
     if (handles_->comm != nullptr) ncclCommAbort(handles_->comm);
     handles_->comm = nullptr;
-    mpi_->abort(code);
+    host_->abort(code);
     std::_Exit(code);  // not reached
 }
 
 std::unique_ptr<NcclCommunicator> make_nccl_communicator() {
-    return std::make_unique<NcclCommunicator>(make_mpi_communicator());
+    std::shared_ptr<Communicator> host = make_mpi_communicator();
+    int devices = 0;
+    check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
+    if (devices == 0) throw Error("distributed: the NCCL communicator needs a CUDA device; this machine has none");
+    const int device = host->local_rank() % devices;
+    return std::make_unique<NcclCommunicator>(std::move(host), device);
 }
 
 }  // namespace ladon::engine

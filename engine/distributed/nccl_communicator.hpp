@@ -1,10 +1,15 @@
 #pragma once
 // NCCL on device buffers, for the CUDA backend: one process per GPU, the GPU
-// chosen by the local rank. MPI starts the processes and carries NCCL's
-// unique id from rank 0 to the others; it also does the small host
-// reductions (metric sums, present-label counts), which NCCL cannot do on
-// host memory. Float collectives run on the communicator's stream and are
-// synchronised before returning, so callers see a finished buffer.
+// chosen by the caller (the trainer: local rank modulo the visible GPUs). A
+// host communicator (MPI) starts the processes and carries NCCL's unique id
+// from rank 0 to the others; it also does the small host reductions (metric
+// sums, present-label counts), which NCCL cannot do on host memory.
+//
+// Float collectives run on the communicator's own stream and are waited for
+// before returning, so callers see a finished buffer; or, after
+// set_device_stream(s), on stream s without a wait, ordered with the work
+// the caller enqueues there (the trainer's executor stream: its backward
+// pass before the average, its update after).
 #include <memory>
 
 #include "engine/distributed/mpi_communicator.hpp"
@@ -14,36 +19,42 @@ namespace ladon::engine {
 
 class NcclCommunicator final : public Communicator {
 public:
-    // Selects GPU local_rank() % device count, then creates the NCCL
-    // communicator over all of `mpi`'s ranks.
-    explicit NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi);
+    // Makes `device` the current CUDA device, then creates the NCCL
+    // communicator over all of `host`'s ranks.
+    NcclCommunicator(std::shared_ptr<Communicator> host, int device);
     ~NcclCommunicator() override;
     NcclCommunicator(const NcclCommunicator&) = delete;
     NcclCommunicator& operator=(const NcclCommunicator&) = delete;
 
-    int rank() const override { return mpi_->rank(); }
-    int size() const override { return mpi_->size(); }
-    int local_rank() const override { return mpi_->local_rank(); }
+    int rank() const override { return host_->rank(); }
+    int size() const override { return host_->size(); }
+    int local_rank() const override { return host_->local_rank(); }
     std::string backend() const override { return "nccl"; }
     bool device_buffers() const override { return true; }
+    void set_device_stream(void* stream) override;
     int device() const { return device_; }
 
     void broadcast(float* device_data, int64_t count, int root = 0) override;
     void allreduce_sum(float* device_data, int64_t count) override;
     void allreduce_mean(float* device_data, int64_t count) override;
-    void allreduce_sum(double* data, int64_t count) override { mpi_->allreduce_sum(data, count); }
-    void allreduce_sum(int64_t* data, int64_t count) override { mpi_->allreduce_sum(data, count); }
-    void barrier() override { mpi_->barrier(); }
+    void allreduce_sum(double* data, int64_t count) override { host_->allreduce_sum(data, count); }
+    void allreduce_sum(int64_t* data, int64_t count) override { host_->allreduce_sum(data, count); }
+    void barrier() override { host_->barrier(); }
     [[noreturn]] void abort(int code) override;
 
 private:
+    // After enqueueing a collective: wait for it on the own stream, not on a
+    // caller's.
+    void finish(const char* what);
+
     struct Handles;
-    std::unique_ptr<MpiCommunicator> mpi_;
+    std::shared_ptr<Communicator> host_;
     std::unique_ptr<Handles> handles_;
     int device_ = 0;
 };
 
-// MPI, then NCCL on top of it. Throws if there is no CUDA device.
+// MPI, then NCCL on top of it, on GPU local rank modulo the visible GPUs.
+// Throws if there is no CUDA device.
 std::unique_ptr<NcclCommunicator> make_nccl_communicator();
 
 }  // namespace ladon::engine

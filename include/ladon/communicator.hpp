@@ -5,10 +5,11 @@
 // (`mpirun -np N ladon train ...`); a process started without a launcher is
 // one rank of one and pays nothing for it.
 //
-// Collectives are in place and blocking. Float buffers live where the
-// communicator says (`device_buffers()`: GPU memory for NCCL, host memory
-// otherwise); double and integer buffers, for metrics and counts, are always
-// host memory. Every rank must call the same collectives in the same order.
+// Collectives are in place and blocking (but see set_device_stream). Float
+// buffers live where the communicator says (`device_buffers()`: GPU memory
+// for NCCL, host memory otherwise); double and integer buffers, for metrics
+// and counts, are always host memory. Every rank must call the same
+// collectives in the same order.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,14 @@ public:
     virtual int local_rank() const = 0;       // among the ranks on this machine: picks the GPU
     virtual std::string backend() const = 0;  // "single", "mpi", "nccl"
     virtual bool device_buffers() const { return false; }
+    // Device communicators: the stream (a cudaStream_t) float collectives
+    // are enqueued on. Null, the default: the communicator's own, waited for
+    // before each collective returns. Set: ordered after the work already
+    // enqueued on that stream and before what follows, returning without a
+    // wait (the data-parallel trainer sets its executor's stream, so that the
+    // gradient average costs the step no extra host wait). Ignored by host
+    // communicators.
+    virtual void set_device_stream(void* /*stream*/) {}
 
     // Copies root's `count` floats into every rank's buffer.
     virtual void broadcast(float* data, int64_t count, int root = 0) = 0;
@@ -53,5 +62,17 @@ std::unique_ptr<Communicator> make_communicator();
 
 // Whether this build has the MPI communicator.
 bool mpi_available();
+
+// Whether this build has the NCCL communicator (MPI, the CUDA toolkit and
+// NCCL were all found when it was configured).
+bool nccl_available();
+
+// The communicator for data-parallel training on CUDA device `device` with
+// host_group's ranks: NCCL over the same ranks where this build has it
+// (float collectives then take device memory, and the rank's current device
+// becomes `device`), else host_group itself, whose float collectives the
+// trainer stages through host memory. host_group stays in use (it carries
+// NCCL's unique id, the host reductions and abort()).
+std::shared_ptr<Communicator> make_device_communicator(std::shared_ptr<Communicator> host_group, int device);
 
 }  // namespace ladon

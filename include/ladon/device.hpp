@@ -28,4 +28,14 @@ CudaAvailability cuda_availability();
 // ladon::Error saying why. Returns one line that says what was chosen.
 std::string choose_device(const std::string& device, TrainerOptions& options);
 
+// The same for one of `ranks` data-parallel processes, `local_rank` among
+// those on its machine (Communicator::local_rank()): one process per GPU.
+// With one rank, exactly choose_device. With several, "auto" (when a GPU is
+// visible) and "cuda" take GPU local_rank modulo the visible GPUs, so N ranks
+// on a machine with N GPUs get one each (and a launcher that shows each rank
+// only its own GPU gets that one); "cpu", and "auto" without a GPU, the CPU.
+// An explicit "cuda:N" is an error: every rank would take GPU N (choose the
+// GPUs with CUDA_VISIBLE_DEVICES instead).
+std::string choose_rank_device(const std::string& device, int ranks, int local_rank, TrainerOptions& options);
+
 }  // namespace ladon

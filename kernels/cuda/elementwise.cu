@@ -110,6 +110,14 @@ cudaError_t accumulate(int64_t count, const float* source, float* destination, c
     return run(count, elementwise::Accumulate{source, destination}, stream);
 }
 
+cudaError_t scale(int64_t count, float factor, float* data, cudaStream_t stream) {
+    return run(count, elementwise::Scale{factor, data}, stream);
+}
+
+cudaError_t fill(int64_t count, float value, float* data, cudaStream_t stream) {
+    return run(count, elementwise::Fill{value, data}, stream);
+}
+
 cudaError_t concat_forward(int64_t batch, int64_t spatial, int64_t channels, int64_t channel_offset,
                            int64_t total_channels, const float* input, float* y, cudaStream_t stream) {
     return run_concat<false>(batch, spatial, channels, channel_offset, total_channels, input, y, stream);

@@ -214,6 +214,27 @@ struct Accumulate {
     __device__ void apply4(int64_t v) const { store4(destination, v, add4(load4(destination, v), load4(source, v))); }
 };
 
+// data *= factor in place (a head's logit gradient weighted across
+// data-parallel ranks), and data = value.
+struct Scale {
+    float factor;
+    float* data;
+    __device__ bool vectorizable() const { return aligned16(data); }
+    __device__ void apply(int64_t i) const { data[i] *= factor; }
+    __device__ void apply4(int64_t v) const {
+        const float4 in = load4(data, v);
+        store4(data, v, make_float4(in.x * factor, in.y * factor, in.z * factor, in.w * factor));
+    }
+};
+
+struct Fill {
+    float value;
+    float* data;
+    __device__ bool vectorizable() const { return aligned16(data); }
+    __device__ void apply(int64_t i) const { data[i] = value; }
+    __device__ void apply4(int64_t v) const { store4(data, v, make_float4(value, value, value, value)); }
+};
+
 // ---------------------------------------------------------------- concat
 // Input sample n is one contiguous row of `row_length` = channels * spatial
 // floats; in y it is the row starting at n * y_row_length + y_offset.

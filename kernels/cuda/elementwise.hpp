@@ -26,6 +26,9 @@ cudaError_t dropout_backward(int64_t count, float probability, uint64_t seed, co
 
 cudaError_t add_forward(int64_t count, const float* a, const float* b, float* y, cudaStream_t stream);
 cudaError_t accumulate(int64_t count, const float* source, float* destination, cudaStream_t stream);  // dst += src
+// data *= factor, and data = value (in place; the data-parallel head weighting).
+cudaError_t scale(int64_t count, float factor, float* data, cudaStream_t stream);
+cudaError_t fill(int64_t count, float value, float* data, cudaStream_t stream);
 
 // input [batch, channels, spatial] is the slice [channel_offset, channel_offset + channels) of
 // y [batch, total_channels, spatial].

@@ -6,6 +6,7 @@
 
 #include "ladon/checkpoint.hpp"
 #include "ladon/config.hpp"
+#include "ladon/device.hpp"
 #include "ladon/error.hpp"
 
 namespace {
@@ -86,6 +87,28 @@ TEST(EngineConfigText, DevicesParseAndBadOnesAreErrors) {
                                                       "r.toml"); })
                   .find("r.toml:8: run.device: unknown device"),
               std::string::npos);
+}
+
+TEST(EngineConfigText, SeveralRanksTakeTheirLocalRanksGpuAndRefuseAnExplicitOne) {
+    ladon::TrainerOptions options;
+    // Every rank would take GPU 1: refused, whatever the machine has.
+    const std::string refused = message_of([&] { ladon::choose_rank_device("cuda:1", 2, 0, options); });
+    EXPECT_NE(refused.find("device \"cuda:1\" with 2 ranks"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("CUDA_VISIBLE_DEVICES"), std::string::npos) << refused;
+    // The CPU, asked for or (auto) without a GPU; one rank is a single process.
+    EXPECT_NE(ladon::choose_rank_device("cpu", 4, 3, options).find("device: cpu"), std::string::npos);
+    EXPECT_EQ(options.backend, ladon::Backend::cpu);
+    if (ladon::cuda_availability().devices.empty()) {
+        EXPECT_NE(ladon::choose_rank_device("auto", 2, 1, options).find("training on the CPU"), std::string::npos);
+        EXPECT_EQ(options.backend, ladon::Backend::cpu);
+        EXPECT_EQ(message_of([&] { ladon::choose_rank_device("cuda:1", 1, 0, options); }),
+                  message_of([&] { ladon::choose_device("cuda:1", options); }));
+    } else {
+        const int devices = int(ladon::cuda_availability().devices.size());
+        ladon::choose_rank_device("cuda", 2, devices + 1, options);
+        EXPECT_EQ(options.backend, ladon::Backend::cuda);
+        EXPECT_EQ(options.cuda_device, (devices + 1) % devices);
+    }
 }
 
 TEST(EngineCheckpoint, SaveAndLoadRestoreWeightsOptimizerStateAndProgressExactly) {

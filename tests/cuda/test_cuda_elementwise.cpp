@@ -221,6 +221,29 @@ TEST_F(CudaElementwise, AddAndAccumulateMatchCpu) {
     }
 }
 
+// The data-parallel head weighting: x *= factor in place, element for
+// element the float product the CPU computes; fill sets every element.
+TEST_F(CudaElementwise, ScaleMultipliesInPlaceAndFillSetsEveryElement) {
+    for (const int64_t count : counts) {
+        const std::vector<float> x = random_values(count, 11);
+        for (const int offset : {0, 1}) {
+            DeviceRange device_x(x, offset);
+            std::vector<float> expected = x;
+            for (float& value : expected) value *= 1.7f;
+            ASSERT_CUDA_SUCCESS(cuda::scale(count, 1.7f, device_x.get(), nullptr));
+            expect_bitwise_equal(expected, device_x.download(), describe(count, offset) + ", scale");
+            ASSERT_CUDA_SUCCESS(cuda::fill(count, -0.25f, device_x.get(), nullptr));
+            expect_bitwise_equal(std::vector<float>(count, -0.25f), device_x.download(),
+                                 describe(count, offset) + ", fill");
+        }
+    }
+    DeviceRange untouched(std::vector<float>{3.0f}, 0);
+    ASSERT_CUDA_SUCCESS(cuda::scale(0, 2.0f, untouched.get(), nullptr));
+    ASSERT_CUDA_SUCCESS(cuda::fill(0, 2.0f, untouched.get(), nullptr));
+    EXPECT_EQ(untouched.download()[0], 3.0f);
+    EXPECT_EQ(cuda::scale(-1, 2.0f, untouched.get(), nullptr), cudaErrorInvalidValue);
+}
+
 // Two inputs of 3 and 5 channels fill y's 8; spatial 4 takes the float4 path
 // (every row start aligned), spatial 7 the scalar one.
 TEST_F(CudaElementwise, ConcatForwardFillsSlicesAndBackwardAccumulatesLikeCpu) {
