@@ -240,10 +240,12 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     // here, at the start of each step.
     std::optional<engine::BatchLoader> loader;
     std::optional<engine::BatchPrefetcher> prefetcher;
-    if (options.prefetch_batches > 0 && impl.step < total_steps)
+    const bool on_device = executor.backend_name().rfind("cuda", 0) == 0;
+    const int prefetch = options.prefetch_batches >= 0 ? options.prefetch_batches : (on_device ? 2 : 0);
+    if (prefetch > 0 && impl.step < total_steps)
         prefetcher.emplace(train, executor,
                            engine::StepOrder{options.seed, train.size(), batch, parallel.first_row(), rank_batch},
-                           augmentation, impl.step, total_steps, options.prefetch_batches);
+                           augmentation, impl.step, total_steps, prefetch);
     else
         loader.emplace(train, executor, augmentation);
 

@@ -286,6 +286,7 @@ TEST(EngineTrainer, SampleThatCannotBeReadIsAnErrorNotAnAbort) {
     // Samples load in an OpenMP loop; the dataset's exception must reach the caller.
     RunConfig config = small_config();
     SpoiltDataset train(make_train_dataset(config.data), SpoiltDataset::Spoil::failing_sample);
+    config.training.prefetch_batches = 2;  // loaded on the background thread
     Trainer trainer(config.model, config.training);
     const std::string message = error_of([&] { trainer.fit(train, nullptr); });
     EXPECT_NE(message.find("spoilt dataset: sample"), std::string::npos) << message;
