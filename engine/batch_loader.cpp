@@ -283,7 +283,8 @@ int64_t BatchPrefetcher::next(int64_t step) {
     if (slot.failure) std::rethrow_exception(slot.failure);
     lock.unlock();
     // The slot is the training thread's until it is handed back below.
-    std::copy(slot.input.begin(), slot.input.end(), executor_.input());
+    // Counts from the executor's own shapes, never from the slot's.
+    std::copy_n(slot.input.data(), executor_.graph().tensors[0].shape.elements(), executor_.input());
     const int heads = int(executor_.graph().heads.size());
     const int64_t batch = executor_.batch();
     int64_t offset = 0;

@@ -3,6 +3,7 @@
 // loading reaches the caller at the step it belongs to.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -32,7 +33,9 @@ RunConfig small_config() {
 // Everything a step's batch consists of, as the executor holds it.
 std::vector<float> staged(Executor& executor) {
     const int64_t batch = executor.batch();
-    std::vector<float> all(executor.input(), executor.input() + batch * executor.graph().tensors[0].shape.elements());
+    EXPECT_EQ(executor.graph().tensors[0].shape.batch, batch);
+    // Tensor 0's shape includes the batch.
+    std::vector<float> all(executor.input(), executor.input() + executor.graph().tensors[0].shape.elements());
     for (int h = 0; h < int(executor.graph().heads.size()); ++h) {
         all.insert(all.end(), executor.targets(h), executor.targets(h) + batch * executor.target_floats(h));
         all.insert(all.end(), executor.mask(h), executor.mask(h) + batch);
@@ -75,8 +78,15 @@ TEST(EnginePrefetch, BatchesAreTheLoadersBitForBit) {
         const int64_t first = 2, last = 14;  // from inside epoch 1 to inside epoch 3
         BatchPrefetcher prefetcher(*data, *executor, order, augmentation, first, last, depth);
         std::vector<int64_t> permutation;
+        // The activation after the input in the arena: next() must not write
+        // past the input (a slot sized batch x batch once did).
+        const TensorShape& after = executor->graph().tensors[1].shape;
+        auto* neighbour = const_cast<float*>(executor->tensor_value(1));
         for (int64_t step = first; step < last; ++step) {
+            std::fill(neighbour, neighbour + after.elements(), 12345.0f);
             EXPECT_EQ(prefetcher.next(step), 4);
+            EXPECT_EQ(std::count(neighbour, neighbour + after.elements(), 12345.0f), after.elements())
+                << "step " << step << ": next() wrote past the input";
             shuffled_indices(kSeed, step / 5 + 1, permutation, data->size());
             loader.load(std::span<const int64_t>(permutation.data() + (step % 5) * 8 + 4, 4), step);
             const std::vector<float> expected = staged(*reference), actual = staged(*executor);
