@@ -400,9 +400,8 @@ RunConfig parse_run_config(std::string_view text, const std::string& source,
         }
         reader.require(augment.max_shift >= 0, "augment_shift", "expected pixels >= 0");
         reader.read("prefetch", config.training.prefetch_batches);
-        reader.require(config.training.prefetch_batches >= -1, "prefetch",
-                       "expected the number of batches to load ahead, >= 0 (0: load in the training thread), or -1 "
-                       "(2 on a GPU, 0 on the CPU)");
+        reader.require(config.training.prefetch_batches >= 0, "prefetch",
+                       "expected the number of batches to load ahead, >= 0 (0: load in the training thread)");
         reader.read("inputs", d.inputs);
         reader.read("test_inputs", d.test_inputs);
         if (const toml::node* tasks = reader.node("tasks")) {

@@ -240,8 +240,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     // here, at the start of each step.
     std::optional<engine::BatchLoader> loader;
     std::optional<engine::BatchPrefetcher> prefetcher;
-    const bool on_device = executor.backend_name().rfind("cuda", 0) == 0;
-    const int prefetch = options.prefetch_batches >= 0 ? options.prefetch_batches : (on_device ? 2 : 0);
+    const int prefetch = options.prefetch_batches;
     if (prefetch > 0 && impl.step < total_steps)
         prefetcher.emplace(train, executor,
                            engine::StepOrder{options.seed, train.size(), batch, parallel.first_row(), rank_batch},
