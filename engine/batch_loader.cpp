@@ -203,7 +203,7 @@ BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, Executor& executor, con
     for (int h = 0; h < heads; ++h) target_count += executor.target_floats(h) * batch;
     slots_.resize(std::size_t(depth));
     for (Slot& slot : slots_) {
-        slot.input.assign(std::size_t(batch * graph.tensors[0].shape.elements()), 0.0f);
+        slot.input.assign(std::size_t(graph.tensors[0].shape.elements()), 0.0f);  // the whole batch's input
         slot.targets.assign(std::size_t(target_count), 0.0f);
         slot.masks.assign(std::size_t(batch * heads), 0.0f);
         BatchBuffers buffers;
