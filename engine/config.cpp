@@ -323,6 +323,7 @@ RunConfig parse_run_config(std::string_view text, const std::string& source,
         reader.read("threads", t.threads);
         reader.read("cuda_graphs", t.cuda_graphs);
         reader.read("sync_batch_norm", t.sync_batch_norm);
+        reader.read("allreduce_bucket_mb", t.allreduce_bucket_mb);
         t.on_non_finite_loss = read_enum(reader, "on_non_finite_loss",
                                          std::array<std::pair<const char*, NonFiniteLoss>, 2>{
                                              {{"stop", NonFiniteLoss::stop}, {"skip", NonFiniteLoss::skip}}},
@@ -336,6 +337,9 @@ RunConfig parse_run_config(std::string_view text, const std::string& source,
         reader.require(t.epochs > 0, "epochs", "expected a positive number of epochs");
         reader.require(t.batch_size > 0, "batch_size", "expected a positive batch size");
         reader.require(t.threads >= 0, "threads", "expected 0 (all cores) or more");
+        reader.require(t.allreduce_bucket_mb >= 0.0 && t.allreduce_bucket_mb <= 1048576.0, "allreduce_bucket_mb",
+                       fmt::format("expected 0 (one collective after the backward pass) to 1048576 MiB, got {}",
+                                   t.allreduce_bucket_mb));
     }
     if (const toml::node* n = top.node("optimizer")) {
         TableReader reader(as_table(top, n, "optimizer"), "optimizer", source);

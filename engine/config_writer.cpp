@@ -21,6 +21,12 @@ std::string number(float value) {
     return text;
 }
 
+std::string number(double value) {
+    std::string text = fmt::format("{}", value);  // shortest text that reads back as the same double
+    if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
+    return text;
+}
+
 std::string quoted(const std::string& text) {
     std::string out = "\"";
     for (char c : text) {
@@ -102,12 +108,13 @@ std::string to_toml(const RunConfig& config) {
     }
     const TrainerOptions& t = config.training;
     out << "\n[training]\n"
-        << fmt::format("epochs = {}\nbatch_size = {}\nmax_steps = {}\nseed = {}\nthreads = {}\n", t.epochs, t.batch_size,
-                       t.max_steps, t.seed, t.threads)
+        << fmt::format("epochs = {}\nbatch_size = {}\nmax_steps = {}\nseed = {}\nthreads = {}\n", t.epochs,
+                       t.batch_size, t.max_steps, t.seed, t.threads)
         << "task_weighting = \"" << (t.task_weighting == TaskWeighting::uncertainty ? "uncertainty" : "fixed") << "\"\n"
         << "on_non_finite_loss = \"" << (t.on_non_finite_loss == NonFiniteLoss::skip ? "skip" : "stop") << "\"\n"
         << "cuda_graphs = " << (t.cuda_graphs ? "true" : "false") << "\n"
-        << "sync_batch_norm = " << (t.sync_batch_norm ? "true" : "false") << "\n";
+        << "sync_batch_norm = " << (t.sync_batch_norm ? "true" : "false") << "\n"
+        << "allreduce_bucket_mb = " << number(t.allreduce_bucket_mb) << "\n";
     const OptimizerOptions& o = t.optimizer;
     out << "\n[optimizer]\nkind = \"" << (o.kind == OptimizerOptions::Kind::sgd ? "sgd" : "adamw") << "\"\n"
         << "learning_rate = " << number(o.learning_rate) << "\nmomentum = " << number(o.momentum)

@@ -141,7 +141,11 @@ double CpuExecutor::compute_loss() {
 }
 
 void CpuExecutor::backward() {
-    for (std::size_t i = graph_.nodes.size(); i-- > 0;) backward_node(graph_.nodes[i], i);
+    gradients_final_before_backward();
+    for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
+        backward_node(graph_.nodes[i], i);
+        gradients_final_after_node(i);
+    }
 }
 
 void CpuExecutor::backward_node(const Node& node, std::size_t index) {

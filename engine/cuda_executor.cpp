@@ -146,9 +146,14 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
         m.group_of_node.assign(nodes, -1);
         for (std::size_t g = 0; g < graph_.head_groups.size(); ++g) {
             std::vector<int> heads;
+            // The group's GEMM writes every head's weight and bias gradients
+            // at its first node (see backward_node).
+            const int first = graph_.head_groups[g].nodes.front();
             for (int n : graph_.head_groups[g].nodes) {
                 m.group_of_node[n] = int(g);
                 heads.push_back(graph_.nodes[n].head);
+                for (int slice : {graph_.nodes[n].weight, graph_.nodes[n].bias})
+                    if (slice >= 0) set_gradient_writer(slice, first);
             }
             m.group_heads.push_back(std::move(heads));
         }
@@ -495,7 +500,14 @@ double CudaExecutor::compute_loss() {
 }
 
 void CudaExecutor::backward() {
-    for (std::size_t i = graph_.nodes.size(); i-- > 0;) backward_node(i);
+    // The gradients-final hook runs on the host as each node's kernels are
+    // enqueued, not when they have run: its caller orders its work on the
+    // range after them on m.stream.
+    gradients_final_before_backward();
+    for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
+        backward_node(i);
+        gradients_final_after_node(i);
+    }
 }
 
 void CudaExecutor::backward_node(std::size_t i) {

@@ -66,7 +66,54 @@ Executor::Executor(Graph graph, const ExecutorOptions& options) : graph_(std::mo
     }
     head_losses_.assign(heads, 0.0f);
     head_weights_.assign(heads, 0.0f);
+    gradient_writers_.assign(graph_.parameters.size(), -1);
+    for (std::size_t i = 0; i < graph_.nodes.size(); ++i)
+        for (int slice : {graph_.nodes[i].weight, graph_.nodes[i].bias})
+            if (slice >= 0) gradient_writers_[slice] = int(i);
     initialise_parameters();
+}
+
+void Executor::gradients_final_before_backward() {
+    if (!gradients_final_hook_) return;
+    if (final_from_.empty()) {
+        // Walk the slices from the top of the buffer down and the nodes in
+        // backward order: after node i the final part reaches down to the
+        // first slice whose writer runs later (has a lower index). The slices
+        // tile [0, parameter_count); a gap would be a layout bug.
+        std::vector<int> slices(graph_.parameters.size());
+        for (std::size_t s = 0; s < slices.size(); ++s) slices[s] = int(s);
+        std::sort(slices.begin(), slices.end(),
+                  [&](int a, int b) { return graph_.parameters[a].offset > graph_.parameters[b].offset; });
+        final_from_.assign(graph_.nodes.size(), 0);
+        int64_t frontier = graph_.parameter_count;
+        std::size_t next = 0;
+        for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
+            while (next < slices.size() && gradient_writers_[slices[next]] >= int(i)) {
+                const BufferSlice& slice = graph_.parameters[slices[next]];
+                if (slice.offset + slice.count != frontier)
+                    throw Error(
+                        fmt::format("executor: parameter '{}' at [{}, {}) does not end where the next one "
+                                    "begins ({})",
+                                    slice.name, slice.offset, slice.offset + slice.count, frontier));
+                frontier = slice.offset;
+                ++next;
+            }
+            final_from_[i] = frontier;
+        }
+        if (next != slices.size())
+            throw Error(fmt::format("executor: parameter '{}' has no node that writes its gradient",
+                                    graph_.parameters[slices[next]].name));
+        if (frontier != 0) throw Error(fmt::format("executor: the parameters begin at {}, not 0", frontier));
+    }
+    reported_from_ = int64_t(gradients_.size());
+    // The learned log-variances: final since compute_loss().
+    if (graph_.parameter_count < reported_from_) report_final_gradients(graph_.parameter_count);
+}
+
+void Executor::report_final_gradients(int64_t begin) {
+    const int64_t end = reported_from_;
+    reported_from_ = begin;
+    gradients_final_hook_(begin, end);
 }
 
 int64_t Executor::target_floats(int head) const {

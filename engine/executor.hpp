@@ -81,6 +81,22 @@ public:
     using BatchNormSync = std::function<void(double* data, int64_t count)>;
     virtual void set_batch_norm_sync(BatchNormSync allreduce_sum);
 
+    // Bucketed gradient averaging (engine/distributed/data_parallel.hpp):
+    // during backward(), `hook(begin, end)` is called each time the range
+    // [begin, end) of the flat gradient buffer has become final, that is,
+    // every node that writes it has run its backward (a head group's GEMM
+    // writes all its heads' weights and biases at once). The ranges arrive
+    // from the top of the buffer down, each ending where the one before
+    // began, and tile [0, gradients().size()) exactly once per backward():
+    // first the learned log-variances (set by compute_loss() and
+    // set_task_weight_gradient(), so final before any node), then the model's
+    // parameters, whose layout follows the node order. A device backend calls
+    // the hook as the writers' kernels are ENQUEUED on device_stream(): work
+    // on the range must be ordered after them there (an event). Empty (the
+    // default): no calls.
+    using GradientsFinalHook = std::function<void(int64_t begin, int64_t end)>;
+    void set_gradients_final_hook(GradientsFinalHook hook) { gradients_final_hook_ = std::move(hook); }
+
     std::span<const float> head_losses() const { return head_losses_; }
     std::span<const float> head_weights() const { return head_weights_; }
     // The head's output [batch, width] in host memory (after forward()).
@@ -146,6 +162,16 @@ protected:
     // learned), and the log-variances' gradients into gradients_.
     double total_loss();
     bool losses_finite() const;
+    // Backends whose backward writes a parameter slice's gradient from
+    // another node than its own (the CUDA backend's head-group GEMM, at the
+    // group's first node) say so before the first backward().
+    void set_gradient_writer(int parameter_slice, int node) { gradient_writers_[parameter_slice] = node; }
+    // backward() calls these around its nodes (in reverse order) so that the
+    // gradients-final hook sees each range as soon as it is final.
+    void gradients_final_before_backward();
+    void gradients_final_after_node(std::size_t node) {
+        if (gradients_final_hook_ && final_from_[node] < reported_from_) report_final_gradients(final_from_[node]);
+    }
 
     Graph graph_;
     ExecutorOptions options_;
@@ -158,6 +184,16 @@ protected:
     float* targets_ = nullptr;
     float* masks_ = nullptr;
     int64_t target_count_ = 0;  // floats of targets for the whole batch
+
+private:
+    void report_final_gradients(int64_t begin);
+    GradientsFinalHook gradients_final_hook_;
+    std::vector<int> gradient_writers_;  // per parameter slice: the node whose backward writes its gradient
+    // Per node i: the gradients [final_from_[i], end) are final once node i's
+    // backward has run (it only falls as backward goes down the nodes);
+    // computed at the first backward() with a hook.
+    std::vector<int64_t> final_from_;
+    int64_t reported_from_ = 0;  // this backward's ranges so far cover [reported_from_, end)
 };
 
 // The memory layout every backend shares: tensor slots in the activation

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -53,6 +54,9 @@ void validate(const TrainerOptions& options) {
     if (!(options.optimizer.learning_rate > 0.0f))
         throw Error(fmt::format("training: optimizer learning_rate must be positive, got {}",
                                 options.optimizer.learning_rate));
+    if (!(options.allreduce_bucket_mb >= 0.0 && options.allreduce_bucket_mb <= 1048576.0))
+        throw Error(fmt::format("training: allreduce_bucket_mb must be 0 (one collective) to 1048576 MiB, got {}",
+                                options.allreduce_bucket_mb));
     if (options.threads > 0) omp_set_num_threads(options.threads);
 }
 
@@ -219,7 +223,10 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     const TrainerOptions& options = impl.options;
     engine::Executor& executor = *impl.executor;
     const AugmentationOptions& augment = options.augmentation;
-    engine::DataParallel parallel(*impl.group, executor);
+    // A positive size of under 4 bytes is one float: each final range its own bucket.
+    const double bucket_bytes = options.allreduce_bucket_mb * 1048576.0;
+    engine::DataParallel parallel(*impl.group, executor,
+                                  bucket_bytes > 0.0 ? std::max<int64_t>(int64_t(bucket_bytes), 1) : 0);
     parallel.broadcast_state();
     const engine::Augmentation augmentation{augment.max_shift, augment.horizontal_flip, augment.box_tasks,
                                             options.seed, parallel.first_row()};

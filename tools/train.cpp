@@ -46,6 +46,16 @@ private:
     struct sigaction previous_term_ {};
 };
 
+// How the ranks average the gradients, for the `data parallel:` line.
+std::string bucket_note(const TrainerOptions& training, const Communicator& trainer_group) {
+    if (!(training.allreduce_bucket_mb > 0.0)) return "";
+    // Staged through the host (a GPU without NCCL) stays one collective.
+    if (training.backend == Backend::cuda && !trainer_group.device_buffers())
+        return "; allreduce_bucket_mb ignored (staged through the host: one collective)";
+    return fmt::format("; gradients averaged in buckets of {} MiB during the backward pass",
+                       training.allreduce_bucket_mb);
+}
+
 RunConfig resolve_config(const TrainArguments& arguments, std::string& resume_checkpoint) {
     RunConfig config;
     if (!arguments.config.empty()) {
@@ -139,12 +149,13 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
     }
     if (leader) folder.write_config(config);
     if (group->size() > 1)
-        std::printf("data parallel: %d ranks (%s), batch %lld per rank%s\n", group->size(),
+        std::printf("data parallel: %d ranks (%s), batch %lld per rank%s%s\n", group->size(),
                     trainer_group->backend().c_str(),
                     static_cast<long long>(config.training.batch_size / group->size()),
                     config.training.backend == Backend::cuda && config.training.cuda_graphs
                         ? "; CUDA graphs off (the ranks meet inside each step)"
-                        : "");
+                        : "",
+                    bucket_note(config.training, *trainer_group).c_str());
 
     const auto plan = trainer.memory_plan();
     std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, %s backend\n",

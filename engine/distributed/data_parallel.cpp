@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "ladon/error.hpp"
@@ -18,10 +19,19 @@ int64_t per_rank_batch(int64_t global_batch, const Communicator& group) {
     return global_batch / ranks;
 }
 
-DataParallel::DataParallel(Communicator& group, Executor& executor)
+DataParallel::DataParallel(Communicator& group, Executor& executor, int64_t bucket_bytes)
     : group_(group), executor_(executor), on_device_(group.device_buffers()) {
+    if (bucket_bytes < 0)
+        throw Error(fmt::format("data-parallel training: a bucket of {} bytes; expected 0 (one collective) or more",
+                                bucket_bytes));
+    const std::span<float> device_gradients = executor_.device_buffer(Executor::FlatBuffer::gradients);
+    // A device backend without a device communicator stages the gradients
+    // through the host in one piece: average_gradients() says why.
+    bucketed_ = bucket_bytes > 0 && (on_device_ || device_gradients.data() == nullptr);
+    bucket_floats_ = std::max<int64_t>(1, bucket_bytes / int64_t(sizeof(float)));
+    gradients_ = on_device_ ? device_gradients.data() : executor_.gradients().data();
     if (!on_device_) return;
-    if (executor_.device_buffer(Executor::FlatBuffer::gradients).data() == nullptr)
+    if (device_gradients.data() == nullptr)
         throw Error(
             fmt::format("data-parallel training: the {} communicator averages GPU memory, but the {} "
                         "backend keeps its gradients on the host",
@@ -30,6 +40,7 @@ DataParallel::DataParallel(Communicator& group, Executor& executor)
     // the update after, and no host wait for them (one per step fewer than
     // waiting for backward first).
     group_.set_device_stream(executor_.device_stream());
+    stream_ = executor_.device_stream();
 }
 
 DataParallel::~DataParallel() {
@@ -100,7 +111,12 @@ void DataParallel::average_gradients() {
         return;
     }
     // Host memory: the CPU backend's buffer itself, or a device backend's
-    // gradients staged through its host mirror (MPI without NCCL).
+    // gradients staged through its host mirror (MPI without NCCL). The
+    // staged case stays one collective even with buckets asked for: a bucket
+    // could go to the host only once its kernels have run, so the host
+    // would wait inside backward() for each one and stop enqueueing the rest
+    // of the pass meanwhile: the GPU would idle during each MPI call instead
+    // of overlapping it, for one wait per bucket instead of one per step.
     executor_.pull_gradients();
     std::span<float> gradients = executor_.gradients();
     group_.allreduce_mean(gradients.data(), int64_t(gradients.size()));
@@ -113,10 +129,52 @@ bool DataParallel::train_step(const OptimizerOptions& optimizer, float learning_
     losses = reduce_losses();
     for (float loss : losses)
         if (!std::isfinite(loss)) return false;  // every rank sees the same losses, so every rank skips
-    executor_.backward();
-    average_gradients();
+    if (bucketed_) {
+        backward_in_buckets();
+    } else {
+        executor_.backward();
+        average_gradients();
+    }
     executor_.update(optimizer, learning_rate);
     return true;
+}
+
+void DataParallel::backward_in_buckets() {
+    bucket_begin_ = bucket_end_ = int64_t(executor_.gradients().size());
+    buckets_started_ = 0;
+    {
+        // The hook lives for this backward() only, also when it throws.
+        struct Unhook {
+            Executor& executor;
+            ~Unhook() { executor.set_gradients_final_hook({}); }
+        } unhook{executor_};
+        executor_.set_gradients_final_hook([this](int64_t begin, int64_t end) { gradients_final(begin, end); });
+        executor_.backward();
+    }
+    start_bucket();  // the rest, below the last full bucket
+    if (bucket_begin_ != 0)
+        throw Error(fmt::format("data-parallel training: backward() left gradients [0, {}) unreported", bucket_begin_));
+    group_.join(stream_);
+    buckets_last_step_ = buckets_started_;
+}
+
+void DataParallel::gradients_final(int64_t begin, int64_t end) {
+    if (end != bucket_begin_)
+        throw Error(
+            fmt::format("data-parallel training: the gradients [{}, {}) became final, but the buckets "
+                        "expected a range ending at {}",
+                        begin, end, bucket_begin_));
+    bucket_begin_ = begin;
+    if (bucket_end_ - bucket_begin_ >= bucket_floats_) start_bucket();
+    // MPI moves a started reduction on only inside its calls.
+    if (buckets_started_ > 0) group_.progress();
+}
+
+void DataParallel::start_bucket() {
+    if (bucket_end_ == bucket_begin_) return;
+    group_.allreduce_mean_after(gradients_ + bucket_begin_, bucket_end_ - bucket_begin_, stream_);
+    bucket_end_ = bucket_begin_;
+    ++buckets_started_;
 }
 
 bool DataParallel::all_continue(bool continue_here) {

@@ -11,11 +11,24 @@
 //             r's head-h logit gradient is weighted by N·P_r,h / P_h; the
 //             averaged gradient is then the global mean's gradient
 //   gradients the whole flat gradient buffer (weights, then the learned
-//             task log-variances) averaged in one collective, where it lives:
-//             on the GPU with a device communicator (NCCL), ordered on the
-//             executor's stream; through host memory otherwise (the CPU
-//             backend's buffer itself, or a CUDA executor's gradients pulled
-//             to the host, averaged by MPI and pushed back)
+//             task log-variances) averaged where it lives: on the GPU with a
+//             device communicator (NCCL), ordered on the executor's stream;
+//             through host memory otherwise (the CPU backend's buffer itself,
+//             or a CUDA executor's gradients pulled to the host, averaged by
+//             MPI and pushed back)
+//   buckets   with training.allreduce_bucket_mb > 0 the average runs in
+//             buckets of at least that size, each started during backward()
+//             as soon as its last writer has run (Executor's gradients-final
+//             hook), so that communication overlaps the rest of the backward
+//             pass: with NCCL on a communication stream that waits for an
+//             event on the executor's stream (the update waits for it in
+//             turn); with MPI on the CPU backend's buffer as MPI_Iallreduce,
+//             pushed on between nodes (MPI_Testall) and finished before the
+//             update. A CUDA executor without NCCL keeps the one staged
+//             collective (average_gradients() says why). With 2 ranks the
+//             result has the bits of the single collective (a sum of two
+//             values does not depend on how the buffer is cut); with more,
+//             MPI may add in another order per message size.
 //
 // Host waits per step on a CUDA executor: the losses, which compute_loss()
 // brings to the host for the reduction above (a global loss that is not
@@ -52,7 +65,9 @@ public:
     // With a device communicator (NCCL), sets the executor's stream as the
     // communicator's until destruction; throws if the executor keeps its
     // buffers on the host.
-    DataParallel(Communicator& group, Executor& executor);
+    // `bucket_bytes` 0: one collective after backward(); above 0: buckets of
+    // at least that many bytes during it (see above).
+    DataParallel(Communicator& group, Executor& executor, int64_t bucket_bytes = 0);
     ~DataParallel();
     DataParallel(const DataParallel&) = delete;
     DataParallel& operator=(const DataParallel&) = delete;
@@ -75,6 +90,11 @@ public:
     // After backward(): the mean of every rank's flat gradient buffer.
     void average_gradients();
 
+    // Whether the gradients are averaged in buckets during backward(), and
+    // how many collectives the last step started (1 without buckets).
+    bool bucketed() const { return bucketed_; }
+    int64_t buckets_last_step() const { return buckets_last_step_; }
+
     // One training step of this rank: forward, loss, reduce_losses(),
     // backward, average_gradients(), update. The update is skipped on every
     // rank alike when a global loss is not finite; returns whether it ran,
@@ -89,9 +109,24 @@ public:
     void reduce_metrics(MetricAccumulator& metrics);
 
 private:
+    // backward() with the gradients-final hook: starts each bucket as it
+    // completes, then waits for them all (host) or orders the update after
+    // them (device).
+    void backward_in_buckets();
+    void gradients_final(int64_t begin, int64_t end);
+    void start_bucket();
+
     Communicator& group_;
     Executor& executor_;
     bool on_device_ = false;    // the communicator averages device memory
+    bool bucketed_ = false;
+    int64_t bucket_floats_ = 0;
+    float* gradients_ = nullptr;  // the buffer the buckets average (device or host)
+    void* stream_ = nullptr;      // the executor's stream (device), or null
+    // The part of the buffer final but not yet started: [bucket_begin_,
+    // bucket_end_); the ranges arrive from the top down.
+    int64_t bucket_begin_ = 0, bucket_end_ = 0;
+    int64_t buckets_started_ = 0, buckets_last_step_ = 1;
     std::vector<double> sums_;  // [present counts per head, present-weighted losses per head]
 };
 

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <utility>
+#include <vector>
 
 #include "ladon/error.hpp"
 
@@ -32,7 +34,12 @@ void in_slices(int64_t count, Call&& call) {
 
 }  // namespace
 
-MpiCommunicator::MpiCommunicator() {
+struct MpiCommunicator::Outstanding {
+    std::vector<MPI_Request> requests;
+    std::vector<std::pair<float*, int64_t>> means;  // scaled by 1/size once summed
+};
+
+MpiCommunicator::MpiCommunicator() : outstanding_(std::make_unique<Outstanding>()) {
     int initialised = 0;
     check(MPI_Initialized(&initialised), "MPI_Initialized");
     if (!initialised) {
@@ -86,6 +93,36 @@ void MpiCommunicator::allreduce_mean(float* data, int64_t count) {
     allreduce_sum(data, count);
     const float scale = 1.0f / float(size_);
     for (int64_t i = 0; i < count; ++i) data[i] *= scale;
+}
+
+void MpiCommunicator::allreduce_mean_after(float* data, int64_t count, void* /*producer*/) {
+    in_slices(count, [&](int64_t begin, int n) {
+        MPI_Request request = MPI_REQUEST_NULL;
+        check(MPI_Iallreduce(MPI_IN_PLACE, data + begin, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &request),
+              "MPI_Iallreduce");
+        outstanding_->requests.push_back(request);
+    });
+    outstanding_->means.emplace_back(data, count);
+}
+
+void MpiCommunicator::progress() {
+    std::vector<MPI_Request>& requests = outstanding_->requests;
+    if (requests.empty()) return;
+    int done = 0;
+    check(MPI_Testall(int(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+}
+
+void MpiCommunicator::join(void* /*consumer*/) {
+    std::vector<MPI_Request>& requests = outstanding_->requests;
+    if (!requests.empty())
+        check(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+    requests.clear();
+    // As allreduce_mean(): the sum times 1/size, element by element, so a
+    // mean in buckets has the bits of the mean in one piece.
+    const float scale = 1.0f / float(size_);
+    for (auto [data, count] : outstanding_->means)
+        for (int64_t i = 0; i < count; ++i) data[i] *= scale;
+    outstanding_->means.clear();
 }
 
 void MpiCommunicator::allreduce_sum(double* data, int64_t count) {

@@ -27,6 +27,13 @@ public:
     void broadcast(float* data, int64_t count, int root = 0) override;
     void allreduce_sum(float* data, int64_t count) override;
     void allreduce_mean(float* data, int64_t count) override;
+    // Nonblocking MPI_Iallreduce per bucket; progress() is MPI_Testall
+    // (OpenMPI's shared-memory transport has no progress thread: a started
+    // reduction advances only inside MPI calls); join() is MPI_Waitall, then
+    // the 1/size() scaling of allreduce_mean().
+    void allreduce_mean_after(float* data, int64_t count, void* producer) override;
+    void progress() override;
+    void join(void* consumer) override;
     void allreduce_sum(double* data, int64_t count) override;
     void allreduce_sum(int64_t* data, int64_t count) override;
     void barrier() override;
@@ -36,6 +43,8 @@ public:
     void broadcast_bytes(void* data, std::size_t bytes, int root = 0);
 
 private:
+    struct Outstanding;  // the started means (MPI types stay in the .cpp)
+    std::unique_ptr<Outstanding> outstanding_;
     int rank_ = 0, size_ = 1, local_rank_ = 0;
     bool finalize_ = false;  // we initialised MPI, so we finalise it
 };

@@ -37,6 +37,12 @@ struct NcclCommunicator::Handles {
     ncclComm_t comm = nullptr;
     cudaStream_t own_stream = nullptr;
     cudaStream_t caller_stream = nullptr;  // set_device_stream's, or null
+    // Buckets (allreduce_mean_after) run on own_stream, ordered by these:
+    // `produced` recorded on the producer's stream before each bucket,
+    // `averaged` on own_stream at join(). An event may be recorded again
+    // once a wait on it is enqueued: the wait keeps the record it saw.
+    cudaEvent_t produced = nullptr, averaged = nullptr;
+    bool buckets_started = false;
     cudaStream_t stream() const { return caller_stream != nullptr ? caller_stream : own_stream; }
 };
 
@@ -75,6 +81,8 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int devic
 }
 
 NcclCommunicator::~NcclCommunicator() {
+    if (handles_->produced != nullptr) cudaEventDestroy(handles_->produced);
+    if (handles_->averaged != nullptr) cudaEventDestroy(handles_->averaged);
     if (handles_->comm != nullptr) ncclCommDestroy(handles_->comm);
     if (handles_->own_stream != nullptr) cudaStreamDestroy(handles_->own_stream);
 }
@@ -110,6 +118,34 @@ void NcclCommunicator::allreduce_mean(float* device_data, int64_t count) {
                    "ncclAllReduce (avg)");
     });
     finish("ncclAllReduce (avg)");
+}
+
+void NcclCommunicator::allreduce_mean_after(float* device_data, int64_t count, void* producer) {
+    Handles& h = *handles_;
+    if (h.produced == nullptr) {
+        check_cuda(cudaEventCreateWithFlags(&h.produced, cudaEventDisableTiming), "cudaEventCreate");
+        check_cuda(cudaEventCreateWithFlags(&h.averaged, cudaEventDisableTiming), "cudaEventCreate");
+    }
+    check_cuda(cudaEventRecord(h.produced, static_cast<cudaStream_t>(producer)), "cudaEventRecord");
+    check_cuda(cudaStreamWaitEvent(h.own_stream, h.produced, 0), "cudaStreamWaitEvent");
+    in_slices(count, [&](int64_t begin, std::size_t n) {
+        check_nccl(
+            ncclAllReduce(device_data + begin, device_data + begin, n, ncclFloat32, ncclAvg, h.comm, h.own_stream),
+            "ncclAllReduce (avg, bucket)");
+    });
+    h.buckets_started = true;
+}
+
+void NcclCommunicator::join(void* consumer) {
+    Handles& h = *handles_;
+    if (!h.buckets_started) return;
+    h.buckets_started = false;
+    if (consumer == nullptr) {
+        check_cuda(cudaStreamSynchronize(h.own_stream), "ncclAllReduce (avg, buckets)");
+        return;
+    }
+    check_cuda(cudaEventRecord(h.averaged, h.own_stream), "cudaEventRecord");
+    check_cuda(cudaStreamWaitEvent(static_cast<cudaStream_t>(consumer), h.averaged, 0), "cudaStreamWaitEvent");
 }
 
 void NcclCommunicator::abort(int code) {

@@ -37,6 +37,12 @@ public:
     void broadcast(float* device_data, int64_t count, int root = 0) override;
     void allreduce_sum(float* device_data, int64_t count) override;
     void allreduce_mean(float* device_data, int64_t count) override;
+    // Buckets on the communicator's own stream: it waits for an event
+    // recorded on `producer` (the caller's work up to here), then averages;
+    // join(consumer) makes `consumer` wait for every bucket started so far
+    // (null: the host waits). No host wait in between.
+    void allreduce_mean_after(float* device_data, int64_t count, void* producer) override;
+    void join(void* consumer) override;
     void allreduce_sum(double* data, int64_t count) override { host_->allreduce_sum(data, count); }
     void allreduce_sum(int64_t* data, int64_t count) override { host_->allreduce_sum(data, count); }
     void barrier() override { host_->barrier(); }

@@ -1,11 +1,13 @@
 #pragma once
 // The processes that train one model together (data parallelism): each rank
 // computes gradients on its shard of every global batch, and the ranks
-// average them in one collective. MPI starts and connects the processes
-// (`mpirun -np N ladon train ...`); a process started without a launcher is
-// one rank of one and pays nothing for it.
+// average them (in one collective, or in buckets during the backward pass).
+// MPI starts and connects the processes (`mpirun -np N ladon train ...`); a
+// process started without a launcher is one rank of one and pays nothing
+// for it.
 //
-// Collectives are in place and blocking (but see set_device_stream). Float
+// Collectives are in place and blocking (but see set_device_stream and
+// allreduce_mean_after). Float
 // buffers live where the communicator says (`device_buffers()`: GPU memory
 // for NCCL, host memory otherwise); double and integer buffers, for metrics
 // and counts, are always host memory. Every rank must call the same
@@ -40,6 +42,20 @@ public:
     virtual void allreduce_sum(float* data, int64_t count) = 0;
     // Element-wise mean over the ranks (the sum, then times 1/size()).
     virtual void allreduce_mean(float* data, int64_t count) = 0;
+    // Bucketed means, overlapped with the work that produces them (the
+    // data-parallel trainer averages its gradients so, a bucket at a time
+    // during the backward pass): allreduce_mean_after() starts the mean of
+    // `count` floats, ordered after the work enqueued so far on `producer`
+    // (device communicators: a cudaStream_t; host memory is final when
+    // called); progress() lets the started ones advance (call it between
+    // pieces of work); join() finishes them all: host communicators return
+    // with the means in place, device communicators make `consumer` (a
+    // cudaStream_t) wait for them. Each result has the bits allreduce_mean()
+    // gives the same elements. Every rank must start the same buckets in the
+    // same order. The defaults run the blocking allreduce_mean() at once.
+    virtual void allreduce_mean_after(float* data, int64_t count, void* /*producer*/) { allreduce_mean(data, count); }
+    virtual void progress() {}
+    virtual void join(void* /*consumer*/) {}
     virtual void allreduce_sum(double* data, int64_t count) = 0;   // host memory
     virtual void allreduce_sum(int64_t* data, int64_t count) = 0;  // host memory
     virtual void barrier() = 0;

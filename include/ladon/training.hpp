@@ -84,6 +84,11 @@ struct TrainerOptions {
     // Several ranks: batch norm normalises with the statistics of the whole
     // global batch (summed over the ranks) instead of each rank's own rows.
     bool sync_batch_norm = false;
+    // Several ranks: average the gradients in buckets of at least this many
+    // MiB (2^20 bytes), each started during the backward pass as soon as it
+    // is final, overlapping communication with the rest of the pass. 0: one
+    // collective over the whole buffer after the backward pass.
+    double allreduce_bucket_mb = 0.0;
 };
 
 // After every training step.

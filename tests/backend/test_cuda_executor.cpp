@@ -189,6 +189,46 @@ TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpilo
     }
 }
 
+TEST(CudaExecutorEmulated, GradientsFinalHookTilesTheBufferTopDownWithFinalValuesOnTheDag) {
+    const Graph graph = build_graph(testing::dag_model(), 3);
+    ExecutorOptions options{7};
+    options.learn_task_weights = true;
+    CudaExecutor cuda(graph, options, 0);
+    testing::fill_batch(cuda, 5);
+    cuda.forward(true);
+    cuda.compute_loss();
+    const float* gradients = cuda.device_buffer(Executor::FlatBuffer::gradients).data();
+    const auto ranges = testing::backward_recording_final_ranges(cuda, gradients);
+    const std::vector<float> final_gradients(gradients, gradients + cuda.gradients().size());
+    testing::expect_final_ranges_tile_the_buffer(ranges, final_gradients);
+    ASSERT_GE(ranges.size(), 2u);
+    EXPECT_EQ(ranges[0].begin, graph.parameter_count);  // the log-variances, final before any node
+}
+
+TEST(CudaExecutorEmulated, GradientsFinalHookReportsAHeadGroupsBlockOnlyAfterItsOneGemm) {
+    // The synthetic model's three heads run their first dense layers as one
+    // GEMM at the first head's node, which writes the whole block (every
+    // head's weights, then every head's biases) at once: no part of it may
+    // be reported before, though the CPU backend reports the last heads'
+    // biases earlier.
+    const Graph graph = build_graph(default_run_config().model, 4);
+    CudaExecutor cuda(graph, {3}, 0);
+    ASSERT_EQ(cuda.fused_head_groups().size(), 1u);
+    testing::fill_batch(cuda, 2);
+    cuda.forward(true);
+    cuda.compute_loss();
+    const float* gradients = cuda.device_buffer(Executor::FlatBuffer::gradients).data();
+    const auto ranges = testing::backward_recording_final_ranges(cuda, gradients);
+    const std::vector<float> final_gradients(gradients, gradients + cuda.gradients().size());
+    testing::expect_final_ranges_tile_the_buffer(ranges, final_gradients);
+    const HeadGroup& group = graph.head_groups[0];
+    const int64_t block_end = group.bias_offset + group.out_features;
+    bool block_in_one_range = false;
+    for (const auto& range : ranges)
+        block_in_one_range = block_in_one_range || (range.begin <= group.weight_offset && range.end >= block_end);
+    EXPECT_TRUE(block_in_one_range);
+}
+
 TEST(CudaExecutorEmulated, LearnedTaskWeightsMatchTheCpuBackend) {
     const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.0f), 4);
     const ExecutorOptions options{2, OptimizerOptions::Kind::adamw, true};

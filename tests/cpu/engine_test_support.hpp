@@ -1,7 +1,11 @@
 #pragma once
 // Models and batches shared by the engine suites (test_engine_*.cpp).
+#include <gtest/gtest.h>
+
 #include <cstdint>
+#include <cstring>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "engine/cpu_executor.hpp"
@@ -81,6 +85,51 @@ inline void fill_batch(engine::Executor& executor, uint32_t seed) {
         }
     }
     if (batch > 1) executor.mask(int(graph.heads.size()) - 1)[1] = 0.0f;
+}
+
+// One range the gradients-final hook reported during backward(), with the
+// values the buffer held in it at that moment.
+struct FinalGradientRange {
+    int64_t begin = 0, end = 0;
+    std::vector<float> values;
+};
+
+// Runs backward() with the gradients-final hook set, copying each reported
+// range out of `gradients` (the flat gradient buffer the backward writes;
+// on the emulated CUDA backend device memory is host memory, and a kernel
+// has run when its launch returns, so the copy sees what the device would
+// hold once the stream reached the hook's point).
+inline std::vector<FinalGradientRange> backward_recording_final_ranges(engine::Executor& executor,
+                                                                       const float* gradients) {
+    std::vector<FinalGradientRange> ranges;
+    executor.set_gradients_final_hook([&](int64_t begin, int64_t end) {
+        ranges.push_back({begin, end, std::vector<float>(gradients + begin, gradients + end)});
+    });
+    executor.backward();
+    executor.set_gradients_final_hook({});
+    return ranges;
+}
+
+// The reported ranges are non-empty, arrive from the top of the buffer
+// down, each ending where the one before began, so they cover [0, count)
+// exactly once; and each held its final values (bit for bit) when it was
+// reported: a range reported before one of its writers ran would still hold
+// compute_loss()'s zeros there, or a part of the sum.
+inline void expect_final_ranges_tile_the_buffer(const std::vector<FinalGradientRange>& ranges,
+                                                std::span<const float> final_gradients) {
+    const int64_t count = int64_t(final_gradients.size());
+    ASSERT_FALSE(ranges.empty());
+    int64_t expected_end = count;
+    for (const FinalGradientRange& range : ranges) {
+        EXPECT_LT(range.begin, range.end);
+        EXPECT_EQ(range.end, expected_end) << "range [" << range.begin << ", " << range.end << ")";
+        EXPECT_EQ(
+            std::memcmp(range.values.data(), final_gradients.data() + range.begin, range.values.size() * sizeof(float)),
+            0)
+            << "range [" << range.begin << ", " << range.end << ") changed after it was reported final";
+        expected_end = range.begin;
+    }
+    EXPECT_EQ(expected_end, 0);
 }
 
 }  // namespace ladon::testing

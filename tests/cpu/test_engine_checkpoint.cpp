@@ -44,6 +44,7 @@ TEST(EngineConfigText, ToTomlRoundTripsEveryValue) {
     config.model.heads[0].label_smoothing = 0.1f;
     config.training.prefetch_batches = 5;
     config.training.sync_batch_norm = true;
+    config.training.allreduce_bucket_mb = 0.01;
     config.model.trunk[0].name = "stem \"quoted\"";
     config.model.trunk[1].inputs = {"stem \"quoted\""};
     const std::string text = ladon::to_toml(config);
@@ -54,6 +55,7 @@ TEST(EngineConfigText, ToTomlRoundTripsEveryValue) {
     EXPECT_EQ(again.model.heads.size(), 4u);
     EXPECT_EQ(again.training.prefetch_batches, 5);
     EXPECT_TRUE(again.training.sync_batch_norm);
+    EXPECT_EQ(again.training.allreduce_bucket_mb, 0.01);
 }
 
 TEST(EngineConfigText, SetOverridesAnyKeyAndIsValidatedLikeTheFile) {

@@ -173,6 +173,26 @@ TEST(EngineConfig, SyncBatchNormIsOffByDefaultAndReadAsABoolean) {
               std::string::npos);
 }
 
+TEST(EngineConfig, AllreduceBucketSizeIsZeroByDefaultAndANonNegativeNumberOfMiB) {
+    EXPECT_EQ(parse_run_config(kRunConfig, "test.toml").training.allreduce_bucket_mb, 0.0);
+    EXPECT_EQ(parse_run_config(spoilt("[training]", "[training]\nallreduce_bucket_mb = 0.25"), "test.toml")
+                  .training.allreduce_bucket_mb,
+              0.25);
+    EXPECT_EQ(parse_run_config(spoilt("[training]", "[training]\nallreduce_bucket_mb = 25"), "test.toml")
+                  .training.allreduce_bucket_mb,
+              25.0);
+    EXPECT_NE(parse_error(spoilt("[training]", "[training]\nallreduce_bucket_mb = -1"))
+                  .find("training.allreduce_bucket_mb: expected 0 (one collective after the backward pass) to "
+                        "1048576 MiB, got -1"),
+              std::string::npos);
+    EXPECT_NE(parse_error(spoilt("[training]", "[training]\nallreduce_bucket_mb = nan"))
+                  .find("training.allreduce_bucket_mb: expected 0"),
+              std::string::npos);
+    EXPECT_NE(parse_error(spoilt("[training]", "[training]\nallreduce_bucket_mb = \"big\""))
+                  .find("training.allreduce_bucket_mb: expected a number, got"),
+              std::string::npos);
+}
+
 TEST(EngineConfig, NonSquareKernelsStridesAndPaddingsAreHeightWidthPairs) {
     const RunConfig config = parse_run_config(
         spoilt("kernel = 3, padding = 1", "kernel = [3, 1], stride = [2, 1], padding = [1, 0]"), "test.toml");

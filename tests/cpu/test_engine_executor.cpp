@@ -11,6 +11,7 @@
 #include "engine/cpu_executor.hpp"
 #include "engine/graph.hpp"
 #include "engine_test_support.hpp"
+#include "ladon/config.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -295,6 +296,62 @@ TEST(EngineExecutor, UncertaintyLogVarianceGradientIsOneMinusWeightedLoss) {
         if (slice.name.starts_with("heads.")) slices.push_back(slice);
     const FiniteDifferenceReport report = check_parameter_gradients(executor, slices, 4, 2e-3, 2e-2, 2e-4);
     EXPECT_LE(report.kinks, report.checked / 10) << report.kinks << " of " << report.checked << " on kinks";
+}
+
+TEST(EngineExecutor, GradientsFinalHookTilesTheBufferTopDownWithFinalValuesOnTheDag) {
+    // The DAG: a head on a trunk junction ("tags" on "sum"), batch norm,
+    // concat; learned task weights, whose gradients are final before backward.
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
+    fill_batch(executor, 5);
+    training_loss(executor);
+    const auto ranges = testing::backward_recording_final_ranges(executor, executor.gradients().data());
+    testing::expect_final_ranges_tile_the_buffer(ranges, executor.gradients());
+    // The log-variances come first, alone; then one range per node with parameters at most.
+    ASSERT_GE(ranges.size(), 2u);
+    EXPECT_EQ(ranges[0].begin, executor.graph().parameter_count);
+    int writers = 0;
+    for (const Node& node : executor.graph().nodes) writers += node.weight >= 0 ? 1 : 0;
+    EXPECT_LE(int(ranges.size()), writers + 1);
+    EXPECT_GT(int(ranges.size()), writers / 2);
+    // A second backward reports the same ranges again.
+    training_loss(executor);
+    const auto again = testing::backward_recording_final_ranges(executor, executor.gradients().data());
+    ASSERT_EQ(again.size(), ranges.size());
+    for (std::size_t r = 0; r < ranges.size(); ++r) EXPECT_EQ(again[r].begin, ranges[r].begin);
+}
+
+TEST(EngineExecutor, GradientsFinalHookWaitsForEveryHeadOfAHeadGroupsSharedBlock) {
+    // The synthetic model's three heads read the same features: their first
+    // dense layers' weights lie in one block, then their biases, so a head's
+    // slices interleave with the others'. The CPU runs each head's layer on
+    // its own: the last heads' biases may go first, but the weights' block,
+    // below the first head's bias, waits for the first head, the last
+    // backward of the group.
+    const Graph graph = build_graph(default_run_config().model, 4);
+    ASSERT_EQ(graph.head_groups.size(), 1u);
+    CpuExecutor executor(graph, {.seed = 3});
+    fill_batch(executor, 2);
+    training_loss(executor);
+    const auto ranges = testing::backward_recording_final_ranges(executor, executor.gradients().data());
+    testing::expect_final_ranges_tile_the_buffer(ranges, executor.gradients());
+    const HeadGroup& group = graph.head_groups[0];
+    ASSERT_GE(group.bias_offset, 0);
+    bool weights_in_one_range = false;
+    for (const auto& range : ranges)
+        weights_in_one_range =
+            weights_in_one_range || (range.begin <= group.weight_offset && range.end >= group.bias_offset);
+    EXPECT_TRUE(weights_in_one_range);
+}
+
+TEST(EngineExecutor, AGradientsFinalHookLeavesTheGradientsAsWithout) {
+    CpuExecutor hooked(build_graph(dag_model(), 3), {.seed = 7}), plain(build_graph(dag_model(), 3), {.seed = 7});
+    fill_batch(hooked, 5);
+    fill_batch(plain, 5);
+    training_loss(hooked);
+    training_loss(plain);
+    testing::backward_recording_final_ranges(hooked, hooked.gradients().data());
+    plain.backward();
+    EXPECT_EQ(std::memcmp(hooked.gradients().data(), plain.gradients().data(), plain.gradients().size() * 4), 0);
 }
 
 TEST(EngineExecutor, UncertaintyTrainingMovesTheLogVariances) {

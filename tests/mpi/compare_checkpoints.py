@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Compares two ladon checkpoints (safetensors) tensor by tensor.
 
-usage: compare_checkpoints.py A.safetensors B.safetensors [relative_tolerance [max|l2]]
+usage: compare_checkpoints.py A.safetensors B.safetensors [relative_tolerance [max|l2|bits]]
 
 Each tensor must have the same name, shape and dtype in both, and differ by at
 most `tolerance` relative to the tensor's own scale: max|a - b| / max|b|
-(norm `max`, the default) or ||a - b||_2 / ||b||_2 (norm `l2`). An element-wise
+(norm `max`, the default) or ||a - b||_2 / ||b||_2 (norm `l2`); `bits`
+asks for the same bytes in every tensor (the tolerance is then ignored). An element-wise
 relative test would fail on weights that pass through zero. Prints the worst
 tensor and exits 1 on a mismatch.
 """
@@ -37,14 +38,20 @@ def main():
     a_path, b_path = sys.argv[1], sys.argv[2]
     tolerance = float(sys.argv[3]) if len(sys.argv) > 3 else 1e-5
     norm = sys.argv[4] if len(sys.argv) > 4 else "max"
-    if norm not in ("max", "l2"):
-        print(f"unknown norm {norm!r}; expected max or l2")
+    if norm not in ("max", "l2", "bits"):
+        print(f"unknown norm {norm!r}; expected max, l2 or bits")
         return 2
     a, _ = read_safetensors(a_path)
     b, _ = read_safetensors(b_path)
     if sorted(a) != sorted(b):
         print(f"different tensors: {sorted(set(a) ^ set(b))}")
         return 1
+    if norm == "bits":
+        differing = [name for name in sorted(a)
+                     if a[name].shape != b[name].shape or a[name].tobytes() != b[name].tobytes()]
+        print(f"{len(a)} tensors, {len(differing)} with other bits{': ' + ', '.join(differing) if differing else ''}: "
+              f"{'MISMATCH' if differing else 'ok'}")
+        return 1 if differing else 0
     worst_name, worst = None, -1.0
     for name in sorted(a):
         if a[name].shape != b[name].shape:

@@ -119,6 +119,14 @@ one --set run.output="$work/one"
 two --set run.output="$work/two"
 compare "$(latest "$work/one")" "$(latest "$work/two")" 1e-5 l2
 
+echo "== two ranks, gradients averaged in buckets during backward: the bits of one collective (SGD, AdamW)"
+# 1 KiB buckets: several per step. A sum of two values does not depend on
+# how the buffer is cut, and the mean scales each element alike.
+two --set optimizer.kind=sgd --set training.allreduce_bucket_mb=0.001 --set run.output="$work/sgd-two-buckets"
+compare "$(latest "$work/sgd-two")" "$(latest "$work/sgd-two-buckets")" 0 bits
+two --set training.allreduce_bucket_mb=0.001 --set run.output="$work/two-buckets"
+compare "$(latest "$work/two")" "$(latest "$work/two-buckets")" 0 bits
+
 echo "== two ranks to step 4, then one process resumes to step 8"
 two --max-steps 4 --set run.output="$work/resumed"
 one --set run.output="$work/resumed" --resume "$work/resumed"

@@ -8,13 +8,19 @@
 // (set_task_weight_gradient) decide the result: without them the ranks train
 // on another loss and miss by far more than the tolerance.
 //
-//   data_parallel_device_check MODE TOLERANCE
+//   data_parallel_device_check MODE TOLERANCE [BUCKET_BYTES]
 //     host    MPI on host buffers: the CUDA executor's gradients pulled to
 //             the host, averaged, pushed back (MPI without NCCL)
 //     device  the same MPI presented as a device communicator: the NCCL code
 //             path (device buffers, collectives on the executor's stream);
 //             on the emulator device memory is host memory, so MPI can run it
 //     nccl    make_device_communicator: NCCL on a real GPU
+//
+// With BUCKET_BYTES > 0 each run is trained a second time with the
+// gradients averaged in buckets of that size during the backward pass
+// (training.allreduce_bucket_mb), and must end with the bits of the run in
+// one collective: several buckets in `device` mode (NCCL's path) and in
+// `nccl` mode, one collective still in `host` mode (staged through the host).
 //
 // Built against the emulated CUDA executor (LADON_EMU, label cpu;mpi) and
 // against libladon's real one (label gpu: skipped without a usable GPU).
@@ -28,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,6 +78,17 @@ public:
         last_mean_ = data;
         host_->allreduce_mean(data, count);
     }
+    // The emulator's kernels have run when their launch returns, so the
+    // bucket is final on the host as it is started: MPI averages it at once.
+    void allreduce_mean_after(float* data, int64_t count, void* producer) override {
+        if (producer != stream_) wrong_producer_ = true;
+        lowest_bucket_ = data;
+        ++buckets_;
+        host_->allreduce_mean(data, count);
+    }
+    void join(void* consumer) override {
+        if (consumer != stream_) wrong_producer_ = true;
+    }
     void allreduce_sum(double* data, int64_t count) override { host_->allreduce_sum(data, count); }
     void allreduce_sum(int64_t* data, int64_t count) override { host_->allreduce_sum(data, count); }
     void barrier() override { host_->barrier(); }
@@ -82,6 +100,9 @@ public:
     void* stream_ = nullptr;
     int streams_set_ = 0;
     const float* last_mean_ = nullptr;
+    const float* lowest_bucket_ = nullptr;  // the last bucket starts the buffer
+    int64_t buckets_ = 0;
+    bool wrong_producer_ = false;  // a bucket or join not on the executor's stream
 
 private:
     std::shared_ptr<Communicator> host_;
@@ -207,24 +228,44 @@ bool matches_one_cpu_process(const Run& run, Executor& ranks_result, int ranks,
     return parameters <= tolerance && moments <= tolerance && losses <= tolerance;
 }
 
+struct Trained {
+    std::unique_ptr<Executor> executor;
+    std::vector<std::vector<float>> losses;
+    int64_t buckets_last_step = 0;
+};
+
 // Trains `run` on the ranks (DataParallel::train_step, the trainer's step
-// with several ranks) and checks the result; every rank returns the verdict.
-bool check(const Run& run, double tolerance, Communicator& host, Communicator& group, int device) {
+// with several ranks), the gradients averaged in buckets of `bucket_bytes`
+// (0: one collective).
+Trained train(const Run& run, Communicator& host, Communicator& group, int device, int64_t bucket_bytes) {
     const int rank = host.rank();
-    auto executor = device_executor(build_graph(model(), per_rank_batch(global_batch, group)), run.options(), device);
+    Trained trained;
+    trained.executor =
+        device_executor(build_graph(model(), per_rank_batch(global_batch, group)), run.options(), device);
+    Executor& executor = *trained.executor;
+    trained.losses.resize(steps);
+    DataParallel parallel(group, executor, bucket_bytes);
+    parallel.broadcast_state();
+    for (int step = 0; step < steps; ++step) {
+        const int64_t rows = executor.batch();
+        for (int64_t slot = 0; slot < rows; ++slot) fill_row(executor, step, rank * rows + slot, slot);
+        if (!parallel.train_step(run.optimizer, run.optimizer.learning_rate, trained.losses[step]))
+            throw ladon::Error(fmt::format("step {}: a loss is not finite", step));
+    }
+    trained.buckets_last_step = parallel.buckets_last_step();
+    return trained;
+}
+
+// Trains `run` on the ranks and checks the result (and, with buckets, that
+// they change no bit); every rank returns the verdict.
+bool check(const Run& run, double tolerance, Communicator& host, Communicator& group, int device,
+           int64_t bucket_bytes) {
+    const int rank = host.rank();
     auto* recorded = dynamic_cast<DeviceBuffersOverHost*>(&group);
     if (recorded != nullptr) recorded->streams_set_ = 0;
-    std::vector<std::vector<float>> losses(steps);
-    {
-        DataParallel parallel(group, *executor);
-        parallel.broadcast_state();
-        for (int step = 0; step < steps; ++step) {
-            const int64_t rows = executor->batch();
-            for (int64_t slot = 0; slot < rows; ++slot) fill_row(*executor, step, rank * rows + slot, slot);
-            if (!parallel.train_step(run.optimizer, run.optimizer.learning_rate, losses[step]))
-                throw ladon::Error(fmt::format("step {}: a loss is not finite", step));
-        }
-    }
+    Trained trained = train(run, host, group, device, 0);
+    Executor* executor = trained.executor.get();
+    const std::vector<std::vector<float>>& losses = trained.losses;
     executor->pull_state();
     bool ok = true;
     auto fail = [&](const std::string& what) {
@@ -238,6 +279,35 @@ bool check(const Run& run, double tolerance, Communicator& host, Communicator& g
             fail("the average did not get the device gradient buffer");
         if (recorded->streams_set_ != 1 || recorded->stream_ != nullptr)
             fail("the executor's stream was not set once for the run and reset after");
+    }
+    if (bucket_bytes > 0) {
+        if (recorded != nullptr) recorded->buckets_ = 0, recorded->streams_set_ = 0;
+        Trained bucketed = train(run, host, group, device, bucket_bytes);
+        bucketed.executor->pull_state();
+        const bool device_buckets = group.device_buffers();  // else staged through the host: one collective
+        if (device_buckets ? bucketed.buckets_last_step < 2 : bucketed.buckets_last_step != 1)
+            fail(fmt::format("{} collectives per step with buckets of {} bytes, expected {}",
+                             bucketed.buckets_last_step, bucket_bytes, device_buckets ? "several" : "one"));
+        if (recorded != nullptr) {
+            if (recorded->buckets_ != steps * bucketed.buckets_last_step)
+                fail(fmt::format("{} buckets started, expected {}", recorded->buckets_,
+                                 steps * bucketed.buckets_last_step));
+            if (recorded->lowest_bucket_ != bucketed.executor->device_buffer(Executor::FlatBuffer::gradients).data())
+                fail("the last bucket does not start at the device gradient buffer");
+            if (recorded->wrong_producer_) fail("a bucket was not ordered on the executor's stream");
+        }
+        auto same_bits = [](std::span<const float> a, std::span<const float> b) {
+            return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+        };
+        if (!same_bits(executor->parameters(), bucketed.executor->parameters()) ||
+            !same_bits(executor->optimizer_state(), bucketed.executor->optimizer_state()))
+            fail("parameters or optimizer state in buckets differ from those of one collective");
+        for (int step = 0; step < steps; ++step)
+            if (bucketed.losses[step] != losses[step]) fail(fmt::format("step {}: other losses in buckets", step));
+        if (rank == 0 && ok)
+            std::printf("data parallel device check (%s, %s): buckets of %lld bytes, %lld per step: the same bits\n",
+                        run.mode.c_str(), run.name, static_cast<long long>(bucket_bytes),
+                        static_cast<long long>(bucketed.buckets_last_step));
     }
     if (executor->step() != steps) fail(fmt::format("{} optimizer steps, expected {}", executor->step(), steps));
     // Every rank holds rank 0's bits.
@@ -257,12 +327,13 @@ bool check(const Run& run, double tolerance, Communicator& host, Communicator& g
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s host|device|nccl TOLERANCE\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: %s host|device|nccl TOLERANCE [BUCKET_BYTES]\n", argv[0]);
         return 2;
     }
     const std::string mode = argv[1];
     const double tolerance = std::atof(argv[2]);
+    const int64_t bucket_bytes = argc == 4 ? std::atoll(argv[3]) : 0;
 #if !defined(LADON_EMU)
     // No usable GPU: a skip, not a failure, so that machines without one pass.
     if (const auto cuda = ladon::cuda_availability(); cuda.devices.empty()) {
@@ -296,7 +367,7 @@ int main(int argc, char** argv) {
         adamw.weight_decay = 0.01f;
         bool ok = true;
         for (const Run& run : {Run{"sgd", sgd, mode}, Run{"adamw", adamw, mode}})
-            ok = check(run, tolerance, *host, *group, device) && ok;
+            ok = check(run, tolerance, *host, *group, device, bucket_bytes) && ok;
         if (host->rank() == 0)
             std::printf("data parallel device check: %s, %d ranks, %s\n", group->backend().c_str(), host->size(),
                         ok ? "ok" : "FAILED");

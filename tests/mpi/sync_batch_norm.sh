@@ -106,6 +106,11 @@ one --set run.output="$work/one"
 two "${sync[@]}" --set run.output="$work/two-sync"
 compare "$(latest "$work/one")" "$(latest "$work/two-sync")" 1e-5 l2
 
+echo "== AdamW, two synchronised ranks, gradients averaged in buckets during backward: the same bits"
+# The batch-norm collectives in backward() run while buckets are in flight.
+two "${sync[@]}" --set training.allreduce_bucket_mb=0.0001 --set run.output="$work/two-sync-buckets"
+compare "$(latest "$work/two-sync")" "$(latest "$work/two-sync-buckets")" 0 bits
+
 echo "== without sync_batch_norm two ranks end more than 1e-3 away (SGD, then AdamW)"
 two --set optimizer.kind=sgd --set run.output="$work/sgd-two"
 two --set run.output="$work/two"
