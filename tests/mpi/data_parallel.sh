@@ -33,21 +33,7 @@ rm -rf "$work" && mkdir -p "$work"
 # are missing and the two ranks see different present counts per head. The
 # loss is a mean over present samples, which is where naive averaging of the
 # ranks' gradients goes wrong (the test fails without the N·P_r/P weighting).
-/usr/bin/python3 - "$work" <<'PY'
-import sys
-import numpy as np
-work = sys.argv[1]
-rng = np.random.default_rng(7)
-n = 512
-x = (rng.random((n, 1, 12, 12)) * 255).astype(np.uint8)
-flat = x.reshape(n, -1).astype(np.float64)
-np.save(f"{work}/x.npy", x)
-np.save(f"{work}/shape.npy", (flat[:, :72].mean(1) > flat[:, 72:].mean(1)).astype(np.int64) * 2
-        + (flat[:, ::2].mean(1) > 127).astype(np.int64))
-np.save(f"{work}/shape_mask.npy", (rng.random(n) > 0.35).astype(np.uint8))
-np.save(f"{work}/bright.npy", (flat.mean(1) > 127).astype(np.float32))
-np.save(f"{work}/bright_mask.npy", (rng.random(n) > 0.3).astype(np.uint8))
-PY
+/usr/bin/python3 "$here/masked_data.py" "$work" 7 --bright-mask
 config="$work/data_parallel.toml"
 # No batch norm and no dropout: those differ per rank by design (batch norm
 # unless training.sync_batch_norm: sync_batch_norm.sh). Learned task

@@ -19,20 +19,7 @@ set -euo pipefail
 ladon="$1" mpirun="$2" here="$3" work="$4"
 rm -rf "$work" && mkdir -p "$work"
 
-/usr/bin/python3 - "$work" <<'PY'
-import sys
-import numpy as np
-work = sys.argv[1]
-rng = np.random.default_rng(11)
-n = 512
-x = (rng.random((n, 1, 12, 12)) * 255).astype(np.uint8)
-flat = x.reshape(n, -1).astype(np.float64)
-np.save(f"{work}/x.npy", x)
-np.save(f"{work}/shape.npy", (flat[:, :72].mean(1) > flat[:, 72:].mean(1)).astype(np.int64) * 2
-        + (flat[:, ::2].mean(1) > 127).astype(np.int64))
-np.save(f"{work}/shape_mask.npy", (rng.random(n) > 0.35).astype(np.uint8))
-np.save(f"{work}/bright.npy", (flat.mean(1) > 127).astype(np.float32))
-PY
+/usr/bin/python3 "$here/masked_data.py" "$work" 11
 config="$work/sync_batch_norm.toml"
 # No bias before a batch norm: its exact gradient is 0, and AdamW would turn
 # the rounding noise in its place into full-size steps. No dropout (drawn per
