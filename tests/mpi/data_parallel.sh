@@ -7,7 +7,9 @@
 #   3. rank 0 alone writes metrics.jsonl and checkpoints (as many as one
 #      process writes);
 #   4. a batch the ranks cannot split is one clear error, and the job ends
-#      (the failing ranks call MPI_Abort) instead of hanging.
+#      (the failing ranks call MPI_Abort) instead of hanging;
+#   5. a rank killed with SIGKILL mid-run ends the job with an error naming
+#      it, within the timeout, instead of leaving the other rank waiting.
 #
 # Why not bit for bit: each rank's gradient is a sum over its B/2 rows and the
 # average then adds the two halves, where one process sums all B rows in one
@@ -137,5 +139,33 @@ if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
   exit 1
 fi
 echo "$output" | grep -q "must be a positive multiple of the 3 ranks"
+
+echo "== a rank killed mid-run (kill -9): the job ends with an error naming it, no hang"
+# Enough steps to be mid-run when the kill comes; mpirun notices the lost
+# process and ends the other rank (which would otherwise wait forever in its
+# next collective).
+set +e
+timeout 120 "${mpi[@]}" -np 2 "$ladon" train --config "$config" --threads 1 --epochs 100000 --set training.max_steps=0 \
+  --set run.output="$work/killed" >"$work/killed.log" 2>&1 &
+job=$!
+victim=""
+for _ in $(seq 1 100); do
+  # The two ladon processes of this job (their command line names the run folder).
+  victim=$(pgrep -f "ladon.* train .*run.output=$work/killed" | sort -n | tail -n 1)
+  [ -n "$victim" ] && [ "$(pgrep -fc "ladon.* train .*run.output=$work/killed")" -ge 2 ] && \
+    grep -q "step" "$work/killed.log" && break
+  sleep 0.2
+done
+sleep 1
+kill -9 "$victim"
+wait "$job"
+status=$?
+set -e
+tail -n 3 "$work/killed.log"
+if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
+  echo "expected the job to fail after rank process $victim was killed, got exit status $status"
+  exit 1
+fi
+grep -Eq "exited on signal 9|Killed|killed" "$work/killed.log"
 
 echo "data parallel: all checks passed"
