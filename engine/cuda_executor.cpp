@@ -484,13 +484,7 @@ double CudaExecutor::compute_loss() {
     const int heads = int(graph_.heads.size());
     enqueue_loss();
     // The losses (and learned weights) to the host, and wait for them.
-    check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * sizeof(float), cudaMemcpyDeviceToHost,
-                          m.stream),
-          "copying the losses");
-    if (options_.learn_task_weights)
-        check(cudaMemcpyAsync(m.weights_host, m.head_weights, std::size_t(heads) * sizeof(float),
-                              cudaMemcpyDeviceToHost, m.stream),
-              "copying the task weights");
+    enqueue_loss_copies();
     check(cudaStreamSynchronize(m.stream), "the loss");
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
     if (options_.learn_task_weights) std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
@@ -681,20 +675,12 @@ void CudaExecutor::update(const OptimizerOptions& optimizer, float learning_rate
 }
 
 void CudaExecutor::enqueue_step(const OptimizerOptions& optimizer, float learning_rate) {
-    Impl& m = *impl_;
-    const int heads = int(graph_.heads.size());
     forward(true);
     enqueue_loss();
     backward();
     // The update skips itself on the device when a loss is not finite.
     enqueue_update(optimizer, learning_rate, step_ + 1, true);
-    const std::size_t f = sizeof(float);
-    check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * f, cudaMemcpyDeviceToHost, m.stream),
-          "copying the losses");
-    if (options_.learn_task_weights)
-        check(cudaMemcpyAsync(m.weights_host, m.head_weights, std::size_t(heads) * f, cudaMemcpyDeviceToHost,
-                              m.stream),
-              "copying the task weights");
+    enqueue_loss_copies();
     enqueue_output_copies();
 }
 
@@ -719,13 +705,7 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
                               cudaMemcpyHostToDevice, m.stream),
               "copying the gradients back");
         enqueue_update(optimizer, learning_rate, step_ + 1, true);
-        check(cudaMemcpyAsync(m.losses_host, m.head_losses, std::size_t(heads) * sizeof(float),
-                              cudaMemcpyDeviceToHost, m.stream),
-              "copying the losses");
-        if (options_.learn_task_weights)
-            check(cudaMemcpyAsync(m.weights_host, m.head_weights, std::size_t(heads) * sizeof(float),
-                                  cudaMemcpyDeviceToHost, m.stream),
-                  "copying the task weights");
+        enqueue_loss_copies();
         enqueue_output_copies();
         ++m.plain_steps;
     } else if (!m.use_graphs || m.plain_steps == 0) {
@@ -769,6 +749,16 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
 }
 
 int64_t CudaExecutor::graph_replays() const { return impl_->graph_replays; }
+
+void CudaExecutor::enqueue_loss_copies() const {
+    const Impl& m = *impl_;
+    const std::size_t heads = graph_.heads.size();
+    check(cudaMemcpyAsync(m.losses_host, m.head_losses, heads * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+          "copying the losses");
+    if (options_.learn_task_weights)
+        check(cudaMemcpyAsync(m.weights_host, m.head_weights, heads * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+              "copying the task weights");
+}
 
 void CudaExecutor::enqueue_output_copies() const {
     const Impl& m = *impl_;

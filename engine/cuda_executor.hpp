@@ -74,6 +74,7 @@ private:
     void forward_node(std::size_t index, bool training);
     void backward_node(std::size_t index);
     void enqueue_loss();
+    void enqueue_loss_copies() const;
     void enqueue_output_copies() const;
     void enqueue_step(const OptimizerOptions& optimizer, float learning_rate);
     void enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, bool gated);
