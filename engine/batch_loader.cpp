@@ -186,6 +186,17 @@ int64_t BatchLoader::load(std::span<const int64_t> indices, int64_t step) {
     return rows;
 }
 
+std::span<const int64_t> StepOrder::rows_of(int64_t step, std::vector<int64_t>& permutation,
+                                            int64_t& permutation_epoch) const {
+    const int64_t epoch = step / steps_per_epoch() + 1;
+    if (permutation_epoch != epoch) {
+        shuffled_indices(seed, epoch, permutation, samples);
+        permutation_epoch = epoch;
+    }
+    const int64_t first = (step % steps_per_epoch()) * global_batch + first_row;
+    return {permutation.data() + first, std::size_t(rows)};
+}
+
 BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, Executor& executor, const StepOrder& order,
                                  Augmentation augmentation, int64_t first_step, int64_t last_step, int depth)
     : executor_(executor), order_(order), last_step_(last_step), expected_(first_step), next_to_load_(first_step) {
@@ -232,7 +243,6 @@ BatchPrefetcher::~BatchPrefetcher() {
 void BatchPrefetcher::run() {
     std::vector<int64_t> permutation;
     int64_t permutation_epoch = -1;
-    const int64_t steps_per_epoch = order_.steps_per_epoch();
     while (true) {
         Slot* slot = nullptr;
         int64_t step = 0;
@@ -250,13 +260,7 @@ void BatchPrefetcher::run() {
         int64_t rows = 0;
         std::exception_ptr failure;
         try {
-            const int64_t epoch = step / steps_per_epoch + 1;
-            if (permutation_epoch != epoch) {
-                shuffled_indices(order_.seed, epoch, permutation, order_.samples);
-                permutation_epoch = epoch;
-            }
-            const int64_t first = (step % steps_per_epoch) * order_.global_batch + order_.first_row;
-            rows = slot->loader->load(std::span<const int64_t>(permutation.data() + first, order_.rows), step);
+            rows = slot->loader->load(order_.rows_of(step, permutation, permutation_epoch), step);
         } catch (...) {
             failure = std::current_exception();
         }

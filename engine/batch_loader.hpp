@@ -91,6 +91,11 @@ struct StepOrder {
     int64_t first_row = 0;
     int64_t rows = 0;  // per rank
     int64_t steps_per_epoch() const { return samples / global_batch; }
+    // This rank's rows of `step`, a view into `permutation`, which is
+    // reshuffled when the step is of another epoch than `permutation_epoch`
+    // (the cache's epoch; -1: none yet).
+    std::span<const int64_t> rows_of(int64_t step, std::vector<int64_t>& permutation,
+                                     int64_t& permutation_epoch) const;
 };
 
 // Loads the batches of steps first_step, first_step + 1, ..., last_step - 1

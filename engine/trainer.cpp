@@ -247,11 +247,10 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     // here, at the start of each step.
     std::optional<engine::BatchLoader> loader;
     std::optional<engine::BatchPrefetcher> prefetcher;
+    const engine::StepOrder step_order{options.seed, train.size(), batch, parallel.first_row(), rank_batch};
     const int prefetch = options.prefetch_batches;
     if (prefetch > 0 && impl.step < total_steps)
-        prefetcher.emplace(train, executor,
-                           engine::StepOrder{options.seed, train.size(), batch, parallel.first_row(), rank_batch},
-                           augmentation, impl.step, total_steps, prefetch);
+        prefetcher.emplace(train, executor, step_order, augmentation, impl.step, total_steps, prefetch);
     else
         loader.emplace(train, executor, augmentation);
 
@@ -269,13 +268,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         if (prefetcher) {
             prefetcher->next(impl.step);
         } else {
-            if (impl.order_epoch != epoch) {
-                engine::shuffled_indices(options.seed, epoch, impl.order, train.size());
-                impl.order_epoch = epoch;
-            }
-            loader->load(
-                std::span<const int64_t>(impl.order.data() + position * batch + parallel.first_row(), rank_batch),
-                impl.step);
+            loader->load(step_order.rows_of(impl.step, impl.order, impl.order_epoch), impl.step);
         }
         const float learning_rate = learning_rate_at(schedule, options.optimizer.learning_rate, impl.step);
         // A step whose loss is not finite applies no update; then stop, or

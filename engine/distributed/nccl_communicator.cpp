@@ -31,6 +31,14 @@ void in_slices(int64_t count, Call&& call) {
     for (int64_t begin = 0; begin < count; begin += slice) call(begin, std::size_t(std::min(slice, count - begin)));
 }
 
+// The in-place float allreduce every collective here is, on `stream`.
+void all_reduce_in_place(float* data, int64_t count, ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream,
+                         const char* what) {
+    in_slices(count, [&](int64_t begin, std::size_t n) {
+        check_nccl(ncclAllReduce(data + begin, data + begin, n, ncclFloat32, op, comm, stream), what);
+    });
+}
+
 }  // namespace
 
 struct NcclCommunicator::Handles {
@@ -103,20 +111,12 @@ void NcclCommunicator::broadcast(float* device_data, int64_t count, int root) {
 }
 
 void NcclCommunicator::allreduce_sum(float* device_data, int64_t count) {
-    in_slices(count, [&](int64_t begin, std::size_t n) {
-        check_nccl(ncclAllReduce(device_data + begin, device_data + begin, n, ncclFloat32, ncclSum, handles_->comm,
-                                 handles_->stream()),
-                   "ncclAllReduce");
-    });
+    all_reduce_in_place(device_data, count, ncclSum, handles_->comm, handles_->stream(), "ncclAllReduce");
     finish("ncclAllReduce");
 }
 
 void NcclCommunicator::allreduce_mean(float* device_data, int64_t count) {
-    in_slices(count, [&](int64_t begin, std::size_t n) {
-        check_nccl(ncclAllReduce(device_data + begin, device_data + begin, n, ncclFloat32, ncclAvg, handles_->comm,
-                                 handles_->stream()),
-                   "ncclAllReduce (avg)");
-    });
+    all_reduce_in_place(device_data, count, ncclAvg, handles_->comm, handles_->stream(), "ncclAllReduce (avg)");
     finish("ncclAllReduce (avg)");
 }
 
@@ -128,11 +128,7 @@ void NcclCommunicator::allreduce_mean_after(float* device_data, int64_t count, v
     }
     check_cuda(cudaEventRecord(h.produced, static_cast<cudaStream_t>(producer)), "cudaEventRecord");
     check_cuda(cudaStreamWaitEvent(h.own_stream, h.produced, 0), "cudaStreamWaitEvent");
-    in_slices(count, [&](int64_t begin, std::size_t n) {
-        check_nccl(
-            ncclAllReduce(device_data + begin, device_data + begin, n, ncclFloat32, ncclAvg, h.comm, h.own_stream),
-            "ncclAllReduce (avg, bucket)");
-    });
+    all_reduce_in_place(device_data, count, ncclAvg, h.comm, h.own_stream, "ncclAllReduce (avg, bucket)");
     h.buckets_started = true;
 }
 
