@@ -27,15 +27,18 @@ std::string number(double value) {
     return text;
 }
 
+// A TOML basic string: quotes and backslashes escaped, and every control
+// character (TOML allows none raw but tab) as \uXXXX.
 std::string quoted(const std::string& text) {
     std::string out = "\"";
     for (char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out += c;
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\')
+            out += {'\\', c};
+        else if (byte < 0x20 || byte == 0x7f)
+            out += fmt::format("\\u{:04X}", byte);
+        else
+            out += c;
     }
     return out + "\"";
 }

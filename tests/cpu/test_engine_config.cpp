@@ -340,3 +340,19 @@ TEST(EngineConfig, DefaultRunConfigTrainsTheSyntheticShapes) {
 
 }  // namespace
 }  // namespace ladon
+
+// Found by fuzz_config (fuzz/README.md): a name holding a control character
+// (TOML's "\b" read as a backspace) was written raw, and the written config
+// did not parse. Every control character is now written as an escape.
+TEST(EngineConfig, NamesWithControlCharactersQuotesAndBackslashesRoundTrip) {
+    ladon::RunConfig config = ladon::default_run_config();
+    const std::string name = std::string("a\\b\"c\bd\te\nf\x7fg\x01h") + "\xc3\xa9";  // ends in UTF-8 é
+    config.model.heads[0].name = name;
+    config.model.trunk[0].name = name;
+    const std::string text = ladon::to_toml(config);
+    EXPECT_EQ(text.find('\b'), std::string::npos) << "a raw backspace in the written TOML";
+    const ladon::RunConfig again = ladon::parse_run_config(text, "round trip");
+    EXPECT_EQ(again.model.heads[0].name, name);
+    EXPECT_EQ(again.model.trunk[0].name, name);
+    EXPECT_EQ(ladon::to_toml(again), text);
+}
