@@ -3,5 +3,5 @@
 # (seed 1, batch 128), as README.md gives them; gpu-check's training stage
 # requires the GPU's within 1 point. The bundle's CI test checks that the
 # README still says these figures.
-cpu_epoch1_left=TBD
-cpu_epoch1_right=TBD
+cpu_epoch1_left=0.7726
+cpu_epoch1_right=0.7749

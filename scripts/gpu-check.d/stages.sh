@@ -52,14 +52,14 @@ stage_gpu_tests() {
         # Up to the GPU: the NCCL checks start, find no GPU and say so.
         local check
         for check in "${nccl_checks[@]}"; do "$bundle/bin/"$check | tail -1; done
-        detail "skipped ($why): test_cuda_gpu lists $listed tests; ${#nccl_checks[@]} NCCL checks"
+        detail "$why: test_cuda_gpu lists $listed tests; ${#nccl_checks[@]} NCCL checks"
         return 77
     fi
     "$tests" --gtest_color=no | tee "$work/tests.out"
     local rc=${PIPESTATUS[0]} passed skipped failed
     passed=$(grep -c '^\[       OK \]' "$work/tests.out")
-    skipped=$(grep -c '^\[  SKIPPED \]' "$work/tests.out")
-    failed=$(grep -c '^\[  FAILED  \] [A-Za-z]' "$work/tests.out")
+    skipped=$(grep -Ec '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$work/tests.out")
+    failed=$(grep -Ec '^\[  FAILED  \] .* \([0-9]+ ms\)$' "$work/tests.out")
     local text="test_cuda_gpu: $passed passed, $skipped skipped, $failed failed of $listed"
     # A GPU is here: a skip is a driver or runtime problem, not a pass.
     ((skipped > 0)) && rc=1
@@ -89,7 +89,7 @@ stage_step() {
     why=$(no_gpu_reason)
     if [ -n "$why" ]; then
         rows=$(cd "$bundle" && bin/bench_cpu --benchmark_list_tests=true | grep -c '^training_step/')
-        detail "skipped ($why): bench_cpu lists $rows training_step rows; PyTorch $("$python" -c 'import torch; print(torch.__version__)') in $python"
+        detail "$why: bench_cpu lists $rows training_step rows; PyTorch $("$python" -c 'import torch; print(torch.__version__)') in $python"
         return 77
     fi
     if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
@@ -117,7 +117,7 @@ stage_kernels() {
     listing=$("$bench" --benchmark_list_tests=true) || { detail "bench_kernels does not start"; return 1; }
     why=$(no_gpu_reason)
     if [ -n "$why" ]; then
-        detail "skipped ($why): $(head -1 <<<"$listing"); $(grep -c / <<<"$listing") rows listed"
+        detail "$why: $(head -1 <<<"$listing"); $(grep -c / <<<"$listing") rows listed"
         return 77
     fi
     "$bench" --benchmark_min_time="${GPU_CHECK_KERNEL_SECONDS:-0.03}" --benchmark_out="$out/kernels.json" \
@@ -145,7 +145,7 @@ stage_training() {
     why=$(no_gpu_reason)
     if [ -n "$why" ]; then
         "$bundle/bin/ladon" train "${run[@]}" --device cpu --max-steps 1 --set "run.output=$work/run-cpu" || return 1
-        detail "skipped ($why): the config and the bundle's Fashion-MNIST load, one CPU step ran"
+        detail "$why: the config and the bundle's Fashion-MNIST load, one CPU step ran"
         return 77
     fi
     local began
@@ -176,13 +176,13 @@ stage_sanitizer() {
     why=$(no_gpu_reason)
     # A tool, not a baseline: missing here (no GPU) it only skips.
     if [ -z "$sanitizer" ]; then
-        detail "${why:+skipped ($why): }compute-sanitizer not found (searched PATH and the CUDA toolkit)"
+        detail "${why:+$why: }compute-sanitizer not found (searched PATH and the CUDA toolkit)"
         [ -n "$why" ] && return 77
         return 1
     fi
     if [ -n "$why" ]; then
         "$sanitizer" --version | tail -1
-        detail "skipped ($why): memcheck, racecheck, synccheck on $selected tests with $sanitizer"
+        detail "$why: memcheck, racecheck, synccheck on $selected tests with $sanitizer"
         return 77
     fi
     local tool rc=0 summary=()
@@ -204,13 +204,13 @@ stage_profiler() {
     local why
     why=$(no_gpu_reason)
     if [ -z "$ncu" ]; then
-        detail "${why:+skipped ($why): }ncu not found (searched PATH and the CUDA toolkit)"
+        detail "${why:+$why: }ncu not found (searched PATH and the CUDA toolkit)"
         [ -n "$why" ] && return 77
         return 1
     fi
     if [ -n "$why" ]; then
         "$ncu" --version | tail -1
-        detail "skipped ($why): ncu --clock-control none on the conv kernels of bench_kernels"
+        detail "$why: ncu --clock-control none on the conv kernels of bench_kernels"
         return 77
     fi
     local metrics=sm__warps_active.avg.pct_of_peak_sustained_active
