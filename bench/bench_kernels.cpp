@@ -16,11 +16,14 @@
 //   clocks, temperature and neighbours, which a second row run later would not.
 // - Both sides do the same work: no bias and no activation in conv and dense
 //   (cuDNN's plain convolution, cuBLAS's plain SGEMM); backward passes
-//   accumulate on both sides (beta = 1), as ladon's contract says; FP32 with
-//   TF32 off (CUDNN_FMA_MATH, CUBLAS_PEDANTIC_MATH). cuDNN's convolution
-//   algorithm is the fastest cudnnFind*AlgorithmEx reports among those it ran
-//   with FMA math, with the workspace it asks for; it may be one that is not
-//   deterministic (the label and vendor_deterministic say), ladon's always is.
+//   accumulate on both sides (beta = 1), as ladon's contract says. Conv and
+//   dense time the vendor twice: FP32 with TF32 off (CUDNN_FMA_MATH,
+//   CUBLAS_PEDANTIC_MATH: vs_vendor) and with the math PyTorch users get by
+//   default (CUDNN_DEFAULT_MATH, CUBLAS_TF32_TENSOR_OP_MATH: vs_vendor_tf32).
+//   cuDNN's convolution algorithm is the fastest cudnnFind*AlgorithmEx
+//   reports among those it ran in that math mode, with the workspace it asks
+//   for; it may be one that is not deterministic (the label and
+//   vendor_deterministic say), ladon's always is.
 // - GFLOP/s for conv and dense (2 x multiply-adds); GB/s for the memory-bound
 //   ops, counting the bytes ladon's contract must move (each input read once,
 //   each output written once, an accumulated output read and written). The

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # lib: scripts/gpu-check's; fashion_mnist: libraries.sh's
 # scripts/gpu-check --build: the fallback when no bundle came along. It
 # builds on the GPU machine with what is there (cmake, a newer g++, nvcc) and
 # no package manager, warnings not errors (LADON_WERROR=OFF), then lays the

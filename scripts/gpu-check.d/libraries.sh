@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # read by the scripts that source this
 # Sourced by scripts/gpu-bundle, scripts/gpu-check and the bundle's CI test:
 # which shared libraries the bundle leaves to the GPU machine, and where that
 # machine keeps them.

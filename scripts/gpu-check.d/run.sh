@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # the variables are scripts/gpu-check's
 # Sourced by scripts/gpu-check: running a stage under its time limit and the
 # whole run's budget, recording its status, and rewriting summary.txt after
 # every stage, so that the summary reaches OUT even when a later stage (or the
@@ -23,7 +23,7 @@ record() {
 
 write_summary() {
     {
-        echo "scripts/gpu-check$(((dry_run)) && echo ' --dry-run'), $(date -u '+%Y-%m-%d %H:%M:%S UTC')," \
+        echo "scripts/gpu-check$( ((dry_run)) && echo ' --dry-run'), $(date -u '+%Y-%m-%d %H:%M:%S UTC')," \
             "$(($(date +%s) - start))s of ${budget}s"
         echo "machine: $gpu_name"
         echo "bundle: $bundle_description"

@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # exported by scripts/gpu-check, or from expected.sh
+# shellcheck source-path=SCRIPTDIR
 # The stages of scripts/gpu-check, most valuable first. Each runs in a child
 # bash (run.sh's run_stage) with these exported: bundle (the unpacked bundle
 # or the --build layout), out, work, lib, dry_run, gpu_present, python,
@@ -51,6 +52,7 @@ stage_gpu_tests() {
     if [ -n "$why" ]; then
         # Up to the GPU: the NCCL checks start, find no GPU and say so.
         local check
+        # shellcheck disable=SC2086  # a check is a program and its arguments
         for check in "${nccl_checks[@]}"; do "$bundle/bin/"$check | tail -1; done
         detail "$why: test_cuda_gpu lists $listed tests; ${#nccl_checks[@]} NCCL checks"
         return 77
@@ -70,6 +72,7 @@ stage_gpu_tests() {
     local ok=0 check
     for check in "${nccl_checks[@]}"; do
         echo "--- $check"
+        # shellcheck disable=SC2086  # a check is a program and its arguments
         "$bundle/bin/"$check 2>&1 | tee "$work/nccl.out"
         [ "${PIPESTATUS[0]}" = 0 ] && grep -q ', ok$\|: ok$\| ok$' "$work/nccl.out" && ok=$((ok + 1))
     done
@@ -96,11 +99,13 @@ stage_step() {
         detail "torch in $python sees no GPU: the PyTorch baseline is missing"
         return 1
     fi
+    # The table goes straight into the summary's figures, row by row, so
+    # that a stage cut off by its limit still shows the rows it measured.
     (cd "$bundle" && bench/compare --device cuda --tf32 both --python "$python" --bench-cpu bin/bench_cpu \
-        --seconds "${GPU_CHECK_STEP_SECONDS:-2}") | tee "$work/step.md"
+        --seconds "${GPU_CHECK_STEP_SECONDS:-1}") | tee "$work/figures-2-step"
     local rc=${PIPESTATUS[0]}
-    grep '^|' "$work/step.md" | figures 2-step
-    detail "$(grep -c '^| [a-z_]* | ' "$work/step.md") rows (table below; samples/s, ms per step, peak GPU MiB)"
+    detail "$(grep -c '^| [a-z_]* | ' "$work/figures-2-step") of 12 rows (table below: samples/s, ms per step," \
+        "peak GPU MiB; ladon's is its one planned allocation)"
     return "$rc"
 }
 
@@ -120,8 +125,11 @@ stage_kernels() {
         detail "$why: $(head -1 <<<"$listing"); $(grep -c / <<<"$listing") rows listed"
         return 77
     fi
+    # Batch 128 and the optimizers by default (72 of the 144 rows): each conv
+    # row runs cudnnFind twice (FMA and default math) before it is timed.
     "$bench" --benchmark_min_time="${GPU_CHECK_KERNEL_SECONDS:-0.03}" --benchmark_out="$out/kernels.json" \
-        --benchmark_out_format=json --benchmark_counters_tabular=true | tee "$work/kernels.out"
+        --benchmark_filter="${GPU_CHECK_KERNEL_FILTER:-(batch:128|parameters)}" --benchmark_out_format=json \
+        --benchmark_counters_tabular=true | tee "$work/kernels.out"
     local rc=${PIPESTATUS[0]} backend
     backend=$(grep -m1 '^bench_kernels backend' "$work/kernels.out")
     if [[ $backend != "bench_kernels backend: cuda"* ]]; then
