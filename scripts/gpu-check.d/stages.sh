@@ -170,8 +170,10 @@ stage_training() {
     verdict=$(awk -v l="$left" -v r="$right" -v el="$cpu_epoch1_left" -v er="$cpu_epoch1_right" 'BEGIN {
         d1 = l - el; d2 = r - er; if (d1 < 0) d1 = -d1; if (d2 < 0) d2 = -d2
         print (l != "" && r != "" && d1 <= 0.01 && d2 <= 0.01) ? "within" : "OUTSIDE" }')
-    detail "1 epoch in ${seconds}s (process wall time, data loading included); test accuracy left ${left:-?}" \
-        "right ${right:-?}, CPU epoch 1: $cpu_epoch1_left / $cpu_epoch1_right: $verdict 1 point"
+    local epoch_seconds
+    epoch_seconds=$(sed -nE 's|^epoch 1/1 +step [0-9]+ +([0-9.]+) s.*|\1|p' "$work/train.out" | tail -1)
+    detail "epoch 1: ${epoch_seconds:-?} s (process ${seconds} s); test accuracy left ${left:-?} right ${right:-?}," \
+        "CPU epoch 1: $cpu_epoch1_left / $cpu_epoch1_right: $verdict 1 point"
     [ "$verdict" = within ]
 }
 

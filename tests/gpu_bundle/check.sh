@@ -13,6 +13,10 @@
 #   check.sh dry-run SOURCE BUILD WORK  scripts/gpu-check --dry-run from the
 #       bundle: every GPU stage skipped with a reason; then without torch and
 #       without cuDNN/cuBLAS, the stages needing them fail
+#   check.sh fake-gpu SOURCE BUILD WORK  scripts/gpu-check (no dry run) where
+#       an nvidia-smi says there is a GPU but none is usable: the kernel tests
+#       skip, which fails the stage; bench_kernels falls back to the CPU,
+#       which fails its stage; training on cuda fails: nothing passes
 set -euo pipefail
 mode=$1 source=$2 build=$3 work=$4
 source "$source/scripts/gpu-check.d/libraries.sh"
@@ -130,9 +134,31 @@ dry_run() {
     echo "dry run: every GPU stage skipped with a reason; missing baselines fail: ok"
 }
 
+fake_gpu() {
+    local out=$work/fake-gpu summary=$work/fake-gpu/summary.txt line
+    mkdir -p "$work/fake-bin"
+    printf '#!/bin/sh\necho "GPU 0: Fake GPU (UUID: GPU-0)"\n' >"$work/fake-bin/nvidia-smi"
+    chmod +x "$work/fake-bin/nvidia-smi"
+    if PATH=$work/fake-bin:$PATH GPU_CHECK_PYTHON=/usr/bin/python3 GPU_CHECK_KERNEL_FILTER='^cpu/sgd_update/fashion' \
+        GPU_CHECK_KERNEL_SECONDS=0.001 "$bundle/scripts/gpu-check" "$out"; then
+        fail "gpu-check passed on a GPU it could not use"
+    fi
+    grep -q '^machine: GPU 0: Fake GPU' "$summary" || fail "summary.txt does not name the GPU nvidia-smi listed"
+    line=$(stage_line "$summary" gpu-tests)
+    grep -Eq 'FAILED.* ([1-9][0-9]*) skipped' <<<"$line" || fail "skipped kernel tests did not fail: $line"
+    line=$(stage_line "$summary" kernels)
+    grep -q 'FAILED.*does not say CUDA: bench_kernels backend: cpu' <<<"$line" || fail "a CPU fallback passed: $line"
+    for stage in step training; do
+        line=$(stage_line "$summary" "$stage")
+        grep -q 'FAILED' <<<"$line" || fail "$stage did not fail: $line"
+    done
+    echo "fake GPU: skipped tests, the CPU fallback and an unusable device each fail their stage: ok"
+}
+
 case $mode in
     pack) pack ;;
     root) root_run ;;
     dry-run) dry_run ;;
+    fake-gpu) fake_gpu ;;
     *) fail "unknown mode $mode" ;;
 esac
