@@ -33,7 +33,8 @@ stage_machine() {
     fi
     "$bundle/bin/ladon" info || return 1
     local torch
-    torch=$("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda, "GPU" if torch.cuda.is_available() else "no GPU")' 2>&1 | tail -1)
+    torch=$("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda, "GPU" if torch.cuda.is_available() else "no GPU")' 2>/dev/null | tail -1)
+    torch=${torch:-not importable}
     echo "torch ($python): $torch"
     detail "cuBLAS ${cublas_dir:-not found}; cuDNN ${cudnn_dir:-not found}; NCCL ${nccl_dir:-not found};" \
         "compute-sanitizer ${sanitizer:-not found}; ncu ${ncu:-not found}; torch $python: $torch"
@@ -158,10 +159,11 @@ stage_training() {
     fi
     local began
     began=$(date +%s.%N)
-    "$bundle/bin/ladon" train "${run[@]}" --device cuda --epochs 1 --set "run.output=$work/run" | tee "$work/train.out"
+    "$bundle/bin/ladon" train "${run[@]}" --device cuda --epochs 1 --set "run.output=$work/run" 2>&1 |
+        tee "$work/train.out"
     local rc=${PIPESTATUS[0]} seconds
     seconds=$(awk -v a="$began" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-    ((rc == 0)) || { detail "ladon train failed (exit $rc)"; return "$rc"; }
+    ((rc == 0)) || { detail "ladon train failed (exit $rc): $(grep -m1 'error' "$work/train.out")"; return "$rc"; }
     local line left right
     line=$(grep -E '^ *test ' "$work/train.out" | tail -1)
     left=$(sed -nE 's/.* left loss [0-9.]+ accuracy ([0-9.]+).*/\1/p' <<<"$line")
