@@ -83,7 +83,7 @@ RunConfig resolve_config(const TrainArguments& arguments, std::string& resume_ch
 // One JSON line per metric of a task's evaluation.
 std::string metrics_json(const char* split, int64_t step, int64_t epoch, const TaskMetric& m) {
     auto line = [&](const std::string& metric, double value) {
-        return nlohmann::json{{"step", step},   {"epoch", epoch},   {"split", split},
+        return nlohmann::json{{"step", step},     {"epoch", epoch},   {"split", split},
                               {"task", m.task}, {"metric", metric}, {"value", value}}
             .dump();
     };
@@ -161,14 +161,12 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
     const auto plan = trainer.memory_plan();
     std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, %s backend\n",
                 train_data->name().c_str(), static_cast<long long>(train_data->size()),
-                static_cast<long long>(test_data ? test_data->size() : 0),
-                static_cast<long long>(trainer.parameter_count()), static_cast<long long>(config.training.batch_size),
-                trainer.backend_name().c_str());
-    std::printf(
-        "memory: parameters %.2f MiB, gradients %.2f MiB, optimizer %.2f MiB, activations %.2f MiB, "
-        "workspace %.2f MiB\nrun folder: %s\n",
-        plan.parameters / 1048576.0, plan.gradients / 1048576.0, plan.optimizer_state / 1048576.0,
-        plan.activations / 1048576.0, plan.workspace / 1048576.0, folder.path().c_str());
+                static_cast<long long>(test_data ? test_data->size() : 0), static_cast<long long>(trainer.parameter_count()),
+                static_cast<long long>(config.training.batch_size), trainer.backend_name().c_str());
+    std::printf("memory: parameters %.2f MiB, gradients %.2f MiB, optimizer %.2f MiB, activations %.2f MiB, "
+                "workspace %.2f MiB\nrun folder: %s\n",
+                plan.parameters / 1048576.0, plan.gradients / 1048576.0, plan.optimizer_state / 1048576.0,
+                plan.activations / 1048576.0, plan.workspace / 1048576.0, folder.path().c_str());
     std::fflush(stdout);
 
     Progress progress(trainer.head_names(), config.training.batch_size, config.run.log_every);
