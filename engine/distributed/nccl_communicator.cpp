@@ -32,29 +32,30 @@ struct NcclLibrary {
     std::string unavailable;  // why it could not be loaded; empty when loaded
 };
 
+// Looks `name` up; where it is missing, says so in `unavailable`.
 template <typename Function>
 bool resolve(void* handle, const char* name, Function& function, std::string& unavailable) {
     function = reinterpret_cast<Function>(dlsym(handle, name));
-    if (function == nullptr && unavailable.empty()) unavailable = fmt::format("libnccl.so.2 has no {}", name);
+    if (function == nullptr) unavailable = fmt::format("libnccl.so.2 has no {}", name);
     return function != nullptr;
 }
 
 NcclLibrary load_nccl() {
     NcclLibrary nccl;
-    // Kept open for the life of the process: NCCL's own threads outlive any
-    // one communicator.
+    // Once every function is found, never closed: NCCL's own threads
+    // outlive any one communicator.
     void* handle = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
         const char* reason = dlerror();
         nccl.unavailable = reason != nullptr ? reason : "dlopen(libnccl.so.2) failed";
         return nccl;
     }
-    const bool all = resolve(handle, "ncclGetUniqueId", nccl.get_unique_id, nccl.unavailable) &
-                     resolve(handle, "ncclCommInitRank", nccl.comm_init_rank, nccl.unavailable) &
-                     resolve(handle, "ncclAllReduce", nccl.all_reduce, nccl.unavailable) &
-                     resolve(handle, "ncclBroadcast", nccl.broadcast, nccl.unavailable) &
-                     resolve(handle, "ncclCommAbort", nccl.comm_abort, nccl.unavailable) &
-                     resolve(handle, "ncclCommDestroy", nccl.comm_destroy, nccl.unavailable) &
+    const bool all = resolve(handle, "ncclGetUniqueId", nccl.get_unique_id, nccl.unavailable) &&
+                     resolve(handle, "ncclCommInitRank", nccl.comm_init_rank, nccl.unavailable) &&
+                     resolve(handle, "ncclAllReduce", nccl.all_reduce, nccl.unavailable) &&
+                     resolve(handle, "ncclBroadcast", nccl.broadcast, nccl.unavailable) &&
+                     resolve(handle, "ncclCommAbort", nccl.comm_abort, nccl.unavailable) &&
+                     resolve(handle, "ncclCommDestroy", nccl.comm_destroy, nccl.unavailable) &&
                      resolve(handle, "ncclGetErrorString", nccl.get_error_string, nccl.unavailable);
     if (!all) dlclose(handle);
     return nccl;
