@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch yardstick for ladon's step benchmark: trains the same model (built
 from a ladon run config's [model], same layers, batch and AdamW) on constant
-data and reports samples/s and peak memory as one JSON line.
+data and reports samples/s and peak memory as one JSON line (one per TF32 mode).
 
     /usr/bin/python3 bench/torch_reference.py examples/fashion_mtl.toml --threads 2
+    python3 bench/torch_reference.py examples/fashion_mtl.toml --device cuda --compile --tf32 both
 
-PyTorch (Debian's python3-torch) is a yardstick, never a ladon dependency.
+--tf32 on is PyTorch's default on a GPU (cuDNN may run float32 convolutions
+in TF32; matmuls stay float32, their default); off forbids TF32 in both.
+`both` measures on, then off, in one process: torch.compile compiles once.
+PyTorch (Debian's python3-torch here, the GPU machine's own python3 there) is
+a yardstick, never a ladon dependency.
 """
 import argparse
 import json
@@ -29,6 +34,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0, help="timed duration (after 3 warm-up steps)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model where available")
+    parser.add_argument("--tf32", choices=["on", "off", "both"], default="on",
+                        help="on: PyTorch's defaults (TF32 convolutions); off: no TF32 anywhere (GPU only)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -58,15 +65,28 @@ def main():
         total.backward()
         optimizer.step()
 
+    for tf32 in (["on", "off"] if args.tf32 == "both" else [args.tf32]):
+        print(json.dumps(measure(step, args, tf32, compiled)), flush=True)
+
+
+def measure(step, args, tf32, compiled):
+    """Samples/s of `step` after 3 warm-up steps, in one TF32 mode."""
+    cuda = args.device.startswith("cuda")
+    if cuda:
+        # "on" leaves PyTorch's defaults: allow_tf32 for cuDNN, not for matmul.
+        torch.backends.cudnn.allow_tf32 = tf32 == "on"
+        if tf32 == "off":
+            torch.backends.cuda.matmul.allow_tf32 = False
+        torch.cuda.reset_peak_memory_stats()
     for _ in range(3):
         step()
-    if args.device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < args.seconds:
         step()
         steps += 1
-    if args.device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
     result = {
@@ -77,11 +97,15 @@ def main():
         "threads": args.threads,
         "batch": args.batch,
         "samples_per_second": steps * args.batch / elapsed,
+        "ms_per_step": elapsed / max(steps, 1) * 1e3,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if args.device.startswith("cuda"):
+    if cuda:
+        result["tf32"] = tf32
+        result["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
+        result["matmul_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
         result["peak_device_mib"] = torch.cuda.max_memory_allocated() / (1024 * 1024)
-    print(json.dumps(result))
+    return result
 
 
 if __name__ == "__main__":

@@ -74,10 +74,13 @@ int info() {
         std::printf("  cuda:%d  %s, %.1f GiB, compute capability %d.%d\n", device.index, device.name.c_str(),
                     double(device.memory_bytes) / (1024.0 * 1024.0 * 1024.0), device.major, device.minor);
     if (cuda.devices.empty()) std::printf("  (no cuda: %s)\n", cuda.reason.c_str());
-    std::printf("distributed: %s\n", !mpi_available() ? "one process (built without MPI)"
-                                     : nccl_available()
-                                         ? "MPI, NCCL on GPUs (mpirun -np N ladon train: data parallel)"
-                                         : "MPI (mpirun -np N ladon train: data parallel; GPUs through host memory)");
+    if (!mpi_available())
+        std::printf("distributed: one process (built without MPI)\n");
+    else if (nccl_available())
+        std::printf("distributed: MPI, NCCL on GPUs (mpirun -np N ladon train: data parallel)\n");
+    else
+        std::printf("distributed: MPI (mpirun -np N ladon train: data parallel; GPUs through host memory: %s)\n",
+                    nccl_unavailable_reason().c_str());
     return 0;
 }
 

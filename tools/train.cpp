@@ -134,7 +134,8 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
     if (group->size() > 1 && config.training.backend == Backend::cuda) {
         trainer_group = make_device_communicator(group, config.training.cuda_device);
         if (!trainer_group->device_buffers())
-            std::puts("data parallel: this ladon has no NCCL; gradients are averaged by MPI through host memory");
+            std::printf("data parallel: no NCCL (%s); gradients are averaged by MPI through host memory\n",
+                        nccl_unavailable_reason().c_str());
     }
     const auto train_data = make_train_dataset(config.data);
     const auto test_data = make_test_dataset(config.data);

@@ -58,17 +58,22 @@ bool mpi_available() {
 #endif
 }
 
-bool nccl_available() {
+bool nccl_available() { return nccl_unavailable_reason().empty(); }
+
+std::string nccl_unavailable_reason() {
 #ifdef LADON_HAVE_NCCL
-    return true;
+    const std::string error = engine::nccl_load_error();
+    return error.empty() ? error : "libnccl.so.2 could not be loaded (" + error + ")";
 #else
-    return false;
+    return "built without NCCL";
 #endif
 }
 
 std::shared_ptr<Communicator> make_device_communicator(std::shared_ptr<Communicator> host_group, int device) {
 #ifdef LADON_HAVE_NCCL
-    return std::make_shared<engine::NcclCommunicator>(std::move(host_group), device);
+    if (nccl_available()) return std::make_shared<engine::NcclCommunicator>(std::move(host_group), device);
+    (void)device;
+    return host_group;
 #else
     (void)device;
     return host_group;

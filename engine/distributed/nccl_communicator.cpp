@@ -1,6 +1,7 @@
 #include "engine/distributed/nccl_communicator.hpp"
 
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <nccl.h>
 
@@ -15,12 +16,72 @@ namespace ladon::engine {
 
 namespace {
 
+// NCCL is loaded at run time, not linked: a machine without it (a CPU
+// machine, or a GPU one whose NCCL lives in a Python wheel not yet on
+// LD_LIBRARY_PATH) still runs ladon, and data parallelism then goes through
+// MPI and host memory. nccl.h gives the signatures; these are the only NCCL
+// functions ladon calls.
+struct NcclLibrary {
+    decltype(&::ncclGetUniqueId) get_unique_id = nullptr;
+    decltype(&::ncclCommInitRank) comm_init_rank = nullptr;
+    decltype(&::ncclAllReduce) all_reduce = nullptr;
+    decltype(&::ncclBroadcast) broadcast = nullptr;
+    decltype(&::ncclCommAbort) comm_abort = nullptr;
+    decltype(&::ncclCommDestroy) comm_destroy = nullptr;
+    decltype(&::ncclGetErrorString) get_error_string = nullptr;
+    std::string unavailable;  // why it could not be loaded; empty when loaded
+};
+
+// Looks `name` up; where it is missing, says so in `unavailable`.
+template <typename Function>
+bool resolve(void* handle, const char* name, Function& function, std::string& unavailable) {
+    function = reinterpret_cast<Function>(dlsym(handle, name));
+    if (function == nullptr) unavailable = fmt::format("libnccl.so.2 has no {}", name);
+    return function != nullptr;
+}
+
+NcclLibrary load_nccl() {
+    NcclLibrary nccl;
+    // Once every function is found, never closed: NCCL's own threads
+    // outlive any one communicator.
+    void* handle = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+        const char* reason = dlerror();
+        nccl.unavailable = reason != nullptr ? reason : "dlopen(libnccl.so.2) failed";
+        return nccl;
+    }
+    const bool all = resolve(handle, "ncclGetUniqueId", nccl.get_unique_id, nccl.unavailable) &&
+                     resolve(handle, "ncclCommInitRank", nccl.comm_init_rank, nccl.unavailable) &&
+                     resolve(handle, "ncclAllReduce", nccl.all_reduce, nccl.unavailable) &&
+                     resolve(handle, "ncclBroadcast", nccl.broadcast, nccl.unavailable) &&
+                     resolve(handle, "ncclCommAbort", nccl.comm_abort, nccl.unavailable) &&
+                     resolve(handle, "ncclCommDestroy", nccl.comm_destroy, nccl.unavailable) &&
+                     resolve(handle, "ncclGetErrorString", nccl.get_error_string, nccl.unavailable);
+    if (!all) dlclose(handle);
+    return nccl;
+}
+
+// Loaded on first use, once per process.
+const NcclLibrary& nccl() {
+    static const NcclLibrary library = load_nccl();
+    return library;
+}
+
+// The loaded library; throws where it is missing.
+const NcclLibrary& loaded_nccl() {
+    const NcclLibrary& library = nccl();
+    if (!library.unavailable.empty())
+        throw Error(fmt::format("distributed: NCCL could not be loaded: {}", library.unavailable));
+    return library;
+}
+
 void check_cuda(cudaError_t code, const char* call) {
     if (code != cudaSuccess) throw Error(fmt::format("distributed: {} failed: {}", call, cudaGetErrorString(code)));
 }
 
 void check_nccl(ncclResult_t code, const char* call) {
-    if (code != ncclSuccess) throw Error(fmt::format("distributed: {} failed: {}", call, ncclGetErrorString(code)));
+    if (code != ncclSuccess)
+        throw Error(fmt::format("distributed: {} failed: {}", call, nccl().get_error_string(code)));
 }
 
 // NCCL counts are size_t, but keep slices bounded so one collective never
@@ -35,7 +96,7 @@ void in_slices(int64_t count, Call&& call) {
 void all_reduce_in_place(float* data, int64_t count, ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream,
                          const char* what) {
     in_slices(count, [&](int64_t begin, std::size_t n) {
-        check_nccl(ncclAllReduce(data + begin, data + begin, n, ncclFloat32, op, comm, stream), what);
+        check_nccl(nccl().all_reduce(data + begin, data + begin, n, ncclFloat32, op, comm, stream), what);
     });
 }
 
@@ -56,6 +117,7 @@ struct NcclCommunicator::Handles {
 
 NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int device)
     : host_(std::move(host)), handles_(std::make_unique<Handles>()), device_(device) {
+    const NcclLibrary& library = loaded_nccl();
     int devices = 0;
     check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
     if (devices == 0) throw Error("distributed: the NCCL communicator needs a CUDA device; this machine has none");
@@ -70,13 +132,13 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int devic
     static_assert(sizeof(id) % sizeof(int64_t) == 0);
     int64_t words[sizeof(id) / sizeof(int64_t)] = {};
     if (host_->rank() == 0) {
-        check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+        check_nccl(library.get_unique_id(&id), "ncclGetUniqueId");
         std::memcpy(words, &id, sizeof(id));
     }
     host_->allreduce_sum(words, int64_t(std::size(words)));
     std::memcpy(&id, words, sizeof(id));
     check_cuda(cudaStreamCreateWithFlags(&handles_->own_stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    const ncclResult_t initialised = ncclCommInitRank(&handles_->comm, host_->size(), id, host_->rank());
+    const ncclResult_t initialised = library.comm_init_rank(&handles_->comm, host_->size(), id, host_->rank());
     if (initialised != ncclSuccess) {
         cudaStreamDestroy(handles_->own_stream);
         // Two ranks on one GPU is the likely cause of an invalid usage here.
@@ -84,14 +146,14 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int devic
             fmt::format("distributed: ncclCommInitRank failed on rank {} (local rank {}, cuda:{} of {}): {}; "
                         "NCCL needs one GPU per rank: start at most as many ranks per machine as it has "
                         "GPUs",
-                        host_->rank(), host_->local_rank(), device_, devices, ncclGetErrorString(initialised)));
+                        host_->rank(), host_->local_rank(), device_, devices, library.get_error_string(initialised)));
     }
 }
 
 NcclCommunicator::~NcclCommunicator() {
     if (handles_->produced != nullptr) cudaEventDestroy(handles_->produced);
     if (handles_->averaged != nullptr) cudaEventDestroy(handles_->averaged);
-    if (handles_->comm != nullptr) ncclCommDestroy(handles_->comm);
+    if (handles_->comm != nullptr) nccl().comm_destroy(handles_->comm);
     if (handles_->own_stream != nullptr) cudaStreamDestroy(handles_->own_stream);
 }
 
@@ -103,8 +165,8 @@ void NcclCommunicator::finish(const char* what) {
 
 void NcclCommunicator::broadcast(float* device_data, int64_t count, int root) {
     in_slices(count, [&](int64_t begin, std::size_t n) {
-        check_nccl(ncclBroadcast(device_data + begin, device_data + begin, n, ncclFloat32, root, handles_->comm,
-                                 handles_->stream()),
+        check_nccl(nccl().broadcast(device_data + begin, device_data + begin, n, ncclFloat32, root, handles_->comm,
+                                    handles_->stream()),
                    "ncclBroadcast");
     });
     finish("ncclBroadcast");
@@ -147,14 +209,17 @@ void NcclCommunicator::join(void* consumer) {
 void NcclCommunicator::abort(int code) {
     // ncclCommAbort stops this rank's outstanding NCCL work; MPI_Abort then
     // ends the other ranks, NCCL calls included.
-    if (handles_->comm != nullptr) ncclCommAbort(handles_->comm);
+    if (handles_->comm != nullptr) nccl().comm_abort(handles_->comm);
     handles_->comm = nullptr;
     host_->abort(code);
     std::_Exit(code);  // not reached
 }
 
+std::string nccl_load_error() { return nccl().unavailable; }
+
 std::unique_ptr<NcclCommunicator> make_nccl_communicator() {
-    std::shared_ptr<Communicator> host = make_mpi_communicator();
+    loaded_nccl();  // before MPI starts: a missing library is the clearer error
+    std::shared_ptr<Communicator> host = make_communicator();
     int devices = 0;
     check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
     if (devices == 0) throw Error("distributed: the NCCL communicator needs a CUDA device; this machine has none");

@@ -11,6 +11,7 @@
 // the caller enqueues there (the trainer's executor stream: its backward
 // pass before the average, its update after).
 #include <memory>
+#include <string>
 
 #include "engine/distributed/mpi_communicator.hpp"
 #include "ladon/communicator.hpp"
@@ -20,7 +21,8 @@ namespace ladon::engine {
 class NcclCommunicator final : public Communicator {
 public:
     // Makes `device` the current CUDA device, then creates the NCCL
-    // communicator over all of `host`'s ranks.
+    // communicator over all of `host`'s ranks. Throws if libnccl.so.2
+    // cannot be loaded (nccl_load_error() says why).
     NcclCommunicator(std::shared_ptr<Communicator> host, int device);
     ~NcclCommunicator() override;
     NcclCommunicator(const NcclCommunicator&) = delete;
@@ -59,8 +61,14 @@ private:
     int device_ = 0;
 };
 
-// MPI, then NCCL on top of it, on GPU local rank modulo the visible GPUs.
-// Throws if there is no CUDA device.
+// Why libnccl.so.2 could not be loaded (dlopen's message, or a missing
+// function); empty when it was. NCCL is loaded at run time, on first use, so
+// that ladon runs where it is missing.
+std::string nccl_load_error();
+
+// The process group (MPI under a launcher, else this one process), then NCCL
+// on top of it, on GPU local rank modulo the visible GPUs. Throws if there is
+// no CUDA device or NCCL cannot be loaded.
 std::unique_ptr<NcclCommunicator> make_nccl_communicator();
 
 }  // namespace ladon::engine

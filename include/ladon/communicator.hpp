@@ -79,12 +79,16 @@ std::unique_ptr<Communicator> make_communicator();
 // Whether this build has the MPI communicator.
 bool mpi_available();
 
-// Whether this build has the NCCL communicator (MPI, the CUDA toolkit and
-// NCCL were all found when it was configured).
+// Whether NCCL can be used: this build has the NCCL communicator (MPI, the
+// CUDA toolkit and nccl.h were found when it was configured) and
+// libnccl.so.2 loads here (it is opened at run time, not linked).
 bool nccl_available();
 
+// Why nccl_available() is false, in a few words; empty when it is true.
+std::string nccl_unavailable_reason();
+
 // The communicator for data-parallel training on CUDA device `device` with
-// host_group's ranks: NCCL over the same ranks where this build has it
+// host_group's ranks: NCCL over the same ranks where nccl_available()
 // (float collectives then take device memory, and the rank's current device
 // becomes `device`), else host_group itself, whose float collectives the
 // trainer stages through host memory. host_group stays in use (it carries

@@ -353,7 +353,8 @@ int main(int argc, char** argv) {
             const auto cuda = ladon::cuda_availability();
             device = host->local_rank() % std::max<int>(1, int(cuda.devices.size()));
             group = ladon::make_device_communicator(host, device);
-            if (!group->device_buffers()) throw ladon::Error("this build has no NCCL communicator");
+            if (!group->device_buffers())
+                throw ladon::Error("NCCL is not available: " + ladon::nccl_unavailable_reason());
         } else {
             throw ladon::Error(fmt::format("unknown mode {}", mode));
         }

@@ -1,0 +1,592 @@
+// The CUDA side of bench_kernels (see bench_kernels.cpp for how a row is
+// measured): ladon's kernels beside cuDNN and cuBLAS on one stream. Each
+// conv and dense row times the vendor twice, with TF32 off (CUDNN_FMA_MATH,
+// CUBLAS_PEDANTIC_MATH: vs_vendor) and with the math PyTorch users get by
+// default (CUDNN_DEFAULT_MATH, which lets cuDNN pick TF32 tensor-core
+// algorithms, and CUBLAS_TF32_TENSOR_OP_MATH: vs_vendor_tf32). Built where
+// the CUDA kernels and cuDNN are (LADON_BENCH_CUDA).
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "bench/bench_kernels.hpp"
+#include "kernels/cuda/batch_norm.hpp"
+#include "kernels/cuda/conv2d.hpp"
+#include "kernels/cuda/gemm.hpp"
+#include "kernels/cuda/multi_head_loss.hpp"
+#include "kernels/cuda/optimizer.hpp"
+#include "kernels/cuda/pool.hpp"
+
+// ---------------------------------------------------------------- CUDA backend
+// cuDNN 9 marks its descriptor API (and cudnnFind*, cudnnBatchNormalization*)
+// deprecated in favour of the graph API; it is still shipped, and it is the
+// baseline frameworks' cuDNN paths use, so its warnings are silenced here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace {
+
+using namespace ladon::bench;
+
+// "cudnnConvolutionForward(handle, ...)" -> "cudnnConvolutionForward".
+std::string call_name(const char* call) {
+    const std::string text(call);
+    return text.substr(0, text.find('('));
+}
+void check_call(cudaError_t status, const char* call) {
+    if (status != cudaSuccess)
+        throw std::runtime_error(call_name(call) + " failed: " + cudaGetErrorName(status) + " (" +
+                                 cudaGetErrorString(status) + ")");
+}
+void check_call(cudnnStatus_t status, const char* call) {
+    if (status != CUDNN_STATUS_SUCCESS)
+        throw std::runtime_error(call_name(call) + " failed: " + cudnnGetErrorString(status));
+}
+void check_call(cublasStatus_t status, const char* call) {
+    if (status != CUBLAS_STATUS_SUCCESS)
+        throw std::runtime_error(call_name(call) + " failed: " + cublasGetStatusName(status));
+}
+#define LADON_BENCH_CHECK(call) check_call((call), #call)
+
+// Owners of the runtime's and libraries' handles (each a pointer type).
+template <auto destroy>
+struct Destroy {
+    template <class Pointer>
+    void operator()(Pointer* handle) const {
+        destroy(handle);
+    }
+};
+template <class Handle, auto destroy>
+using Owned = std::unique_ptr<std::remove_pointer_t<Handle>, Destroy<destroy>>;
+using Stream = Owned<cudaStream_t, cudaStreamDestroy>;
+using Event = Owned<cudaEvent_t, cudaEventDestroy>;
+using CudnnHandle = Owned<cudnnHandle_t, cudnnDestroy>;
+using CublasHandle = Owned<cublasHandle_t, cublasDestroy>;
+using TensorDescriptor = Owned<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor>;
+using FilterDescriptor = Owned<cudnnFilterDescriptor_t, cudnnDestroyFilterDescriptor>;
+using ConvolutionDescriptor = Owned<cudnnConvolutionDescriptor_t, cudnnDestroyConvolutionDescriptor>;
+using PoolingDescriptor = Owned<cudnnPoolingDescriptor_t, cudnnDestroyPoolingDescriptor>;
+
+class DeviceBuffer {
+public:
+    explicit DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
+        if (bytes > 0) LADON_BENCH_CHECK(cudaMalloc(&data_, bytes));
+    }
+    DeviceBuffer(DeviceBuffer&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+    DeviceBuffer& operator=(DeviceBuffer&&) = delete;
+    ~DeviceBuffer() {
+        if (data_) cudaFree(data_);
+    }
+    void* get() const { return data_; }
+    float* floats() const { return static_cast<float*>(data_); }
+    std::size_t bytes() const { return bytes_; }
+
+private:
+    void* data_ = nullptr;
+    std::size_t bytes_ = 0;
+};
+
+template <class T>
+DeviceBuffer upload(const std::vector<T>& values) {
+    DeviceBuffer buffer(values.size() * sizeof(T));
+    LADON_BENCH_CHECK(cudaMemcpy(buffer.get(), values.data(), buffer.bytes(), cudaMemcpyHostToDevice));
+    return buffer;
+}
+DeviceBuffer zeros(std::size_t bytes) {
+    DeviceBuffer buffer(bytes);
+    if (bytes > 0) LADON_BENCH_CHECK(cudaMemset(buffer.get(), 0, bytes));
+    return buffer;
+}
+DeviceBuffer zero_floats(int64_t count) { return zeros(std::size_t(count) * sizeof(float)); }
+
+// One stream, one cuDNN and one cuBLAS handle on it, the timing events, and
+// the buffer whose memset flushes L2 before each timed call.
+class CudaContext {
+public:
+    CudaContext() {
+        cudaStream_t stream = nullptr;
+        LADON_BENCH_CHECK(cudaStreamCreate(&stream));
+        stream_.reset(stream);
+        cudaEvent_t event = nullptr;
+        LADON_BENCH_CHECK(cudaEventCreate(&event));
+        start_.reset(event);
+        LADON_BENCH_CHECK(cudaEventCreate(&event));
+        stop_.reset(event);
+        cudnnHandle_t cudnn = nullptr;
+        LADON_BENCH_CHECK(cudnnCreate(&cudnn));
+        cudnn_.reset(cudnn);
+        LADON_BENCH_CHECK(cudnnSetStream(cudnn, stream));
+        cublasHandle_t cublas = nullptr;
+        LADON_BENCH_CHECK(cublasCreate(&cublas));
+        cublas_.reset(cublas);
+        LADON_BENCH_CHECK(cublasSetStream(cublas, stream));
+        // FP32 everywhere: pedantic math forbids TF32 and any reduced precision.
+        LADON_BENCH_CHECK(cublasSetMathMode(cublas, CUBLAS_PEDANTIC_MATH));
+        // The second handle: TF32 tensor cores allowed, what PyTorch users get
+        // with torch.backends.cuda.matmul.allow_tf32 (and cuDNN by default).
+        LADON_BENCH_CHECK(cublasCreate(&cublas));
+        cublas_tf32_.reset(cublas);
+        LADON_BENCH_CHECK(cublasSetStream(cublas, stream));
+        LADON_BENCH_CHECK(cublasSetMathMode(cublas, CUBLAS_TF32_TENSOR_OP_MATH));
+        int device = 0, l2_bytes = 0;
+        LADON_BENCH_CHECK(cudaGetDevice(&device));
+        LADON_BENCH_CHECK(cudaGetDeviceProperties(&properties_, device));
+        LADON_BENCH_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
+        l2_flush_ = std::make_unique<DeviceBuffer>(2 * std::size_t(std::max(l2_bytes, 1 << 20)));
+    }
+
+    cudaStream_t stream() const { return stream_.get(); }
+    cudnnHandle_t cudnn() const { return cudnn_.get(); }
+    cublasHandle_t cublas() const { return cublas_.get(); }
+    cublasHandle_t cublas_tf32() const { return cublas_tf32_.get(); }
+
+    std::string description() const {
+        int runtime = 0, cublas_version = 0;
+        cudaRuntimeGetVersion(&runtime);
+        cublasGetVersion(cublas_.get(), &cublas_version);
+        return std::string(properties_.name) + " (sm_" + std::to_string(properties_.major) +
+               std::to_string(properties_.minor) + "), CUDA runtime " + std::to_string(runtime) + ", against cuDNN " +
+               std::to_string(cudnnGetVersion()) + " and cuBLAS " + std::to_string(cublas_version) +
+               ", vendor with TF32 off (vs_vendor) and on (vs_vendor_tf32)";
+    }
+
+    // Seconds `op` takes on the stream, measured with events after an L2 flush.
+    double time_once(const Op& op) const {
+        LADON_BENCH_CHECK(cudaMemsetAsync(l2_flush_->get(), 0, l2_flush_->bytes(), stream()));
+        LADON_BENCH_CHECK(cudaEventRecord(start_.get(), stream()));
+        op();
+        LADON_BENCH_CHECK(cudaEventRecord(stop_.get(), stream()));
+        LADON_BENCH_CHECK(cudaEventSynchronize(stop_.get()));
+        float milliseconds = 0.0f;
+        LADON_BENCH_CHECK(cudaEventElapsedTime(&milliseconds, start_.get(), stop_.get()));
+        return double(milliseconds) * 1e-3;
+    }
+
+private:
+    Stream stream_;
+    Event start_, stop_;
+    CudnnHandle cudnn_;
+    CublasHandle cublas_, cublas_tf32_;
+    cudaDeviceProp properties_{};
+    std::unique_ptr<DeviceBuffer> l2_flush_;
+};
+
+TensorDescriptor tensor_descriptor(int64_t n, int64_t c, int64_t h, int64_t w) {
+    cudnnTensorDescriptor_t raw = nullptr;
+    LADON_BENCH_CHECK(cudnnCreateTensorDescriptor(&raw));
+    TensorDescriptor descriptor(raw);
+    LADON_BENCH_CHECK(
+        cudnnSetTensor4dDescriptor(raw, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(n), int(c), int(h), int(w)));
+    return descriptor;
+}
+
+// Where an op has no cuDNN or cuBLAS counterpart: a device-to-device copy of
+// the same traffic (half the bytes read, half written).
+Op copy_baseline(Prepared& row, const CudaContext* cuda, double bytes) {
+    const std::size_t copy_bytes = std::size_t(bytes / 2.0);
+    void* source = row.keep(zeros(copy_bytes)).get();
+    void* destination = row.keep(zeros(copy_bytes)).get();
+    row.label = "vendor: cudaMemcpyAsync of the same bytes";
+    return [=] {
+        LADON_BENCH_CHECK(cudaMemcpyAsync(destination, source, copy_bytes, cudaMemcpyDeviceToDevice, cuda->stream()));
+    };
+}
+
+// The first (fastest) result cudnnFind* measured that runs under `math`:
+// CUDNN_FMA_MATH only FP32 FMA; CUDNN_DEFAULT_MATH whatever cuDNN picks for
+// float data, TF32 tensor cores included (PyTorch's default). Or an error.
+template <class Perf>
+const Perf& fastest_algorithm(const std::vector<Perf>& results, int returned, cudnnMathType_t math, const char* find) {
+    for (int i = 0; i < returned; ++i)
+        if (results[std::size_t(i)].status == CUDNN_STATUS_SUCCESS &&
+            (math == CUDNN_DEFAULT_MATH || results[std::size_t(i)].mathType == math))
+            return results[std::size_t(i)];
+    throw std::runtime_error(std::string(find) + " found no algorithm that runs with " +
+                             (math == CUDNN_FMA_MATH ? "CUDNN_FMA_MATH" : "CUDNN_DEFAULT_MATH"));
+}
+
+// Scratch for cudnnFind*: algorithms that need more are not tried.
+std::size_t find_workspace_bytes() {
+    std::size_t free_bytes = 0, total_bytes = 0;
+    LADON_BENCH_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return std::min<std::size_t>(std::size_t(1) << 30, free_bytes / 4);
+}
+
+// Counters and label for the algorithm cuDNN chose under `math`.
+template <class Perf>
+void describe_algorithm(Prepared& row, const char* pass, const Perf& best, cudnnMathType_t math) {
+    const bool fp32 = math == CUDNN_FMA_MATH;
+    row.counters[fp32 ? "vendor_algo" : "vendor_tf32_algo"] = double(best.algo);
+    row.counters[fp32 ? "vendor_deterministic" : "vendor_tf32_deterministic"] =
+        best.determinism == CUDNN_DETERMINISTIC ? 1.0 : 0.0;
+    row.label += std::string(row.label.empty() ? "vendor: cuDNN " : "; ") + pass + (fp32 ? " FMA" : " TF32") +
+                 " algo " + std::to_string(int(best.algo)) +
+                 (best.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || best.mathType == CUDNN_TENSOR_OP_MATH
+                      ? " (tensor ops)"
+                      : "") +
+                 (best.determinism == CUDNN_DETERMINISTIC ? "" : " (not deterministic)") + ", workspace " +
+                 std::to_string(best.memory >> 20) + " MiB";
+}
+
+struct CudaBackend {
+    const CudaContext* cuda;
+
+    Prepared conv2d(const Conv2dShape& s, ConvPass pass) const {
+        const cudaStream_t stream = cuda->stream();
+        const cudnnHandle_t handle = cuda->cudnn();
+        Prepared row;
+        row.work.flops = conv_flops(s);
+        const float* x = row.keep(upload(random_floats(s.input_size(), 1))).floats();
+        const float* w = row.keep(upload(random_floats(s.weight_size(), 2))).floats();
+        const float* gy = row.keep(upload(random_floats(s.output_size(), 3))).floats();
+        float* y = row.keep(zero_floats(s.output_size())).floats();
+        float* gx = row.keep(zero_floats(s.input_size())).floats();
+        float* gw = row.keep(zero_floats(s.weight_size())).floats();
+
+        // cuDNN's view of the same shape: NCHW tensors, OIHW filter, the shape's padding and stride.
+        const cudnnTensorDescriptor_t x_desc =
+            row.keep(tensor_descriptor(s.batch, s.in_channels, s.in_height, s.in_width)).get();
+        const cudnnTensorDescriptor_t y_desc =
+            row.keep(tensor_descriptor(s.batch, s.out_channels, s.out_height(), s.out_width())).get();
+        cudnnFilterDescriptor_t w_raw = nullptr;
+        LADON_BENCH_CHECK(cudnnCreateFilterDescriptor(&w_raw));
+        const cudnnFilterDescriptor_t w_desc = row.keep(FilterDescriptor(w_raw)).get();
+        LADON_BENCH_CHECK(cudnnSetFilter4dDescriptor(w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.out_channels),
+                                                     int(s.in_channels), int(s.kernel_height), int(s.kernel_width)));
+        // Two descriptors of the same convolution: FP32 FMA only, and
+        // cuDNN's default math for float data (TF32 tensor cores allowed).
+        const auto convolution = [&](cudnnMathType_t math) {
+            cudnnConvolutionDescriptor_t raw = nullptr;
+            LADON_BENCH_CHECK(cudnnCreateConvolutionDescriptor(&raw));
+            const cudnnConvolutionDescriptor_t descriptor = row.keep(ConvolutionDescriptor(raw)).get();
+            LADON_BENCH_CHECK(cudnnSetConvolution2dDescriptor(descriptor, int(s.pad_height), int(s.pad_width),
+                                                              int(s.stride_height), int(s.stride_width), 1, 1,
+                                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+            LADON_BENCH_CHECK(cudnnSetConvolutionMathType(descriptor, math));
+            return descriptor;
+        };
+        const cudnnConvolutionDescriptor_t conv_desc = convolution(CUDNN_FMA_MATH);
+        int n = 0, c = 0, h = 0, wd = 0;
+        LADON_BENCH_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_desc, x_desc, w_desc, &n, &c, &h, &wd));
+        if (n != s.batch || c != s.out_channels || h != s.out_height() || wd != s.out_width())
+            throw std::runtime_error("cuDNN's convolution output shape differs from Conv2dShape's");
+
+        const DeviceBuffer find_workspace(find_workspace_bytes());
+        // The vendor's call under `math`: the fastest algorithm cudnnFind*
+        // measured, with the workspace it asks for.
+        const auto vendor = [&](cudnnMathType_t math) -> Op {
+            static const float one = 1.0f, zero = 0.0f;
+            const cudnnConvolutionDescriptor_t desc = math == CUDNN_FMA_MATH ? conv_desc : convolution(math);
+            int returned = 0;
+            void* find_ws = find_workspace.get();
+            const std::size_t find_bytes = find_workspace.bytes();
+            if (pass == ConvPass::forward) {
+                std::vector<cudnnConvolutionFwdAlgoPerf_t> results(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+                LADON_BENCH_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, x_desc, x, w_desc, w, desc, y_desc, y,
+                                                                         int(results.size()), &returned, results.data(),
+                                                                         find_ws, find_bytes));
+                const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionForwardAlgorithmEx");
+                describe_algorithm(row, "forward", best, math);
+                auto& workspace = row.keep(DeviceBuffer(best.memory));
+                void* ws = workspace.get();
+                const std::size_t ws_bytes = workspace.bytes();
+                return [=] {
+                    LADON_BENCH_CHECK(cudnnConvolutionForward(handle, &one, x_desc, x, w_desc, w, desc, best.algo, ws,
+                                                              ws_bytes, &zero, y_desc, y));
+                };
+            }
+            if (pass == ConvPass::backward_data) {
+                std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+                LADON_BENCH_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+                    handle, w_desc, w, y_desc, gy, desc, x_desc, gx, int(results.size()), &returned, results.data(),
+                    find_ws, find_bytes));
+                const auto best =
+                    fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardDataAlgorithmEx");
+                describe_algorithm(row, "backward-data", best, math);
+                auto& workspace = row.keep(DeviceBuffer(best.memory));
+                void* ws = workspace.get();
+                const std::size_t ws_bytes = workspace.bytes();
+                return [=] {  // beta = 1: accumulate, as ladon does
+                    LADON_BENCH_CHECK(cudnnConvolutionBackwardData(handle, &one, w_desc, w, y_desc, gy, desc, best.algo,
+                                                                   ws, ws_bytes, &one, x_desc, gx));
+                };
+            }
+            std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+            LADON_BENCH_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, x_desc, x, y_desc, gy, desc, w_desc,
+                                                                            gw, int(results.size()), &returned,
+                                                                            results.data(), find_ws, find_bytes));
+            const auto best =
+                fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardFilterAlgorithmEx");
+            describe_algorithm(row, "backward-filter", best, math);
+            auto& workspace = row.keep(DeviceBuffer(best.memory));
+            void* ws = workspace.get();
+            const std::size_t ws_bytes = workspace.bytes();
+            return [=] {  // beta = 1: accumulate, as ladon does
+                LADON_BENCH_CHECK(cudnnConvolutionBackwardFilter(handle, &one, x_desc, x, y_desc, gy, desc, best.algo,
+                                                                 ws, ws_bytes, &one, w_desc, gw));
+            };
+        };
+        row.vendor = vendor(CUDNN_FMA_MATH);
+        row.vendor_tf32 = vendor(CUDNN_DEFAULT_MATH);
+
+        if (pass == ConvPass::forward) {
+            row.ladon = [=] {
+                LADON_BENCH_CHECK(
+                    ladon::cuda::conv2d_forward(s, x, w, nullptr, ladon::ops::Activation::identity, 0.0f, y, stream));
+            };
+        } else if (pass == ConvPass::backward_data) {
+            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::conv2d_backward_data(s, w, gy, gx, stream)); };
+        } else {
+            float* ladon_ws = row.keep(DeviceBuffer(ladon::cuda::conv2d_backward_filter_workspace_bytes(s))).floats();
+            row.ladon = [=] {
+                LADON_BENCH_CHECK(ladon::cuda::conv2d_backward_filter(s, x, gy, gw, nullptr, ladon_ws, stream));
+            };
+        }
+        return row;
+    }
+
+    // cuBLAS is column-major: a row-major [r, c] matrix is its [c, r]
+    // transpose, so each row-major product below is written transposed.
+    Prepared dense(const DenseShape& s, DensePass pass) const {
+        const cudaStream_t stream = cuda->stream();
+        Prepared row;
+        row.work.flops = dense_flops(s);
+        row.label = "vendor: cublasSgemm, CUBLAS_PEDANTIC_MATH and CUBLAS_TF32_TENSOR_OP_MATH";
+        const float* x = row.keep(upload(random_floats(s.batch * s.in_features, 1))).floats();
+        const float* w = row.keep(upload(random_floats(s.out_features * s.in_features, 2))).floats();
+        const float* gy = row.keep(upload(random_floats(s.batch * s.out_features, 3))).floats();
+        float* y = row.keep(zero_floats(s.batch * s.out_features)).floats();
+        float* gx = row.keep(zero_floats(s.batch * s.in_features)).floats();
+        float* gw = row.keep(zero_floats(s.out_features * s.in_features)).floats();
+        const int batch = int(s.batch), in = int(s.in_features), out = int(s.out_features);
+        // The same SGEMM on a handle whose math mode decides FP32 or TF32.
+        const auto vendor = [=](cublasHandle_t handle) -> Op {
+            static const float one = 1.0f, zero = 0.0f;
+            if (pass == DensePass::forward)  // y^T [out, batch] = w [out, in] . x^T [in, batch]
+                return [=] {
+                    LADON_BENCH_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, out, batch, in, &one, w, in, x, in,
+                                                  &zero, y, out));
+                };
+            if (pass == DensePass::backward_data)  // gx^T [in, batch] += w^T [in, out] . gy^T [out, batch]
+                return [=] {
+                    LADON_BENCH_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, in, batch, out, &one, w, in, gy,
+                                                  out, &one, gx, in));
+                };
+            return [=] {  // gw^T [in, out] += x^T [in, batch] . gy [batch, out]
+                LADON_BENCH_CHECK(
+                    cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, in, out, batch, &one, x, in, gy, out, &one, gw, in));
+            };
+        };
+        row.vendor = vendor(cuda->cublas());
+        row.vendor_tf32 = vendor(cuda->cublas_tf32());
+        if (pass == DensePass::forward)
+            row.ladon = [=] {
+                LADON_BENCH_CHECK(
+                    ladon::cuda::dense_forward(s, x, w, nullptr, ladon::ops::Activation::identity, 0.0f, y, stream));
+            };
+        else if (pass == DensePass::backward_data)
+            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::dense_backward_data(s, w, gy, gx, stream)); };
+        else
+            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::dense_backward_filter(s, x, gy, gw, nullptr, stream)); };
+        return row;
+    }
+
+    Prepared pool(const Pool2dShape& s, PoolPass pass) const {
+        const cudaStream_t stream = cuda->stream();
+        const cudnnHandle_t handle = cuda->cudnn();
+        Prepared row;
+        row.work.bytes = pool_bytes(s, pass);
+        const float* x = row.keep(upload(random_floats(s.input_size(), 1))).floats();
+        const float* gy = row.keep(upload(random_floats(s.output_size(), 3))).floats();
+        float* y = row.keep(zero_floats(s.output_size())).floats();
+        float* gx = row.keep(zero_floats(s.input_size())).floats();
+        auto* argmax = static_cast<int32_t*>(row.keep(zeros(std::size_t(s.output_size()) * sizeof(int32_t))).get());
+
+        const bool max = pass == PoolPass::max_forward || pass == PoolPass::max_backward;
+        const cudnnTensorDescriptor_t x_desc =
+            row.keep(tensor_descriptor(s.batch, s.channels, s.in_height, s.in_width)).get();
+        const cudnnTensorDescriptor_t y_desc =
+            row.keep(tensor_descriptor(s.batch, s.channels, s.out_height(), s.out_width())).get();
+        cudnnPoolingDescriptor_t pool_raw = nullptr;
+        LADON_BENCH_CHECK(cudnnCreatePoolingDescriptor(&pool_raw));
+        const cudnnPoolingDescriptor_t pool_desc = row.keep(PoolingDescriptor(pool_raw)).get();
+        // ladon's max pool lets NaN win; its average counts the padding (count_include_pad).
+        LADON_BENCH_CHECK(cudnnSetPooling2dDescriptor(
+            pool_desc, max ? CUDNN_POOLING_MAX : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING, CUDNN_PROPAGATE_NAN,
+            int(s.kernel_height), int(s.kernel_width), int(s.pad_height), int(s.pad_width), int(s.stride_height),
+            int(s.stride_width)));
+        int n = 0, c = 0, h = 0, w = 0;
+        LADON_BENCH_CHECK(cudnnGetPooling2dForwardOutputDim(pool_desc, x_desc, &n, &c, &h, &w));
+        if (n != s.batch || c != s.channels || h != s.out_height() || w != s.out_width())
+            throw std::runtime_error("cuDNN's pooling output shape differs from Pool2dShape's");
+        row.label =
+            max ? "vendor: cudnnPooling, CUDNN_POOLING_MAX" : "vendor: cudnnPooling, AVERAGE_COUNT_INCLUDE_PADDING";
+
+        static const float one = 1.0f, zero = 0.0f;
+        // The backward passes read the forward's results: ladon the argmax, cuDNN y.
+        LADON_BENCH_CHECK(ladon::cuda::max_pool2d_forward(s, x, y, argmax, stream));
+        LADON_BENCH_CHECK(cudnnPoolingForward(handle, pool_desc, &one, x_desc, x, &zero, y_desc, y));
+        LADON_BENCH_CHECK(cudaStreamSynchronize(stream));
+        const Op vendor_forward = [=] {
+            LADON_BENCH_CHECK(cudnnPoolingForward(handle, pool_desc, &one, x_desc, x, &zero, y_desc, y));
+        };
+        const Op vendor_backward = [=] {  // beta = 1: accumulate, as ladon does
+            LADON_BENCH_CHECK(
+                cudnnPoolingBackward(handle, pool_desc, &one, y_desc, y, y_desc, gy, x_desc, x, &one, x_desc, gx));
+        };
+        switch (pass) {
+            case PoolPass::max_forward:
+                row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::max_pool2d_forward(s, x, y, argmax, stream)); };
+                row.vendor = vendor_forward;
+                break;
+            case PoolPass::max_backward:
+                row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::max_pool2d_backward(s, gy, argmax, gx, stream)); };
+                row.vendor = vendor_backward;
+                break;
+            case PoolPass::average_forward:
+                row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::avg_pool2d_forward(s, x, y, stream)); };
+                row.vendor = vendor_forward;
+                break;
+            case PoolPass::average_backward:
+                row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::avg_pool2d_backward(s, gy, gx, stream)); };
+                row.vendor = vendor_backward;
+                break;
+        }
+        return row;
+    }
+
+    Prepared batch_norm(const BatchNormShape& s, BatchNormPass pass) const {
+        const cudaStream_t stream = cuda->stream();
+        const cudnnHandle_t handle = cuda->cudnn();
+        Prepared row;
+        row.work.bytes = batch_norm_bytes(s, pass);
+        row.label = "vendor: cudnnBatchNormalization, CUDNN_BATCHNORM_SPATIAL";
+        const int64_t elements = s.batch * s.channels * s.spatial;
+        const float* x = row.keep(upload(random_floats(elements, 1))).floats();
+        const float* gy = row.keep(upload(random_floats(elements, 3))).floats();
+        const float* gamma = row.keep(upload(random_floats(s.channels, 4, 0.5f, 1.5f))).floats();
+        const float* beta = row.keep(upload(random_floats(s.channels, 5))).floats();
+        float* y = row.keep(zero_floats(elements)).floats();
+        float* gx = row.keep(zero_floats(elements)).floats();
+        const auto per_channel = [&](float value) {
+            return row.keep(upload(std::vector<float>(std::size_t(s.channels), value))).floats();
+        };
+        // Each side keeps its own saved statistics (cuDNN's are its own format).
+        float *mean = per_channel(0.0f), *inv_std = per_channel(1.0f), *vendor_mean = per_channel(0.0f),
+              *vendor_inv_std = per_channel(1.0f), *running_mean = per_channel(0.0f), *running_var = per_channel(1.0f),
+              *grad_gamma = per_channel(0.0f), *grad_beta = per_channel(0.0f);
+
+        // x as [batch, channels, spatial, 1]; the per-channel tensors as cuDNN derives them.
+        const cudnnTensorDescriptor_t x_desc = row.keep(tensor_descriptor(s.batch, s.channels, s.spatial, 1)).get();
+        const cudnnTensorDescriptor_t channel_desc = row.keep(tensor_descriptor(1, s.channels, 1, 1)).get();
+        LADON_BENCH_CHECK(cudnnDeriveBNTensorDescriptor(channel_desc, x_desc, CUDNN_BATCHNORM_SPATIAL));
+        const double epsilon = std::max(double(s.epsilon), CUDNN_BN_MIN_EPSILON), momentum = s.momentum;
+
+        static const float one = 1.0f, zero = 0.0f;
+        const Op ladon_forward = [=] {
+            LADON_BENCH_CHECK(ladon::cuda::batch_norm_forward_training(s, x, gamma, beta, y, mean, inv_std,
+                                                                       running_mean, running_var, stream));
+        };
+        const Op vendor_forward = [=] {
+            LADON_BENCH_CHECK(cudnnBatchNormalizationForwardTraining(
+                handle, CUDNN_BATCHNORM_SPATIAL, &one, &zero, x_desc, x, x_desc, y, channel_desc, gamma, beta, momentum,
+                running_mean, running_var, epsilon, vendor_mean, vendor_inv_std));
+        };
+        if (pass == BatchNormPass::forward_training) {
+            row.ladon = ladon_forward;
+            row.vendor = vendor_forward;
+        } else {
+            ladon_forward();  // the saved statistics the backward passes read
+            vendor_forward();
+            LADON_BENCH_CHECK(cudaStreamSynchronize(stream));
+            row.ladon = [=] {
+                LADON_BENCH_CHECK(ladon::cuda::batch_norm_backward(s, x, gy, gamma, mean, inv_std, gx, grad_gamma,
+                                                                   grad_beta, stream));
+            };
+            row.vendor = [=] {  // every beta = 1: accumulate, as ladon does
+                LADON_BENCH_CHECK(cudnnBatchNormalizationBackward(
+                    handle, CUDNN_BATCHNORM_SPATIAL, &one, &one, &one, &one, x_desc, x, x_desc, gy, x_desc, gx,
+                    channel_desc, gamma, grad_gamma, grad_beta, epsilon, vendor_mean, vendor_inv_std));
+            };
+        }
+        return row;
+    }
+
+    Prepared loss(int64_t batch) const {
+        const cudaStream_t stream = cuda->stream();
+        Prepared row;
+        row.work.bytes = loss_bytes(batch);
+        std::vector<ladon::ops::LossHead> heads(std::size(loss_heads));
+        for (int h = 0; h < num_loss_heads; ++h) {
+            auto& head = heads[std::size_t(h)];
+            head.kind = loss_heads[h].kind;
+            head.width = loss_heads[h].width;
+            head.logits = row.keep(upload(random_floats(batch * head.width, 10 + h, -3.0f, 3.0f))).floats();
+            head.targets = row.keep(upload(loss_targets(loss_heads[h], batch, 20 + h))).floats();
+            head.grad_logits = row.keep(zero_floats(batch * head.width)).floats();
+        }
+        // The kernel reads the head descriptors from device memory.
+        const auto* heads_device = static_cast<const ladon::ops::LossHead*>(row.keep(upload(heads)).get());
+        float* head_losses = row.keep(zero_floats(num_loss_heads)).floats();
+        void* scratch = row.keep(zeros(ladon::cuda::multi_head_loss_scratch_bytes(batch, num_loss_heads))).get();
+        row.ladon = [=] {
+            LADON_BENCH_CHECK(
+                ladon::cuda::multi_head_loss(batch, heads_device, num_loss_heads, head_losses, scratch, stream));
+        };
+        row.vendor = copy_baseline(row, cuda, row.work.bytes);
+        return row;
+    }
+
+    Prepared optimizer(int64_t count, OptimizerKind kind) const {
+        const cudaStream_t stream = cuda->stream();
+        Prepared row;
+        row.work.bytes = optimizer_bytes(count, kind);
+        float* weights = row.keep(upload(random_floats(count, 1))).floats();
+        const float* grads = row.keep(upload(random_floats(count, 2))).floats();
+        float* first = row.keep(zero_floats(count)).floats();
+        float* second = row.keep(zero_floats(count)).floats();
+        if (kind == OptimizerKind::adamw)
+            row.ladon = [=] {
+                LADON_BENCH_CHECK(ladon::cuda::adamw_update(count, ladon::ops::AdamWParameters{}, weights, grads, first,
+                                                            second, stream));
+            };
+        else
+            row.ladon = [=] {
+                LADON_BENCH_CHECK(ladon::cuda::sgd_update(count, ladon::ops::SgdParameters{0.01f, 0.9f, 0.0f, false},
+                                                          weights, grads, first, stream));
+            };
+        row.vendor = copy_baseline(row, cuda, row.work.bytes);
+        return row;
+    }
+};
+
+// The context and the runner live as long as the registered rows.
+struct CudaRows {
+    CudaContext context;
+    Runner runner{[this](const Op& op) { return context.time_once(op); }};
+};
+
+}  // namespace
+
+namespace ladon::bench {
+
+std::string register_cuda_rows(std::shared_ptr<void>& keep) {
+    auto rows = std::make_shared<CudaRows>();
+    add_all_rows(rows->runner, "cuda", CudaBackend{&rows->context});
+    keep = rows;
+    return "cuda, " + rows->context.description();
+}
+
+}  // namespace ladon::bench
+
+#pragma GCC diagnostic pop
