@@ -21,6 +21,7 @@
 #include "bench/bench_kernels.hpp"
 #include "kernels/cuda/batch_norm.hpp"
 #include "kernels/cuda/conv2d.hpp"
+#include "kernels/cuda/device_memory.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/multi_head_loss.hpp"
 #include "kernels/cuda/optimizer.hpp"
@@ -57,7 +58,8 @@ void check_call(cublasStatus_t status, const char* call) {
 }
 #define LADON_BENCH_CHECK(call) check_call((call), #call)
 
-// Owners of the runtime's and libraries' handles (each a pointer type).
+// Owners of the libraries' handles (each a pointer type); the runtime's are
+// kernels/cuda/device_memory.hpp's.
 template <auto destroy>
 struct Destroy {
     template <class Pointer>
@@ -67,8 +69,6 @@ struct Destroy {
 };
 template <class Handle, auto destroy>
 using Owned = std::unique_ptr<std::remove_pointer_t<Handle>, Destroy<destroy>>;
-using Stream = Owned<cudaStream_t, cudaStreamDestroy>;
-using Event = Owned<cudaEvent_t, cudaEventDestroy>;
 using CudnnHandle = Owned<cudnnHandle_t, cudnnDestroy>;
 using CublasHandle = Owned<cublasHandle_t, cublasDestroy>;
 using TensorDescriptor = Owned<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor>;
@@ -76,24 +76,11 @@ using FilterDescriptor = Owned<cudnnFilterDescriptor_t, cudnnDestroyFilterDescri
 using ConvolutionDescriptor = Owned<cudnnConvolutionDescriptor_t, cudnnDestroyConvolutionDescriptor>;
 using PoolingDescriptor = Owned<cudnnPoolingDescriptor_t, cudnnDestroyPoolingDescriptor>;
 
-class DeviceBuffer {
+// Bytes of device memory, most rows' buffers being floats.
+class DeviceBuffer : public ladon::cuda::DeviceBuffer<unsigned char> {
 public:
-    explicit DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
-        if (bytes > 0) LADON_BENCH_CHECK(cudaMalloc(&data_, bytes));
-    }
-    DeviceBuffer(DeviceBuffer&& other) noexcept
-        : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
-    DeviceBuffer& operator=(DeviceBuffer&&) = delete;
-    ~DeviceBuffer() {
-        if (data_) cudaFree(data_);
-    }
-    void* get() const { return data_; }
-    float* floats() const { return static_cast<float*>(data_); }
-    std::size_t bytes() const { return bytes_; }
-
-private:
-    void* data_ = nullptr;
-    std::size_t bytes_ = 0;
+    using ladon::cuda::DeviceBuffer<unsigned char>::DeviceBuffer;
+    float* floats() const { return reinterpret_cast<float*>(get()); }
 };
 
 template <class T>
@@ -104,7 +91,7 @@ DeviceBuffer upload(const std::vector<T>& values) {
 }
 DeviceBuffer zeros(std::size_t bytes) {
     DeviceBuffer buffer(bytes);
-    if (bytes > 0) LADON_BENCH_CHECK(cudaMemset(buffer.get(), 0, bytes));
+    buffer.zero();
     return buffer;
 }
 DeviceBuffer zero_floats(int64_t count) { return zeros(std::size_t(count) * sizeof(float)); }
@@ -114,14 +101,7 @@ DeviceBuffer zero_floats(int64_t count) { return zeros(std::size_t(count) * size
 class CudaContext {
 public:
     CudaContext() {
-        cudaStream_t stream = nullptr;
-        LADON_BENCH_CHECK(cudaStreamCreate(&stream));
-        stream_.reset(stream);
-        cudaEvent_t event = nullptr;
-        LADON_BENCH_CHECK(cudaEventCreate(&event));
-        start_.reset(event);
-        LADON_BENCH_CHECK(cudaEventCreate(&event));
-        stop_.reset(event);
+        const cudaStream_t stream = stream_.get();
         cudnnHandle_t cudnn = nullptr;
         LADON_BENCH_CHECK(cudnnCreate(&cudnn));
         cudnn_.reset(cudnn);
@@ -173,8 +153,8 @@ public:
     }
 
 private:
-    Stream stream_;
-    Event start_, stop_;
+    ladon::cuda::Stream stream_{cudaStreamDefault, "cudaStreamCreate"};
+    ladon::cuda::Event start_{cudaEventDefault, "cudaEventCreate"}, stop_{cudaEventDefault, "cudaEventCreate"};
     CudnnHandle cudnn_;
     CublasHandle cublas_, cublas_tf32_;
     cudaDeviceProp properties_{};
@@ -410,7 +390,8 @@ struct CudaBackend {
         const float* gy = row.keep(upload(random_floats(s.output_size(), 3))).floats();
         float* y = row.keep(zero_floats(s.output_size())).floats();
         float* gx = row.keep(zero_floats(s.input_size())).floats();
-        auto* argmax = static_cast<int32_t*>(row.keep(zeros(std::size_t(s.output_size()) * sizeof(int32_t))).get());
+        auto* argmax =
+            reinterpret_cast<int32_t*>(row.keep(zeros(std::size_t(s.output_size()) * sizeof(int32_t))).get());
 
         const bool max = pass == PoolPass::max_forward || pass == PoolPass::max_backward;
         const cudnnTensorDescriptor_t x_desc =
@@ -536,7 +517,7 @@ struct CudaBackend {
             head.grad_logits = row.keep(zero_floats(batch * head.width)).floats();
         }
         // The kernel reads the head descriptors from device memory.
-        const auto* heads_device = static_cast<const ladon::ops::LossHead*>(row.keep(upload(heads)).get());
+        const auto* heads_device = reinterpret_cast<const ladon::ops::LossHead*>(row.keep(upload(heads)).get());
         float* head_losses = row.keep(zero_floats(num_loss_heads)).floats();
         void* scratch = row.keep(zeros(ladon::cuda::multi_head_loss_scratch_bytes(batch, num_loss_heads))).get();
         row.ladon = [=] {

@@ -11,6 +11,7 @@
 
 #include "kernels/cuda/batch_norm.hpp"
 #include "kernels/cuda/conv2d.hpp"
+#include "kernels/cuda/device_memory.hpp"
 #include "kernels/cuda/elementwise.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/multi_head_loss.hpp"
@@ -29,17 +30,11 @@ inline namespace device {
 
 namespace {
 
-// "what: cudaErrorX: text" (and, on the emulator, which kernel, block and thread).
-std::string describe(cudaError_t error) {
-    std::string text = fmt::format("{}: {}", cudaGetErrorName(error), cudaGetErrorString(error));
-#if defined(LADON_EMU)
-    if (error == cudaErrorLaunchFailure) text += fmt::format(" ({})", ladon::emu::last_error_message());
-#endif
-    return text;
-}
+using cuda::describe;
 
+// Every failure reads "CUDA backend: what: cudaErrorX: text".
 void check(cudaError_t error, const char* what) {
-    if (error != cudaSuccess) throw Error(fmt::format("CUDA backend: {}: {}", what, describe(error)));
+    if (error != cudaSuccess) cuda::fail(error, fmt::format("CUDA backend: {}", what));
 }
 
 std::string mib(std::size_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / (1024.0 * 1024.0)); }
@@ -63,11 +58,13 @@ struct Layout {
 
 }  // namespace
 
+// Declaration order is release order reversed: the graph goes before the
+// memory it names, the stream last.
 struct CudaExecutor::Impl {
     int device = 0;
     std::string device_name;
-    cudaStream_t stream = nullptr;
-    unsigned char* memory = nullptr;  // the one device allocation
+    cuda::Stream stream;
+    cuda::DeviceBuffer<unsigned char> memory;  // the one device allocation
     Layout layout;
     ArenaPlan plan;
 
@@ -82,7 +79,7 @@ struct CudaExecutor::Impl {
     std::size_t workspace_bytes = 0, loss_scratch_bytes = 0;
 
     // Pinned host memory: the batch in, the step's results out.
-    float* pinned = nullptr;
+    cuda::PinnedBuffer<float> pinned;
     float *input_host = nullptr, *targets_host = nullptr, *masks_host = nullptr;
     float *losses_host = nullptr, *weights_host = nullptr, *outputs_host = nullptr;
     std::vector<int64_t> output_offsets;  // per head, floats into outputs_host
@@ -93,15 +90,15 @@ struct CudaExecutor::Impl {
     // node; the optimizer's folded scalars for the model and the
     // log-variances), written to pinned memory by the host and copied to the
     // device at the start of the step, so a captured graph replays with them.
-    uint64_t* seeds_host = nullptr;  // pinned, [nodes]
-    float* scalars_host = nullptr;   // pinned, [2 * kStepScalars]
+    cuda::PinnedBuffer<unsigned char> pinned_step;
+    uint64_t* seeds_host = nullptr;  // in pinned_step, [nodes]
+    float* scalars_host = nullptr;   // in pinned_step, [2 * kStepScalars]
     uint64_t* seeds_device = nullptr;
     float* scalars_device = nullptr;
-    void* pinned_step = nullptr;
 
     // The captured training step (use_graphs: after one plain step).
     bool use_graphs = true;
-    cudaGraphExec_t graph = nullptr;
+    cuda::GraphExec graph;
     int64_t plain_steps = 0, graph_replays = 0;
 
     // Per node: the activation that follows a conv or dense layer and is
@@ -110,213 +107,227 @@ struct CudaExecutor::Impl {
     std::vector<int> epilogue;  // per node: the fused activation node's index, or -1
     std::vector<std::vector<int>> group_heads;
     std::vector<int> group_of_node;  // per node: head group whose GEMM computes it, or -1
+
+    void open_device(int index);
 };
 
+void CudaExecutor::Impl::open_device(int index) {
+    int count = 0;
+    const cudaError_t counted = cudaGetDeviceCount(&count);
+    if (counted != cudaSuccess || count == 0)
+        throw Error(fmt::format("CUDA backend: no CUDA device ({})",
+                                counted != cudaSuccess ? describe(counted) : "cudaGetDeviceCount found none"));
+    if (index < 0 || index >= count)
+        throw Error(
+            fmt::format("CUDA backend: device cuda:{} does not exist; this machine has {} (cuda:0 to "
+                        "cuda:{})",
+                        index, count, count - 1));
+    device = index;
+    check(cudaSetDevice(index), "cudaSetDevice");
+    cudaDeviceProp properties{};
+    check(cudaGetDeviceProperties(&properties, index), "cudaGetDeviceProperties");
+    device_name = properties.name;
+    stream = cuda::Stream(cudaStreamNonBlocking, "CUDA backend: cudaStreamCreate");
+}
+
 CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int device)
-    : Executor(std::move(graph), options), impl_(new Impl) {
+    : Executor(std::move(graph), options), impl_(std::make_unique<Impl>()) {
+    // A throw from here on releases what impl_ holds so far.
+    impl_->open_device(device);
+    plan_fusions();
+    allocate_device_memory();
+    allocate_pinned_memory();
+    upload_loss_descriptors();
+    push_state();
+}
+
+void CudaExecutor::plan_fusions() {
+    // An activation right after the conv or dense layer that is its only
+    // reader runs in that layer's epilogue; relu and leaky relu (positive
+    // slope) then take their backward from y, whose sign is x's. A head
+    // group's first layers run as one GEMM.
     Impl& m = *impl_;
-    try {
-        int count = 0;
-        const cudaError_t counted = cudaGetDeviceCount(&count);
-        if (counted != cudaSuccess || count == 0)
-            throw Error(fmt::format("CUDA backend: no CUDA device ({})",
-                                    counted != cudaSuccess ? describe(counted) : "cudaGetDeviceCount found none"));
-        if (device < 0 || device >= count)
-            throw Error(fmt::format("CUDA backend: device cuda:{} does not exist; this machine has {} (cuda:0 to "
-                                    "cuda:{})",
-                                    device, count, count - 1));
-        m.device = device;
-        check(cudaSetDevice(device), "cudaSetDevice");
-        cudaDeviceProp properties{};
-        check(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
-        m.device_name = properties.name;
-        check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    const std::size_t nodes = graph_.nodes.size();
+    m.fused_activation.assign(nodes, false);
+    m.epilogue.assign(nodes, -1);
+    std::vector<int> readers(graph_.tensors.size(), 0);
+    for (const Node& node : graph_.nodes)
+        for (int input : node.inputs) ++readers[input];
+    for (const Head& head : graph_.heads) ++readers[head.output];
+    m.group_of_node.assign(nodes, -1);
+    for (std::size_t g = 0; g < graph_.head_groups.size(); ++g) {
+        std::vector<int> heads;
+        // The group's GEMM writes every head's weight and bias gradients
+        // at its first node (see backward_node).
+        const int first = graph_.head_groups[g].nodes.front();
+        for (int n : graph_.head_groups[g].nodes) {
+            m.group_of_node[n] = int(g);
+            heads.push_back(graph_.nodes[n].head);
+            for (int slice : {graph_.nodes[n].weight, graph_.nodes[n].bias})
+                if (slice >= 0) set_gradient_writer(slice, first);
+        }
+        m.group_heads.push_back(std::move(heads));
+    }
+    for (std::size_t i = 0; i + 1 < nodes; ++i) {
+        const Node& layer = graph_.nodes[i];
+        const Node& next = graph_.nodes[i + 1];
+        const bool producer =
+            layer.spec.op == OpKind::conv2d || (layer.spec.op == OpKind::dense && m.group_of_node[i] < 0);
+        const bool fusable = kernel_activation(next.spec.op) != ops::Activation::identity &&
+                             !(next.spec.op == OpKind::leaky_relu && !(next.spec.negative_slope > 0.0f));
+        if (producer && fusable && next.inputs[0] == layer.output && readers[layer.output] == 1) {
+            m.fused_activation[i + 1] = true;
+            m.epilogue[i] = int(i + 1);
+        }
+    }
+}
 
-        // Fusions. An activation right after the conv or dense layer that is
-        // its only reader runs in that layer's epilogue; relu and leaky relu
-        // (positive slope) then take their backward from y, whose sign is
-        // x's. A head group's first layers run as one GEMM.
-        const std::size_t nodes = graph_.nodes.size();
-        m.fused_activation.assign(nodes, false);
-        m.epilogue.assign(nodes, -1);
-        std::vector<int> readers(graph_.tensors.size(), 0);
-        for (const Node& node : graph_.nodes)
-            for (int input : node.inputs) ++readers[input];
-        for (const Head& head : graph_.heads) ++readers[head.output];
-        m.group_of_node.assign(nodes, -1);
-        for (std::size_t g = 0; g < graph_.head_groups.size(); ++g) {
-            std::vector<int> heads;
-            // The group's GEMM writes every head's weight and bias gradients
-            // at its first node (see backward_node).
-            const int first = graph_.head_groups[g].nodes.front();
-            for (int n : graph_.head_groups[g].nodes) {
-                m.group_of_node[n] = int(g);
-                heads.push_back(graph_.nodes[n].head);
-                for (int slice : {graph_.nodes[n].weight, graph_.nodes[n].bias})
-                    if (slice >= 0) set_gradient_writer(slice, first);
-            }
-            m.group_heads.push_back(std::move(heads));
-        }
-        for (std::size_t i = 0; i + 1 < nodes; ++i) {
-            const Node& layer = graph_.nodes[i];
-            const Node& next = graph_.nodes[i + 1];
-            const bool producer = layer.spec.op == OpKind::conv2d ||
-                                  (layer.spec.op == OpKind::dense && m.group_of_node[i] < 0);
-            const bool fusable = kernel_activation(next.spec.op) != ops::Activation::identity &&
-                                 !(next.spec.op == OpKind::leaky_relu && !(next.spec.negative_slope > 0.0f));
-            if (producer && fusable && next.inputs[0] == layer.output && readers[layer.output] == 1) {
-                m.fused_activation[i + 1] = true;
-                m.epilogue[i] = int(i + 1);
-            }
-        }
+void CudaExecutor::allocate_device_memory() {
+    // The memory plan, in one allocation.
+    Impl& m = *impl_;
+    m.plan = plan_arena(graph_);
+    for (const Node& node : graph_.nodes)
+        if (node.spec.op == OpKind::conv2d)
+            m.workspace_bytes = std::max(m.workspace_bytes, cuda::conv2d_backward_filter_workspace_bytes(node.conv));
+    const int heads = int(graph_.heads.size());
+    m.loss_scratch_bytes = cuda::multi_head_loss_scratch_bytes(graph_.batch, heads);
+    int64_t group_scratch = 0;
+    for (const HeadGroup& group : graph_.head_groups)
+        group_scratch = std::max(group_scratch, graph_.batch * group.out_features);
+    const std::size_t f = sizeof(float);
+    Layout& layout = m.layout;
+    const int r_parameters = layout.add("parameters", parameters_.size() * f);
+    const int r_gradients = layout.add("gradients", gradients_.size() * f);
+    const int r_optimizer = layout.add("optimizer state", optimizer_state_.size() * f);
+    const int r_state = layout.add("batch-norm running statistics", state_.size() * f);
+    const int r_activations = layout.add("activations", std::size_t(m.plan.arena) * f);
+    const int r_gradient_arena = layout.add("activation gradients", std::size_t(m.plan.arena) * f);
+    const int r_argmax = layout.add("max-pool argmax", std::size_t(m.plan.argmax_count) * sizeof(int32_t));
+    const int r_saved = layout.add("batch-norm statistics", std::size_t(m.plan.saved_count) * f);
+    const int r_workspace = layout.add("conv workspace", m.workspace_bytes);
+    const int r_targets = layout.add("targets", std::size_t(target_count_) * f);
+    const int r_masks = layout.add("masks", std::size_t(heads) * graph_.batch * f);
+    const int r_heads = layout.add("loss descriptors", std::size_t(heads) * sizeof(ops::LossHead));
+    const int r_losses = layout.add("head losses", 3 * std::size_t(heads) * f);
+    const int r_loss_scratch = layout.add("loss scratch", m.loss_scratch_bytes);
+    const int r_group = layout.add("head group outputs", 2 * std::size_t(group_scratch) * f);
+    const int r_seeds = layout.add("dropout seeds", graph_.nodes.size() * sizeof(uint64_t));
+    const int r_scalars = layout.add("optimizer scalars", 2 * cuda::kStepScalars * f);
+    cudaError_t allocated = cudaSuccess;
+    m.memory = cuda::DeviceBuffer<unsigned char>::try_allocate(layout.total, allocated);
+    if (allocated != cudaSuccess) {
+        cudaGetLastError();
+        std::size_t free_bytes = 0, total_bytes = 0;
+        cudaMemGetInfo(&free_bytes, &total_bytes);
+        cudaGetLastError();
+        std::string parts;
+        for (const auto& region : layout.regions)
+            if (region.bytes >= layout.total / 20) parts += fmt::format(", {} {}", region.name, mib(region.bytes));
+        throw Error(
+            fmt::format("CUDA backend: out of memory on cuda:{} ({}) allocating the executor's {} for "
+                        "batch {}{}; {} of {} free ({}); lower training.batch_size",
+                        m.device, m.device_name, mib(layout.total), graph_.batch, parts, mib(free_bytes),
+                        mib(total_bytes), describe(allocated)));
+    }
+    auto at = [&](int region) { return m.memory.get() + layout.regions[region].offset; };
+    m.parameters = reinterpret_cast<float*>(at(r_parameters));
+    m.gradients = reinterpret_cast<float*>(at(r_gradients));
+    m.optimizer_state = reinterpret_cast<float*>(at(r_optimizer));
+    m.state = reinterpret_cast<float*>(at(r_state));
+    m.activations = reinterpret_cast<float*>(at(r_activations));
+    m.gradient_arena = reinterpret_cast<float*>(at(r_gradient_arena));
+    m.argmax = reinterpret_cast<int32_t*>(at(r_argmax));
+    m.saved = reinterpret_cast<float*>(at(r_saved));
+    m.workspace = m.workspace_bytes ? reinterpret_cast<float*>(at(r_workspace)) : nullptr;
+    m.targets = reinterpret_cast<float*>(at(r_targets));
+    m.masks = reinterpret_cast<float*>(at(r_masks));
+    m.heads = reinterpret_cast<ops::LossHead*>(at(r_heads));
+    m.head_losses = reinterpret_cast<float*>(at(r_losses));
+    m.head_weights = m.head_losses + heads;
+    m.base_weights = m.head_weights + heads;
+    m.loss_scratch = at(r_loss_scratch);
+    m.group_scratch = reinterpret_cast<float*>(at(r_group));
+    m.seeds_device = reinterpret_cast<uint64_t*>(at(r_seeds));
+    m.scalars_device = reinterpret_cast<float*>(at(r_scalars));
+    // Poisoned or stale memory must not leak into a step: zero all once
+    // (the loss scratch needs it; the arenas' padding is then defined).
+    check(cudaMemset(m.memory.get(), 0, layout.total), "cudaMemset");
+}
 
-        // The memory plan, in one allocation.
-        m.plan = plan_arena(graph_);
-        for (const Node& node : graph_.nodes)
-            if (node.spec.op == OpKind::conv2d)
-                m.workspace_bytes = std::max(m.workspace_bytes, cuda::conv2d_backward_filter_workspace_bytes(node.conv));
-        const int heads = int(graph_.heads.size());
-        m.loss_scratch_bytes = cuda::multi_head_loss_scratch_bytes(graph_.batch, heads);
-        int64_t group_scratch = 0;
-        for (const HeadGroup& group : graph_.head_groups)
-            group_scratch = std::max(group_scratch, graph_.batch * group.out_features);
-        const std::size_t f = sizeof(float);
-        Layout& l = m.layout;
-        const int r_parameters = l.add("parameters", parameters_.size() * f);
-        const int r_gradients = l.add("gradients", gradients_.size() * f);
-        const int r_optimizer = l.add("optimizer state", optimizer_state_.size() * f);
-        const int r_state = l.add("batch-norm running statistics", state_.size() * f);
-        const int r_activations = l.add("activations", std::size_t(m.plan.arena) * f);
-        const int r_gradient_arena = l.add("activation gradients", std::size_t(m.plan.arena) * f);
-        const int r_argmax = l.add("max-pool argmax", std::size_t(m.plan.argmax_count) * sizeof(int32_t));
-        const int r_saved = l.add("batch-norm statistics", std::size_t(m.plan.saved_count) * f);
-        const int r_workspace = l.add("conv workspace", m.workspace_bytes);
-        const int r_targets = l.add("targets", std::size_t(target_count_) * f);
-        const int r_masks = l.add("masks", std::size_t(heads) * graph_.batch * f);
-        const int r_heads = l.add("loss descriptors", std::size_t(heads) * sizeof(ops::LossHead));
-        const int r_losses = l.add("head losses", 3 * std::size_t(heads) * f);
-        const int r_loss_scratch = l.add("loss scratch", m.loss_scratch_bytes);
-        const int r_group = l.add("head group outputs", 2 * std::size_t(group_scratch) * f);
-        const int r_seeds = l.add("dropout seeds", nodes * sizeof(uint64_t));
-        const int r_scalars = l.add("optimizer scalars", 2 * cuda::kStepScalars * f);
-        void* memory = nullptr;
-        const cudaError_t allocated = cudaMalloc(&memory, l.total);
-        if (allocated != cudaSuccess) {
-            cudaGetLastError();
-            std::size_t free_bytes = 0, total_bytes = 0;
-            cudaMemGetInfo(&free_bytes, &total_bytes);
-            cudaGetLastError();
-            std::string parts;
-            for (const auto& region : l.regions)
-                if (region.bytes >= l.total / 20) parts += fmt::format(", {} {}", region.name, mib(region.bytes));
-            throw Error(fmt::format("CUDA backend: out of memory on cuda:{} ({}) allocating the executor's {} for "
-                                    "batch {}{}; {} of {} free ({}); lower training.batch_size",
-                                    device, m.device_name, mib(l.total), graph_.batch, parts, mib(free_bytes),
-                                    mib(total_bytes), describe(allocated)));
-        }
-        m.memory = static_cast<unsigned char*>(memory);
-        auto at = [&](int region) { return m.memory + l.regions[region].offset; };
-        m.parameters = reinterpret_cast<float*>(at(r_parameters));
-        m.gradients = reinterpret_cast<float*>(at(r_gradients));
-        m.optimizer_state = reinterpret_cast<float*>(at(r_optimizer));
-        m.state = reinterpret_cast<float*>(at(r_state));
-        m.activations = reinterpret_cast<float*>(at(r_activations));
-        m.gradient_arena = reinterpret_cast<float*>(at(r_gradient_arena));
-        m.argmax = reinterpret_cast<int32_t*>(at(r_argmax));
-        m.saved = reinterpret_cast<float*>(at(r_saved));
-        m.workspace = m.workspace_bytes ? reinterpret_cast<float*>(at(r_workspace)) : nullptr;
-        m.targets = reinterpret_cast<float*>(at(r_targets));
-        m.masks = reinterpret_cast<float*>(at(r_masks));
-        m.heads = reinterpret_cast<ops::LossHead*>(at(r_heads));
-        m.head_losses = reinterpret_cast<float*>(at(r_losses));
-        m.head_weights = m.head_losses + heads;
-        m.base_weights = m.head_weights + heads;
-        m.loss_scratch = at(r_loss_scratch);
-        m.group_scratch = reinterpret_cast<float*>(at(r_group));
-        m.seeds_device = reinterpret_cast<uint64_t*>(at(r_seeds));
-        m.scalars_device = reinterpret_cast<float*>(at(r_scalars));
-        // Poisoned or stale memory must not leak into a step: zero all once
-        // (the loss scratch needs it; the arenas' padding is then defined).
-        check(cudaMemset(m.memory, 0, l.total), "cudaMemset");
+void CudaExecutor::allocate_pinned_memory() {
+    Impl& m = *impl_;
+    const int heads = int(graph_.heads.size());
+    const std::size_t nodes = graph_.nodes.size();
+    m.input_floats = graph_.tensors[0].shape.elements();
+    m.mask_floats = int64_t(heads) * graph_.batch;
+    for (const Head& head : graph_.heads) {
+        m.output_offsets.push_back(m.output_floats);
+        m.output_floats += graph_.batch * head.width;
+    }
+    const std::size_t pinned_floats =
+        std::size_t(m.input_floats + target_count_ + m.mask_floats + 2 * heads + m.output_floats);
+    m.pinned = cuda::PinnedBuffer<float>(std::max<std::size_t>(pinned_floats, 1),
+                                         "CUDA backend: cudaMallocHost (batch staging)");
+    m.pinned_step =
+        cuda::PinnedBuffer<unsigned char>(nodes * sizeof(uint64_t) + 2 * cuda::kStepScalars * sizeof(float) + 8,
+                                          "CUDA backend: cudaMallocHost (step values)");
+    m.seeds_host = reinterpret_cast<uint64_t*>(m.pinned_step.get());
+    m.scalars_host = reinterpret_cast<float*>(m.seeds_host + nodes);
+    std::fill(m.seeds_host, m.seeds_host + nodes, 0);
+    std::fill(m.scalars_host, m.scalars_host + 2 * cuda::kStepScalars, 0.0f);
+    m.use_graphs = options_.cuda_graphs;
+    std::fill(m.pinned.get(), m.pinned.get() + pinned_floats, 0.0f);
+    m.input_host = m.pinned.get();
+    m.targets_host = m.input_host + m.input_floats;
+    m.masks_host = m.targets_host + target_count_;
+    m.losses_host = m.masks_host + m.mask_floats;
+    m.weights_host = m.losses_host + heads;
+    m.outputs_host = m.weights_host + heads;
+    std::fill(m.masks_host, m.masks_host + m.mask_floats, 1.0f);
+    input_ = m.input_host;
+    targets_ = m.targets_host;
+    masks_ = m.masks_host;
+}
 
-        // Pinned host memory.
-        m.input_floats = graph_.tensors[0].shape.elements();
-        m.mask_floats = int64_t(heads) * graph_.batch;
-        for (const Head& head : graph_.heads) {
-            m.output_offsets.push_back(m.output_floats);
-            m.output_floats += graph_.batch * head.width;
-        }
-        const std::size_t pinned_floats = std::size_t(m.input_floats + target_count_ + m.mask_floats + 2 * heads +
-                                                      m.output_floats);
-        void* pinned = nullptr;
-        check(cudaMallocHost(&pinned, std::max<std::size_t>(pinned_floats, 1) * f), "cudaMallocHost (batch staging)");
-        m.pinned = static_cast<float*>(pinned);
-        check(cudaMallocHost(&m.pinned_step, nodes * sizeof(uint64_t) + 2 * cuda::kStepScalars * f + 8),
-              "cudaMallocHost (step values)");
-        m.seeds_host = static_cast<uint64_t*>(m.pinned_step);
-        m.scalars_host = reinterpret_cast<float*>(m.seeds_host + nodes);
-        std::fill(m.seeds_host, m.seeds_host + nodes, 0);
-        std::fill(m.scalars_host, m.scalars_host + 2 * cuda::kStepScalars, 0.0f);
-        m.use_graphs = options_.cuda_graphs;
-        std::fill(m.pinned, m.pinned + pinned_floats, 0.0f);
-        m.input_host = m.pinned;
-        m.targets_host = m.input_host + m.input_floats;
-        m.masks_host = m.targets_host + target_count_;
-        m.losses_host = m.masks_host + m.mask_floats;
-        m.weights_host = m.losses_host + heads;
-        m.outputs_host = m.weights_host + heads;
-        std::fill(m.masks_host, m.masks_host + m.mask_floats, 1.0f);
-        input_ = m.input_host;
-        targets_ = m.targets_host;
-        masks_ = m.masks_host;
-
-        // The loss's descriptors, resident: device pointers and the weights.
-        compute_head_weights();
-        std::vector<ops::LossHead> descriptors;
-        std::vector<float> base_weights;
-        for (int h = 0; h < heads; ++h) {
-            const Head& head = graph_.heads[h];
-            ops::LossHead loss;
-            loss.kind = kernel_loss(head.spec.loss);
-            loss.width = head.width;
-            loss.logits = m.activations + m.plan.offsets[head.output];
-            loss.targets = m.targets + target_offsets_[h];
-            loss.mask = m.masks + int64_t(h) * graph_.batch;
-            loss.weight = head_weights_[h];
-            loss.label_smoothing = head.spec.label_smoothing;
-            loss.beta = head.spec.beta;
-            loss.grad_logits = m.gradient_arena + m.plan.offsets[head.output];
-            descriptors.push_back(loss);
-            base_weights.push_back(head.spec.weight);
-        }
-        if (heads > 0) {
-            check(cudaMemcpy(m.heads, descriptors.data(), descriptors.size() * sizeof(ops::LossHead),
-                             cudaMemcpyHostToDevice),
-                  "copying the loss descriptors");
-            check(cudaMemcpy(m.base_weights, base_weights.data(), base_weights.size() * f, cudaMemcpyHostToDevice),
-                  "copying the task weights");
-        }
-        push_state();
-    } catch (...) {
-        if (m.pinned) cudaFreeHost(m.pinned);
-        if (m.pinned_step) cudaFreeHost(m.pinned_step);
-        if (m.memory) cudaFree(m.memory);
-        if (m.stream) cudaStreamDestroy(m.stream);
-        delete impl_;
-        throw;
+void CudaExecutor::upload_loss_descriptors() {
+    // The loss's descriptors, resident: device pointers and the weights.
+    Impl& m = *impl_;
+    const int heads = int(graph_.heads.size());
+    compute_head_weights();
+    std::vector<ops::LossHead> descriptors;
+    std::vector<float> base_weights;
+    for (int h = 0; h < heads; ++h) {
+        const Head& head = graph_.heads[h];
+        ops::LossHead loss;
+        loss.kind = kernel_loss(head.spec.loss);
+        loss.width = head.width;
+        loss.logits = m.activations + m.plan.offsets[head.output];
+        loss.targets = m.targets + target_offsets_[h];
+        loss.mask = m.masks + int64_t(h) * graph_.batch;
+        loss.weight = head_weights_[h];
+        loss.label_smoothing = head.spec.label_smoothing;
+        loss.beta = head.spec.beta;
+        loss.grad_logits = m.gradient_arena + m.plan.offsets[head.output];
+        descriptors.push_back(loss);
+        base_weights.push_back(head.spec.weight);
+    }
+    if (heads > 0) {
+        check(
+            cudaMemcpy(m.heads, descriptors.data(), descriptors.size() * sizeof(ops::LossHead), cudaMemcpyHostToDevice),
+            "copying the loss descriptors");
+        check(cudaMemcpy(m.base_weights, base_weights.data(), base_weights.size() * sizeof(float),
+                         cudaMemcpyHostToDevice),
+              "copying the task weights");
     }
 }
 
 CudaExecutor::~CudaExecutor() {
-    // Errors cannot be thrown from here; a failed free leaks at worst.
-    cudaStreamSynchronize(impl_->stream);
-    if (impl_->graph) cudaGraphExecDestroy(impl_->graph);
-    cudaFreeHost(impl_->pinned);
-    cudaFreeHost(impl_->pinned_step);
-    cudaFree(impl_->memory);
-    cudaStreamDestroy(impl_->stream);
+    // Nothing is released while the stream may still use it. Errors cannot
+    // be thrown from here; a failed release leaks at worst, and its error is
+    // cleared so that it does not surface in another executor's next check.
+    cudaStreamSynchronize(impl_->stream.get());
+    impl_.reset();
     cudaGetLastError();
-    delete impl_;
 }
 
 std::string CudaExecutor::backend_name() const {
@@ -331,7 +342,7 @@ const std::vector<std::vector<int>>& CudaExecutor::fused_head_groups() const { r
 
 void CudaExecutor::upload_batch() {
     Impl& m = *impl_;
-    const cudaStream_t s = m.stream;
+    const cudaStream_t s = m.stream.get();
     const std::size_t f = sizeof(float);
     check(cudaMemcpyAsync(m.activations, m.input_host, std::size_t(m.input_floats) * f, cudaMemcpyHostToDevice, s),
           "copying the batch's inputs");
@@ -344,8 +355,8 @@ void CudaExecutor::upload_batch() {
     // This step's dropout seeds: written by the host when the step is
     // enqueued (or, for a graph, before each replay), read by the kernels.
     for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
-    check(cudaMemcpyAsync(m.seeds_device, m.seeds_host, graph_.nodes.size() * sizeof(uint64_t),
-                          cudaMemcpyHostToDevice, s),
+    check(cudaMemcpyAsync(m.seeds_device, m.seeds_host, graph_.nodes.size() * sizeof(uint64_t), cudaMemcpyHostToDevice,
+                          s),
           "copying the dropout seeds");
     m.outputs_current = false;
 }
@@ -357,7 +368,7 @@ void CudaExecutor::forward(bool training) {
 
 void CudaExecutor::forward_node(std::size_t i, bool training) {
     Impl& m = *impl_;
-    const cudaStream_t s = m.stream;
+    const cudaStream_t s = m.stream.get();
     const std::size_t f = sizeof(float);
     auto value = [&](int tensor) { return m.activations + m.plan.offsets[tensor]; };
     auto param = [&](int slice) -> float* {
@@ -385,12 +396,13 @@ void CudaExecutor::forward_node(std::size_t i, bool training) {
         case OpKind::max_pool2d:
             e = cuda::max_pool2d_forward(node.pool, x, y, m.argmax + m.plan.argmax_offsets[i], s);
             break;
-        case OpKind::avg_pool2d: e = cuda::avg_pool2d_forward(node.pool, x, y, s); break;
+        case OpKind::avg_pool2d:
+            e = cuda::avg_pool2d_forward(node.pool, x, y, s);
+            break;
         case OpKind::dense: {
             const int g = m.group_of_node[i];
             if (g < 0) {
-                e = cuda::dense_forward(node.dense, x, param(node.weight), param(node.bias), epilogue, slope, y,
-                                        s);
+                e = cuda::dense_forward(node.dense, x, param(node.weight), param(node.bias), epilogue, slope, y, s);
                 break;
             }
             if (int(i) != graph_.head_groups[g].nodes.front()) break;
@@ -417,7 +429,8 @@ void CudaExecutor::forward_node(std::size_t i, bool training) {
         case OpKind::tanh:
             e = cuda::activation_forward(kernel_activation(node.spec.op), node.spec.negative_slope, count, x, y, s);
             break;
-        case OpKind::flatten: break;  // a view of its input
+        case OpKind::flatten:
+            break;  // a view of its input
         case OpKind::batch_norm: {
             float* running_mean = m.state + graph_.state[node.running_mean].offset;
             float* running_var = m.state + graph_.state[node.running_var].offset;
@@ -457,25 +470,25 @@ void CudaExecutor::forward_node(std::size_t i, bool training) {
         }
     }
     if (e != cudaSuccess)
-        throw Error(fmt::format("CUDA backend: forward of layer '{}' ({}): {}", node.name,
-                                to_string(node.spec.op), describe(e)));
+        throw Error(fmt::format("CUDA backend: forward of layer '{}' ({}): {}", node.name, to_string(node.spec.op),
+                                describe(e)));
 }
 
 void CudaExecutor::enqueue_loss() {
     Impl& m = *impl_;
     const int heads = int(graph_.heads.size());
-    check(cudaMemsetAsync(m.gradients, 0, gradients_.size() * sizeof(float), m.stream), "zeroing the gradients");
-    check(cudaMemsetAsync(m.gradient_arena, 0, std::size_t(m.plan.arena) * sizeof(float), m.stream),
+    check(cudaMemsetAsync(m.gradients, 0, gradients_.size() * sizeof(float), m.stream.get()), "zeroing the gradients");
+    check(cudaMemsetAsync(m.gradient_arena, 0, std::size_t(m.plan.arena) * sizeof(float), m.stream.get()),
           "zeroing the activation gradients");
     if (options_.learn_task_weights)
         check(cuda::set_task_weights(heads, m.base_weights, m.parameters + graph_.parameter_count, m.heads,
-                                     m.head_weights, m.stream),
+                                     m.head_weights, m.stream.get()),
               "task weights");
-    check(cuda::multi_head_loss(graph_.batch, m.heads, heads, m.head_losses, m.loss_scratch, m.stream),
+    check(cuda::multi_head_loss(graph_.batch, m.heads, heads, m.head_losses, m.loss_scratch, m.stream.get()),
           "the fused multi-head loss");
     if (options_.learn_task_weights)
         check(cuda::task_weight_gradients(heads, m.heads, m.head_losses, m.gradients + graph_.parameter_count,
-                                          m.stream),
+                                          m.stream.get()),
               "task weight gradients");
 }
 
@@ -485,7 +498,7 @@ double CudaExecutor::compute_loss() {
     enqueue_loss();
     // The losses (and learned weights) to the host, and wait for them.
     enqueue_loss_copies();
-    check(cudaStreamSynchronize(m.stream), "the loss");
+    check(cudaStreamSynchronize(m.stream.get()), "the loss");
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
     if (options_.learn_task_weights) std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
     // total_loss() writes the log-variances' gradients into the host mirror
@@ -496,7 +509,7 @@ double CudaExecutor::compute_loss() {
 void CudaExecutor::backward() {
     // The gradients-final hook runs on the host as each node's kernels are
     // enqueued, not when they have run: its caller orders its work on the
-    // range after them on m.stream.
+    // range after them on m.stream.get().
     gradients_final_before_backward();
     for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
         backward_node(i);
@@ -506,7 +519,7 @@ void CudaExecutor::backward() {
 
 void CudaExecutor::backward_node(std::size_t i) {
     Impl& m = *impl_;
-    const cudaStream_t s = m.stream;
+    const cudaStream_t s = m.stream.get();
     const std::size_t f = sizeof(float);
     auto value = [&](int tensor) { return m.activations + m.plan.offsets[tensor]; };
     auto grad = [&](int tensor) { return m.gradient_arena + m.plan.offsets[tensor]; };
@@ -544,8 +557,7 @@ void CudaExecutor::backward_node(std::size_t i) {
         case OpKind::dense: {
             const int g = m.group_of_node[i];
             if (g < 0) {
-                e = cuda::dense_backward_filter(node.dense, x, gy, param_grad(node.weight), param_grad(node.bias),
-                                                s);
+                e = cuda::dense_backward_filter(node.dense, x, gy, param_grad(node.weight), param_grad(node.bias), s);
                 if (e == cudaSuccess && needs_grad(in))
                     e = cuda::dense_backward_data(node.dense, param(node.weight), gy, grad(in), s);
                 break;
@@ -566,9 +578,8 @@ void CudaExecutor::backward_node(std::size_t i) {
             }
             const ops::DenseShape shape{graph_.batch, group.in_features, group.out_features};
             if (e == cudaSuccess)
-                e = cuda::dense_backward_filter(
-                    shape, x, gathered, m.gradients + group.weight_offset,
-                    group.bias_offset >= 0 ? m.gradients + group.bias_offset : nullptr, s);
+                e = cuda::dense_backward_filter(shape, x, gathered, m.gradients + group.weight_offset,
+                                                group.bias_offset >= 0 ? m.gradients + group.bias_offset : nullptr, s);
             if (e == cudaSuccess && needs_grad(in))
                 e = cuda::dense_backward_data(shape, m.parameters + group.weight_offset, gathered, grad(in), s);
             break;
@@ -585,7 +596,8 @@ void CudaExecutor::backward_node(std::size_t i) {
                                               m.fused_activation[i] ? y : x, y, gy, grad(in), s);
             }
             break;
-        case OpKind::flatten: break;  // shares its input's gradient slot
+        case OpKind::flatten:
+            break;  // shares its input's gradient slot
         case OpKind::batch_norm: {
             const float* saved = m.saved + m.plan.saved_offsets[i];
             e = cuda::batch_norm_backward(node.batch_norm, x, gy, param(node.weight), saved,
@@ -608,16 +620,16 @@ void CudaExecutor::backward_node(std::size_t i) {
             for (int input : node.inputs) {
                 const TensorShape& shape = graph_.tensors[input].shape;
                 if (e == cudaSuccess && needs_grad(input))
-                    e = cuda::concat_backward(out.batch, out.height * out.width, shape.channels, offset,
-                                              out.channels, gy, grad(input), s);
+                    e = cuda::concat_backward(out.batch, out.height * out.width, shape.channels, offset, out.channels,
+                                              gy, grad(input), s);
                 offset += shape.channels;
             }
             break;
         }
     }
     if (e != cudaSuccess)
-        throw Error(fmt::format("CUDA backend: backward of layer '{}' ({}): {}", node.name,
-                                to_string(node.spec.op), describe(e)));
+        throw Error(fmt::format("CUDA backend: backward of layer '{}' ({}): {}", node.name, to_string(node.spec.op),
+                                describe(e)));
 }
 
 void CudaExecutor::write_step_scalars(const OptimizerOptions& optimizer, float learning_rate, int64_t step) {
@@ -643,7 +655,7 @@ void CudaExecutor::enqueue_update(const OptimizerOptions& optimizer, float learn
     const int gate_count = gated ? int(graph_.heads.size()) : 0;
     write_step_scalars(optimizer, learning_rate, step);
     check(cudaMemcpyAsync(m.scalars_device, m.scalars_host, 2 * cuda::kStepScalars * sizeof(float),
-                          cudaMemcpyHostToDevice, m.stream),
+                          cudaMemcpyHostToDevice, m.stream.get()),
           "copying the optimizer's step scalars");
     const bool is_sgd = optimizer.kind == OptimizerOptions::Kind::sgd;
     for (int run = 0; run < 2; ++run) {
@@ -656,13 +668,12 @@ void CudaExecutor::enqueue_update(const OptimizerOptions& optimizer, float learn
         const ops::AdamWParameters adamw{learning_rate,     optimizer.beta1, optimizer.beta2,
                                          optimizer.epsilon, weight_decay,    step};
         if (is_sgd)
-            check(cuda::sgd_update(count, sgd, m.parameters + begin, m.gradients + begin,
-                                   m.optimizer_state + begin, m.stream, gate, gate_count, scalars),
+            check(cuda::sgd_update(count, sgd, m.parameters + begin, m.gradients + begin, m.optimizer_state + begin,
+                                   m.stream.get(), gate, gate_count, scalars),
                   "the SGD update");
         else
-            check(cuda::adamw_update(count, adamw, m.parameters + begin, m.gradients + begin,
-                                     m.optimizer_state + begin, m.optimizer_state + total + begin, m.stream, gate,
-                                     gate_count, scalars),
+            check(cuda::adamw_update(count, adamw, m.parameters + begin, m.gradients + begin, m.optimizer_state + begin,
+                                     m.optimizer_state + total + begin, m.stream.get(), gate, gate_count, scalars),
                   "the AdamW update");
     }
 }
@@ -696,13 +707,13 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
         forward(true);
         enqueue_loss();
         backward();
-        check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float),
-                              cudaMemcpyDeviceToHost, m.stream),
+        check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float), cudaMemcpyDeviceToHost,
+                              m.stream.get()),
               "copying the gradients");
-        check(cudaStreamSynchronize(m.stream), "the backward pass");
+        check(cudaStreamSynchronize(m.stream.get()), "the backward pass");
         gradients_ready(*this);
-        check(cudaMemcpyAsync(m.gradients, gradients_.data(), gradients_.size() * sizeof(float),
-                              cudaMemcpyHostToDevice, m.stream),
+        check(cudaMemcpyAsync(m.gradients, gradients_.data(), gradients_.size() * sizeof(float), cudaMemcpyHostToDevice,
+                              m.stream.get()),
               "copying the gradients back");
         enqueue_update(optimizer, learning_rate, step_ + 1, true);
         enqueue_loss_copies();
@@ -713,33 +724,22 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
         enqueue_step(optimizer, learning_rate);
         ++m.plain_steps;
     } else {
-        if (m.graph == nullptr) {
+        if (!m.graph) {
             // Capture the step once. Enqueueing writes this step's values to
             // pinned memory; the graph copies them in when it runs.
-            check(cudaStreamBeginCapture(m.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-            try {
-                enqueue_step(optimizer, learning_rate);
-            } catch (...) {
-                cudaGraph_t partial = nullptr;
-                cudaStreamEndCapture(m.stream, &partial);
-                if (partial) cudaGraphDestroy(partial);
-                cudaGetLastError();
-                throw;
-            }
-            cudaGraph_t captured = nullptr;
-            check(cudaStreamEndCapture(m.stream, &captured), "cudaStreamEndCapture");
-            const cudaError_t instantiated = cudaGraphInstantiate(&m.graph, captured, 0);
-            cudaGraphDestroy(captured);
-            check(instantiated, "cudaGraphInstantiate");
+            cuda::StreamCapture capture(m.stream.get(), "CUDA backend: cudaStreamBeginCapture");
+            enqueue_step(optimizer, learning_rate);
+            const cuda::Graph captured = capture.end("CUDA backend: cudaStreamEndCapture");
+            m.graph = cuda::GraphExec::instantiate(captured, "CUDA backend: cudaGraphInstantiate");
         } else {
             // Replay: refresh the values the graph copies in.
             for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
             write_step_scalars(optimizer, learning_rate, step_ + 1);
         }
-        check(cudaGraphLaunch(m.graph, m.stream), "cudaGraphLaunch (the training step)");
+        check(cudaGraphLaunch(m.graph.get(), m.stream.get()), "cudaGraphLaunch (the training step)");
         ++m.graph_replays;
     }
-    check(cudaStreamSynchronize(m.stream), "the training step");
+    check(cudaStreamSynchronize(m.stream.get()), "the training step");
     m.outputs_current = true;
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
     if (options_.learn_task_weights) std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
@@ -753,19 +753,21 @@ int64_t CudaExecutor::graph_replays() const { return impl_->graph_replays; }
 void CudaExecutor::enqueue_loss_copies() const {
     const Impl& m = *impl_;
     const std::size_t heads = graph_.heads.size();
-    check(cudaMemcpyAsync(m.losses_host, m.head_losses, heads * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+    check(cudaMemcpyAsync(m.losses_host, m.head_losses, heads * sizeof(float), cudaMemcpyDeviceToHost, m.stream.get()),
           "copying the losses");
     if (options_.learn_task_weights)
-        check(cudaMemcpyAsync(m.weights_host, m.head_weights, heads * sizeof(float), cudaMemcpyDeviceToHost, m.stream),
+        check(cudaMemcpyAsync(m.weights_host, m.head_weights, heads * sizeof(float), cudaMemcpyDeviceToHost,
+                              m.stream.get()),
               "copying the task weights");
 }
 
 void CudaExecutor::enqueue_output_copies() const {
     const Impl& m = *impl_;
     for (std::size_t h = 0; h < graph_.heads.size(); ++h)
-        check(cudaMemcpyAsync(m.outputs_host + m.output_offsets[h], m.activations + m.plan.offsets[graph_.heads[h].output],
+        check(cudaMemcpyAsync(m.outputs_host + m.output_offsets[h],
+                              m.activations + m.plan.offsets[graph_.heads[h].output],
                               std::size_t(graph_.batch * graph_.heads[h].width) * sizeof(float), cudaMemcpyDeviceToHost,
-                              m.stream),
+                              m.stream.get()),
               "copying the head outputs");
 }
 
@@ -773,7 +775,7 @@ const float* CudaExecutor::head_output(int head) const {
     const Impl& m = *impl_;
     if (!m.outputs_current) {
         enqueue_output_copies();
-        check(cudaStreamSynchronize(m.stream), "the forward pass");
+        check(cudaStreamSynchronize(m.stream.get()), "the forward pass");
         m.outputs_current = true;
     }
     return m.outputs_host + m.output_offsets[head];
@@ -782,7 +784,7 @@ const float* CudaExecutor::head_output(int head) const {
 void CudaExecutor::pull_state() {
     Impl& m = *impl_;
     const std::size_t f = sizeof(float);
-    check(cudaStreamSynchronize(m.stream), "the pending steps");
+    check(cudaStreamSynchronize(m.stream.get()), "the pending steps");
     check(cudaMemcpy(parameters_.data(), m.parameters, parameters_.size() * f, cudaMemcpyDeviceToHost),
           "copying the parameters to the host");
     check(cudaMemcpy(gradients_.data(), m.gradients, gradients_.size() * f, cudaMemcpyDeviceToHost),
@@ -797,7 +799,7 @@ void CudaExecutor::pull_state() {
 void CudaExecutor::push_state() {
     Impl& m = *impl_;
     const std::size_t f = sizeof(float);
-    check(cudaStreamSynchronize(m.stream), "the pending steps");
+    check(cudaStreamSynchronize(m.stream.get()), "the pending steps");
     check(cudaMemcpy(m.parameters, parameters_.data(), parameters_.size() * f, cudaMemcpyHostToDevice),
           "copying the parameters to the device");
     check(cudaMemcpy(m.optimizer_state, optimizer_state_.data(), optimizer_state_.size() * f, cudaMemcpyHostToDevice),
@@ -810,7 +812,7 @@ void CudaExecutor::push_state() {
 void CudaExecutor::scale_head_gradient(int head, float scale) {
     Impl& m = *impl_;
     const Head& h = graph_.heads[head];
-    check(cuda::scale(graph_.batch * h.width, scale, m.gradient_arena + m.plan.offsets[h.output], m.stream),
+    check(cuda::scale(graph_.batch * h.width, scale, m.gradient_arena + m.plan.offsets[h.output], m.stream.get()),
           "weighting a head's gradient");
 }
 
@@ -819,7 +821,7 @@ void CudaExecutor::set_task_weight_gradient(int head, float value) {
     // until the stream gets there.
     Impl& m = *impl_;
     gradients_[graph_.parameter_count + head] = value;
-    check(cuda::fill(1, value, m.gradients + graph_.parameter_count + head, m.stream),
+    check(cuda::fill(1, value, m.gradients + graph_.parameter_count + head, m.stream.get()),
           "setting a task weight's gradient");
 }
 
@@ -838,27 +840,27 @@ std::span<float> CudaExecutor::device_buffer(FlatBuffer buffer) {
     return {};
 }
 
-void* CudaExecutor::device_stream() { return static_cast<void*>(impl_->stream); }
+void* CudaExecutor::device_stream() { return static_cast<void*>(impl_->stream.get()); }
 
 void CudaExecutor::pull_gradients() {
     Impl& m = *impl_;
     check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float), cudaMemcpyDeviceToHost,
-                          m.stream),
+                          m.stream.get()),
           "copying the gradients to the host");
-    check(cudaStreamSynchronize(m.stream), "the backward pass");
+    check(cudaStreamSynchronize(m.stream.get()), "the backward pass");
 }
 
 void CudaExecutor::push_gradients() {
     // From pageable memory: the copy has read gradients_ when it returns.
     Impl& m = *impl_;
     check(cudaMemcpyAsync(m.gradients, gradients_.data(), gradients_.size() * sizeof(float), cudaMemcpyHostToDevice,
-                          m.stream),
+                          m.stream.get()),
           "copying the gradients to the device");
 }
 
 std::vector<float> CudaExecutor::tensor_value(int tensor) const {
     std::vector<float> out(std::size_t(graph_.tensors[tensor].shape.elements()));
-    check(cudaStreamSynchronize(impl_->stream), "the pending steps");
+    check(cudaStreamSynchronize(impl_->stream.get()), "the pending steps");
     check(cudaMemcpy(out.data(), impl_->activations + impl_->plan.offsets[tensor], out.size() * sizeof(float),
                      cudaMemcpyDeviceToHost),
           "copying a tensor");
@@ -867,7 +869,7 @@ std::vector<float> CudaExecutor::tensor_value(int tensor) const {
 
 std::vector<float> CudaExecutor::tensor_gradient(int tensor) const {
     std::vector<float> out(std::size_t(graph_.tensors[tensor].shape.elements()));
-    check(cudaStreamSynchronize(impl_->stream), "the pending steps");
+    check(cudaStreamSynchronize(impl_->stream.get()), "the pending steps");
     check(cudaMemcpy(out.data(), impl_->gradient_arena + impl_->plan.offsets[tensor], out.size() * sizeof(float),
                      cudaMemcpyDeviceToHost),
           "copying a tensor's gradient");
@@ -881,8 +883,8 @@ Executor::MemoryPlan CudaExecutor::memory_plan() const {
     plan.gradients = int64_t(gradients_.size()) * 4;
     plan.optimizer_state = int64_t(optimizer_state_.size()) * 4;
     plan.workspace = int64_t(m.workspace_bytes + m.loss_scratch_bytes);
-    plan.activations = int64_t(m.layout.total) - plan.parameters - plan.gradients - plan.optimizer_state -
-                       plan.workspace;
+    plan.activations =
+        int64_t(m.layout.total) - plan.parameters - plan.gradients - plan.optimizer_state - plan.workspace;
     return plan;
 }
 
@@ -895,36 +897,26 @@ Executor::Timing CudaExecutor::profile(int iterations, const OptimizerOptions& o
     timing.forward_ms.assign(graph_.nodes.size(), 0.0);
     timing.backward_ms.assign(graph_.nodes.size(), 0.0);
     train_step(optimizer, learning_rate);  // warm-up
-    cudaEvent_t start = nullptr, stop = nullptr;
-    check(cudaEventCreate(&start), "cudaEventCreate");
-    check(cudaEventCreate(&stop), "cudaEventCreate");
+    const cuda::Event start(cudaEventDefault, "CUDA backend: cudaEventCreate");
+    const cuda::Event stop(cudaEventDefault, "CUDA backend: cudaEventCreate");
     auto timed = [&](auto&& work) {
-        check(cudaEventRecord(start, m.stream), "cudaEventRecord");
+        check(cudaEventRecord(start.get(), m.stream.get()), "cudaEventRecord");
         work();
-        check(cudaEventRecord(stop, m.stream), "cudaEventRecord");
-        check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+        check(cudaEventRecord(stop.get(), m.stream.get()), "cudaEventRecord");
+        check(cudaEventSynchronize(stop.get()), "cudaEventSynchronize");
         float ms = 0.0f;
-        check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+        check(cudaEventElapsedTime(&ms, start.get(), stop.get()), "cudaEventElapsedTime");
         return double(ms);
     };
-    try {
-        for (int it = 0; it < iterations; ++it) {
-            timing.step_ms += timed([&] { train_step(optimizer, learning_rate); });
-            upload_batch();
-            for (std::size_t i = 0; i < graph_.nodes.size(); ++i)
-                timing.forward_ms[i] += timed([&] { forward_node(i, true); });
-            timing.loss_ms += timed([&] { enqueue_loss(); });
-            for (std::size_t i = graph_.nodes.size(); i-- > 0;)
-                timing.backward_ms[i] += timed([&] { backward_node(i); });
-            timing.update_ms += timed([&] { update(optimizer, learning_rate); });
-        }
-    } catch (...) {
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-        throw;
+    for (int it = 0; it < iterations; ++it) {
+        timing.step_ms += timed([&] { train_step(optimizer, learning_rate); });
+        upload_batch();
+        for (std::size_t i = 0; i < graph_.nodes.size(); ++i)
+            timing.forward_ms[i] += timed([&] { forward_node(i, true); });
+        timing.loss_ms += timed([&] { enqueue_loss(); });
+        for (std::size_t i = graph_.nodes.size(); i-- > 0;) timing.backward_ms[i] += timed([&] { backward_node(i); });
+        timing.update_ms += timed([&] { update(optimizer, learning_rate); });
     }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
     const double n = std::max(iterations, 1);
     for (auto& t : timing.forward_ms) t /= n;
     for (auto& t : timing.backward_ms) t /= n;
@@ -958,8 +950,7 @@ std::vector<CudaDevice> query_cuda_devices(std::string& reason) {
             cudaGetLastError();
             continue;
         }
-        devices.push_back({d, properties.name, int64_t(properties.totalGlobalMem), properties.major,
-                           properties.minor});
+        devices.push_back({d, properties.name, int64_t(properties.totalGlobalMem), properties.major, properties.minor});
     }
     return devices;
 }

@@ -22,6 +22,7 @@
 // graph fills from pinned host memory, so the replayed graph never needs
 // updating; graph and plain steps give the same bits.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -80,8 +81,14 @@ private:
     void enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, bool gated);
     void write_step_scalars(const OptimizerOptions& optimizer, float learning_rate, int64_t step);
 
+    // The constructor's steps, in order.
+    void plan_fusions();
+    void allocate_device_memory();
+    void allocate_pinned_memory();
+    void upload_loss_descriptors();
+
     struct Impl;
-    Impl* impl_;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // inline namespace

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iterator>
 
+#include "kernels/cuda/device_memory.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -102,17 +103,18 @@ void all_reduce_in_place(float* data, int64_t count, ncclRedOp_t op, ncclComm_t 
 
 }  // namespace
 
+// The communicator goes (in ~NcclCommunicator) before the stream it uses.
 struct NcclCommunicator::Handles {
+    cuda::Stream own_stream;
     ncclComm_t comm = nullptr;
-    cudaStream_t own_stream = nullptr;
     cudaStream_t caller_stream = nullptr;  // set_device_stream's, or null
     // Buckets (allreduce_mean_after) run on own_stream, ordered by these:
     // `produced` recorded on the producer's stream before each bucket,
     // `averaged` on own_stream at join(). An event may be recorded again
     // once a wait on it is enqueued: the wait keeps the record it saw.
-    cudaEvent_t produced = nullptr, averaged = nullptr;
+    cuda::Event produced, averaged;
     bool buckets_started = false;
-    cudaStream_t stream() const { return caller_stream != nullptr ? caller_stream : own_stream; }
+    cudaStream_t stream() const { return caller_stream != nullptr ? caller_stream : own_stream.get(); }
 };
 
 NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int device)
@@ -137,10 +139,9 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int devic
     }
     host_->allreduce_sum(words, int64_t(std::size(words)));
     std::memcpy(&id, words, sizeof(id));
-    check_cuda(cudaStreamCreateWithFlags(&handles_->own_stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    handles_->own_stream = cuda::Stream(cudaStreamNonBlocking, "distributed: cudaStreamCreate");
     const ncclResult_t initialised = library.comm_init_rank(&handles_->comm, host_->size(), id, host_->rank());
     if (initialised != ncclSuccess) {
-        cudaStreamDestroy(handles_->own_stream);
         // Two ranks on one GPU is the likely cause of an invalid usage here.
         throw Error(
             fmt::format("distributed: ncclCommInitRank failed on rank {} (local rank {}, cuda:{} of {}): {}; "
@@ -151,16 +152,13 @@ NcclCommunicator::NcclCommunicator(std::shared_ptr<Communicator> host, int devic
 }
 
 NcclCommunicator::~NcclCommunicator() {
-    if (handles_->produced != nullptr) cudaEventDestroy(handles_->produced);
-    if (handles_->averaged != nullptr) cudaEventDestroy(handles_->averaged);
     if (handles_->comm != nullptr) nccl().comm_destroy(handles_->comm);
-    if (handles_->own_stream != nullptr) cudaStreamDestroy(handles_->own_stream);
 }
 
 void NcclCommunicator::set_device_stream(void* stream) { handles_->caller_stream = static_cast<cudaStream_t>(stream); }
 
 void NcclCommunicator::finish(const char* what) {
-    if (handles_->caller_stream == nullptr) check_cuda(cudaStreamSynchronize(handles_->own_stream), what);
+    if (handles_->caller_stream == nullptr) check_cuda(cudaStreamSynchronize(handles_->own_stream.get()), what);
 }
 
 void NcclCommunicator::broadcast(float* device_data, int64_t count, int root) {
@@ -184,13 +182,13 @@ void NcclCommunicator::allreduce_mean(float* device_data, int64_t count) {
 
 void NcclCommunicator::allreduce_mean_after(float* device_data, int64_t count, void* producer) {
     Handles& h = *handles_;
-    if (h.produced == nullptr) {
-        check_cuda(cudaEventCreateWithFlags(&h.produced, cudaEventDisableTiming), "cudaEventCreate");
-        check_cuda(cudaEventCreateWithFlags(&h.averaged, cudaEventDisableTiming), "cudaEventCreate");
+    if (!h.produced) {
+        h.produced = cuda::Event(cudaEventDisableTiming, "distributed: cudaEventCreate");
+        h.averaged = cuda::Event(cudaEventDisableTiming, "distributed: cudaEventCreate");
     }
-    check_cuda(cudaEventRecord(h.produced, static_cast<cudaStream_t>(producer)), "cudaEventRecord");
-    check_cuda(cudaStreamWaitEvent(h.own_stream, h.produced, 0), "cudaStreamWaitEvent");
-    all_reduce_in_place(device_data, count, ncclAvg, h.comm, h.own_stream, "ncclAllReduce (avg, bucket)");
+    check_cuda(cudaEventRecord(h.produced.get(), static_cast<cudaStream_t>(producer)), "cudaEventRecord");
+    check_cuda(cudaStreamWaitEvent(h.own_stream.get(), h.produced.get(), 0), "cudaStreamWaitEvent");
+    all_reduce_in_place(device_data, count, ncclAvg, h.comm, h.own_stream.get(), "ncclAllReduce (avg, bucket)");
     h.buckets_started = true;
 }
 
@@ -199,11 +197,11 @@ void NcclCommunicator::join(void* consumer) {
     if (!h.buckets_started) return;
     h.buckets_started = false;
     if (consumer == nullptr) {
-        check_cuda(cudaStreamSynchronize(h.own_stream), "ncclAllReduce (avg, buckets)");
+        check_cuda(cudaStreamSynchronize(h.own_stream.get()), "ncclAllReduce (avg, buckets)");
         return;
     }
-    check_cuda(cudaEventRecord(h.averaged, h.own_stream), "cudaEventRecord");
-    check_cuda(cudaStreamWaitEvent(static_cast<cudaStream_t>(consumer), h.averaged, 0), "cudaStreamWaitEvent");
+    check_cuda(cudaEventRecord(h.averaged.get(), h.own_stream.get()), "cudaEventRecord");
+    check_cuda(cudaStreamWaitEvent(static_cast<cudaStream_t>(consumer), h.averaged.get(), 0), "cudaStreamWaitEvent");
 }
 
 void NcclCommunicator::abort(int code) {

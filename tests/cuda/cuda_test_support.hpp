@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cuda/device.hpp"
+#include "kernels/cuda/device_memory.hpp"
 
 #if defined(LADON_EMU)
 #include "emu/emu_test_support.hpp"
@@ -41,51 +42,13 @@ inline std::string last_error_message() {
     return std::string(cudaGetErrorName(error)) + ": " + cudaGetErrorString(error);
 }
 
-// cudaMalloc'd array of `size` elements, freed on destruction. New memory is
-// filled with 0xFF bytes (NaN as floats), as the emulator poisons it, so an
-// element a kernel forgets to write shows on the GPU too.
+// New memory is filled with 0xFF bytes (NaN as floats), as the emulator
+// poisons it, so an element a kernel forgets to write shows on the GPU too.
 template <typename T>
-class DeviceBuffer {
+class DeviceBuffer : public cuda::DeviceBuffer<T> {
 public:
-    explicit DeviceBuffer(std::size_t size) : size_(size) {
-        void* memory = nullptr;
-        if (cudaMalloc(&memory, size * sizeof(T)) != cudaSuccess)
-            throw std::runtime_error("cudaMalloc: " + last_error_message());
-        data_ = static_cast<T*>(memory);
-        fill(0xFF);
-    }
-    explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
-    ~DeviceBuffer() { cudaFree(data_); }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-    T* get() const { return data_; }
-    std::size_t size() const { return size_; }
-
-    // Synchronous copies on the default stream: they wait for the kernels the
-    // tests launched before them on the legacy default stream (nullptr).
-    void upload(const std::vector<T>& host) {
-        if (host.size() != size_ ||
-            cudaMemcpy(data_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
-            throw std::runtime_error("upload: " + last_error_message());
-    }
-    std::vector<T> download() const {
-        std::vector<T> host(size_);
-        if (cudaMemcpy(host.data(), data_, size_ * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess)
-            throw std::runtime_error("download: " + last_error_message());
-        return host;
-    }
-    void zero() { fill(0); }
-
-private:
-    // A zero-byte cudaMalloc may give nullptr, which cudaMemset refuses.
-    void fill(int byte) {
-        if (size_ > 0 && cudaMemset(data_, byte, size_ * sizeof(T)) != cudaSuccess)
-            throw std::runtime_error("cudaMemset: " + last_error_message());
-    }
-
-    std::size_t size_;
-    T* data_ = nullptr;
+    explicit DeviceBuffer(std::size_t size) : cuda::DeviceBuffer<T>(size) { this->fill_bytes(0xFF); }
+    explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { this->upload(host); }
 };
 
 #endif

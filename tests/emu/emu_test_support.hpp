@@ -3,12 +3,11 @@
 // check that prints the emulator's message when a CUDA call fails.
 #include <gtest/gtest.h>
 
-#include <cstddef>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/cuda/device.hpp"
+#include "kernels/cuda/device_memory.hpp"
 #include "kernels/cuda/launch.hpp"
 
 #define EXPECT_CUDA_SUCCESS(call) EXPECT_EQ(cudaSuccess, (call)) << ladon::emu::last_error_message()
@@ -16,44 +15,9 @@
 
 namespace ladon::emu_test {
 
-// cudaMalloc'd array of `size` elements, freed on destruction.
+// The emulator poisons new device memory itself (0xFF bytes, NaN as floats).
 template <typename T>
-class DeviceBuffer {
-public:
-    explicit DeviceBuffer(std::size_t size) : size_(size) {
-        void* memory = nullptr;
-        if (cudaMalloc(&memory, size * sizeof(T)) != cudaSuccess)
-            throw std::runtime_error("cudaMalloc: " + emu::last_error_message());
-        data_ = static_cast<T*>(memory);
-    }
-    explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
-    ~DeviceBuffer() { cudaFree(data_); }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-
-    T* get() const { return data_; }
-    std::size_t size() const { return size_; }
-
-    void upload(const std::vector<T>& host) {
-        if (host.size() != size_ ||
-            cudaMemcpy(data_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
-            throw std::runtime_error("upload: " + emu::last_error_message());
-    }
-    std::vector<T> download() const {
-        std::vector<T> host(size_);
-        if (cudaMemcpy(host.data(), data_, size_ * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess)
-            throw std::runtime_error("download: " + emu::last_error_message());
-        return host;
-    }
-    void zero() {
-        if (cudaMemset(data_, 0, size_ * sizeof(T)) != cudaSuccess)
-            throw std::runtime_error("cudaMemset: " + emu::last_error_message());
-    }
-
-private:
-    std::size_t size_;
-    T* data_ = nullptr;
-};
+using DeviceBuffer = cuda::DeviceBuffer<T>;
 
 // Sets the fiber order for one scope, whatever LADON_EMU_REVERSE said.
 class ScopedFiberOrder {

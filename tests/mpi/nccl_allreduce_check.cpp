@@ -2,14 +2,13 @@
 // across the ranks mpirun started (one per GPU), and check the values.
 // Prints "nccl allreduce: ok" on rank 0; exits non-zero on a mismatch, and
 // reports a skip where no GPU is usable.
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <vector>
 
 #include "engine/distributed/nccl_communicator.hpp"
+#include "kernels/cuda/device_memory.hpp"
 
 int main() {
     // No usable GPU (none, or a driver older than the runtime): a skip, not
@@ -25,11 +24,9 @@ int main() {
         const int64_t count = (int64_t(1) << 20) + 3;  // not a multiple of any chunk size
         std::vector<float> host(count);
         for (int64_t i = 0; i < count; ++i) host[i] = float(group->rank() + 1) * float(i % 97);
-        float* device = nullptr;
-        if (cudaMalloc(&device, count * sizeof(float)) != cudaSuccess) throw std::runtime_error("cudaMalloc");
-        cudaMemcpy(device, host.data(), count * sizeof(float), cudaMemcpyHostToDevice);
-        group->allreduce_mean(device, count);
-        cudaMemcpy(host.data(), device, count * sizeof(float), cudaMemcpyDeviceToHost);
+        ladon::cuda::DeviceBuffer<float> device(host);
+        group->allreduce_mean(device.get(), count);
+        host = device.download();
         // Mean over ranks of (r + 1) * v is (N + 1) / 2 * v.
         const float factor = float(group->size() + 1) / 2.0f;
         int64_t wrong = 0;
@@ -37,7 +34,6 @@ int main() {
             if (std::abs(host[i] - factor * float(i % 97)) > 1e-4f * (1.0f + factor * float(i % 97))) ++wrong;
         double sum = double(wrong);
         group->allreduce_sum(&sum, 1);
-        cudaFree(device);
         if (group->rank() == 0) {
             std::printf("nccl allreduce: %d ranks, device %d, %lld floats, %s\n", group->size(), group->device(),
                         static_cast<long long>(count), sum == 0 ? "ok" : "MISMATCH");
