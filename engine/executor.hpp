@@ -6,7 +6,7 @@
 //
 // Executor is the interface; CpuExecutor (engine/cpu_executor.hpp) and
 // CudaExecutor (engine/cuda_executor.hpp) implement it. Memory is planned
-// once, in the constructor (engine/memory_plan.hpp): flat parameter /
+// once, in the constructor (Executor::MemoryPlan below): flat parameter /
 // gradient / optimizer-state buffers (tensors are views into them) and one
 // activation arena with fixed offsets. No step allocates.
 //

@@ -2,8 +2,8 @@
 // Every op ladon computes, declared once. An op is a plain shape struct plus
 // functions on raw pointers; the engine computes shapes once and hands them in,
 // kernels never infer shapes. `cpu/` implements each function here (namespace
-// ladon::cpu); `cuda/` will implement the same set (namespace ladon::cuda) and
-// is tested against `cpu/`.
+// ladon::cpu); `cuda/` implements the same set (namespace ladon::cuda),
+// tested against `cpu/` on the emulator (`emu/`) and on a GPU.
 //
 // Conventions shared by every implementation:
 // - Layout NCHW, float32; conv weights OIHW, dense weights [out, in], as PyTorch.

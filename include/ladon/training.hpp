@@ -1,6 +1,6 @@
 #pragma once
 // Training options: optimizer, learning-rate schedule, task weighting, and the
-// Trainer that runs epochs over datasets on the CPU backend.
+// Trainer that runs epochs over datasets on the CPU or the CUDA backend.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -73,11 +73,9 @@ struct TrainerOptions {
     TaskWeighting task_weighting = TaskWeighting::fixed;
     NonFiniteLoss on_non_finite_loss = NonFiniteLoss::stop;
     AugmentationOptions augmentation;
-    // Batches loaded ahead on a background thread (0: in the training thread).
-    // On the CPU backend it costs nothing measurable (fashion-mtl, 2 cores,
-    // 4 pairs of 60-step runs: 1070-1206 samples/s without, 1080-1225 with 2
-    // ahead); on a GPU the host thread would otherwise load while the device
-    // waits.
+    // Batches loaded ahead on a background thread (0: in the training thread),
+    // so that on a GPU the host loads while the device computes
+    // (bench/README.md has what it costs on the CPU).
     int prefetch_batches = 2;
     Backend backend = Backend::cpu;  // where the steps run (ladon train --device)
     int cuda_device = 0;             // with Backend::cuda
