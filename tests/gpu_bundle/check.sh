@@ -17,6 +17,12 @@
 #       an nvidia-smi says there is a GPU but none is usable: the kernel tests
 #       skip, which fails the stage; bench_kernels falls back to the CPU,
 #       which fails its stage; training on cuda fails: nothing passes
+#   check.sh devkit SOURCE BUILD WORK   the archive's development kit alone
+#       (what `gpu-check --build` uses): its check program links and uses
+#       every library; ladon configures from it as the GPU machine would
+#       (CUDA on, no MPI, no Boost) with each package found in the kit; and
+#       one source file per library compiles with no header of those
+#       libraries taken from /usr/include
 set -euo pipefail
 mode=$1 source=$2 build=$3 work=$4
 source "$source/scripts/gpu-check.d/libraries.sh"
@@ -155,10 +161,49 @@ fake_gpu() {
     echo "fake GPU: skipped tests, the CPU fallback and an unusable device each fail their stage: ok"
 }
 
+# Files ladon's libraries would bring from this machine rather than the kit.
+system_library_headers='^ +/usr/include/(fmt|toml\+\+|CLI|nlohmann|gtest|gmock|benchmark|zlib\.h|zconf\.h|x86_64-linux-gnu/(cblas|openblas))'
+
+devkit() {
+    local unpacked=$work/devkit kit package found
+    rm -rf "$unpacked" && mkdir -p "$unpacked"
+    tar -C "$unpacked" -xJf "$archive" ladon-gpu-bundle/kit ladon-gpu-bundle/lib
+    kit=$unpacked/ladon-gpu-bundle/kit
+    cmake -C "$kit/kit.cmake" -S "$kit/check" -B "$unpacked/check" -G Ninja >/dev/null || fail "the kit check does not configure"
+    cmake --build "$unpacked/check" >/dev/null || fail "the kit check does not build"
+    "$unpacked/check/devkit_check" | grep -E '^[a-zA-Z0-9+-]+ +(ok|FAILED)|^devkit check' || fail "the kit check failed"
+    if ninja -C "$unpacked/check" -t deps | grep -E "$system_library_headers"; then
+        fail "the kit check took headers from /usr/include"
+    fi
+    cmake -C "$kit/kit.cmake" -S "$source" -B "$unpacked/ladon" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON >"$unpacked/configure.log" 2>&1 ||
+        fail "ladon does not configure from the kit: $(tail -5 "$unpacked/configure.log")"
+    for package in fmt tomlplusplus CLI11 nlohmann_json GTest benchmark; do
+        found=$(sed -n "s/^${package}_DIR:PATH=//p" "$unpacked/ladon/CMakeCache.txt")
+        [[ $found == "$kit"/* ]] || fail "$package found in '$found', not in the kit"
+    done
+    # One file per library: idx (zlib), config (toml++), config_writer (fmt),
+    # dense (cblas), the tool's main (CLI11) and train (nlohmann-json),
+    # bench_cpu (Benchmark), a test (GoogleTest).
+    local objects=(engine/CMakeFiles/ladon_data.dir/data/idx.cpp.o engine/CMakeFiles/ladon_engine.dir/config.cpp.o
+        engine/CMakeFiles/ladon_engine.dir/config_writer.cpp.o kernels/CMakeFiles/ladon_kernels_cpu.dir/cpu/dense.cpp.o
+        tools/CMakeFiles/ladon_tool.dir/main.cpp.o tools/CMakeFiles/ladon_tool.dir/train.cpp.o
+        bench/CMakeFiles/bench_cpu.dir/bench_cpu.cpp.o tests/CMakeFiles/test_engine.dir/cpu/test_engine_config.cpp.o)
+    ninja -C "$unpacked/ladon" -j2 "${objects[@]}" >"$unpacked/build.log" 2>&1 ||
+        fail "ladon's sources do not compile from the kit: $(grep -m3 error "$unpacked/build.log")"
+    local deps headers
+    deps=$(ninja -C "$unpacked/ladon" -t deps "${objects[@]}")
+    grep -q "^ *$unpacked/ladon-gpu-bundle/kit/include/toml++/" <<<"$deps" || fail "ninja lists no header from the kit"
+    headers=$(grep -E "$system_library_headers" <<<"$deps" | sort -u || true)
+    [ -z "$headers" ] || fail "taken from /usr/include, not the kit: $(head -3 <<<"$headers")"
+    echo "devkit: every library links and works, ladon configures from the kit and ${#objects[@]} sources compile: ok"
+}
+
 case $mode in
     pack) pack ;;
     root) root_run ;;
     dry-run) dry_run ;;
     fake-gpu) fake_gpu ;;
+    devkit) devkit ;;
     *) fail "unknown mode $mode" ;;
 esac
