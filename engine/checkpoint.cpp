@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "engine/config_internal.hpp"
 #include "engine/io/atomic_file.hpp"
 #include "engine/io/safetensors.hpp"
 #include "ladon/error.hpp"
@@ -61,7 +62,7 @@ RunConfig read_checkpoint_config(const std::string& path) {
     auto it = file.metadata().find("config");
     if (it == file.metadata().end())
         throw Error(fmt::format("{}: metadata has no 'config'; expected the run config as TOML", file.source()));
-    return parse_run_config(it->second, fmt::format("{} (config in metadata)", path));
+    return parse_checkpoint_config(it->second, fmt::format("{} (config in metadata)", path));
 }
 
 void load_checkpoint(Trainer& trainer, const std::string& path, bool weights_only) {

@@ -8,12 +8,20 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <variant>
 
+#include "engine/config_internal.hpp"
+#include "engine/ops/op.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon {
 
 namespace {
+
+using engine::OpDefinition;
+using engine::OpField;
+using engine::find_op;
+using engine::op_definitions;
 
 // Reads one TOML table, remembering which keys were used, so that finish()
 // can reject the rest (a typo in a key is an error, never silently ignored).
@@ -129,22 +137,6 @@ Enum read_enum(TableReader& reader, const std::string& key, const std::array<std
     reader.fail(reader.node(key), key, fmt::format("unknown value \"{}\"; expected one of: {}", value, choices));
 }
 
-constexpr std::array<std::pair<const char*, OpKind>, 13> op_names{{
-    {"conv2d", OpKind::conv2d},
-    {"max_pool2d", OpKind::max_pool2d},
-    {"avg_pool2d", OpKind::avg_pool2d},
-    {"dense", OpKind::dense},
-    {"relu", OpKind::relu},
-    {"leaky_relu", OpKind::leaky_relu},
-    {"sigmoid", OpKind::sigmoid},
-    {"tanh", OpKind::tanh},
-    {"flatten", OpKind::flatten},
-    {"batch_norm", OpKind::batch_norm},
-    {"dropout", OpKind::dropout},
-    {"add", OpKind::add},
-    {"concat", OpKind::concat},
-}};
-
 constexpr std::array<std::pair<const char*, Loss>, 4> loss_names{{
     {"softmax_cross_entropy", Loss::softmax_cross_entropy},
     {"sigmoid_binary_cross_entropy", Loss::sigmoid_binary_cross_entropy},
@@ -157,7 +149,31 @@ const toml::table& as_table(TableReader& parent, const toml::node* n, const std:
     return *n->as_table();
 }
 
-std::vector<LayerSpec> parse_layers(TableReader& parent, const std::string& key) {
+// The op's own keys (engine/ops/<op>.cpp), each read into its LayerSpec member.
+void read_op_fields(TableReader& reader, const OpDefinition& op, LayerSpec& layer) {
+    for (const OpField& field : op.fields) {
+        std::visit(
+            [&](auto member) {
+                if constexpr (std::is_same_v<decltype(member), std::array<int64_t, 2> LayerSpec::*>)
+                    reader.read_pair(field.key, layer.*member);
+                else
+                    reader.read(field.key, layer.*member);
+            },
+            field.member);
+    }
+}
+
+// Checkpoints written before effective values were written hold stride 0
+// for "the default"; a user's 0 is an error.
+void check_stride(TableReader& reader, const LayerSpec& layer, bool from_checkpoint) {
+    const bool given = reader.node("stride") != nullptr;
+    if (!given || from_checkpoint || (layer.stride[0] > 0 && layer.stride[1] > 0)) return;
+    reader.fail(reader.node("stride"), "stride",
+                fmt::format("expected positive values, got [{}, {}] (leave stride out for the default: {})",
+                            layer.stride[0], layer.stride[1], layer.op == OpKind::conv2d ? "1" : "the kernel size"));
+}
+
+std::vector<LayerSpec> parse_layers(TableReader& parent, const std::string& key, bool from_checkpoint) {
     std::vector<LayerSpec> layers;
     const toml::node* n = parent.node(key);
     if (n == nullptr) return layers;
@@ -168,8 +184,15 @@ std::vector<LayerSpec> parse_layers(TableReader& parent, const std::string& key)
         const toml::table& table = as_table(parent, array->get(i), item);
         TableReader reader(table, parent.qualified(item), parent.source());
         LayerSpec layer;
-        if (reader.node("op") == nullptr) reader.fail(&table, "op", "missing; every layer needs an op");
-        layer.op = read_enum(reader, "op", op_names, OpKind::relu);
+        std::string op_name;
+        if (!reader.read("op", op_name)) reader.fail(&table, "op", "missing; every layer needs an op");
+        const OpDefinition* op = find_op(op_name);
+        if (op == nullptr) {
+            std::string choices;
+            for (const OpDefinition* known : op_definitions()) choices += (choices.empty() ? "" : ", ") + std::string(known->name);
+            reader.fail(reader.node("op"), "op", fmt::format("unknown value \"{}\"; expected one of: {}", op_name, choices));
+        }
+        layer.op = op->kind;
         reader.read("name", layer.name);
         if (const toml::node* inputs = reader.node("inputs")) {
             const toml::array* a = inputs->as_array();
@@ -179,23 +202,15 @@ std::vector<LayerSpec> parse_layers(TableReader& parent, const std::string& key)
                 layer.inputs.push_back(v.as_string()->get());
             }
         }
-        reader.read("out_channels", layer.out_channels);
-        reader.read("out_features", layer.out_features);
-        reader.read_pair("kernel", layer.kernel);
-        reader.read_pair("stride", layer.stride);
-        reader.read_pair("padding", layer.padding);
-        reader.read("bias", layer.bias);
-        reader.read("negative_slope", layer.negative_slope);
-        reader.read("probability", layer.probability);
-        reader.read("epsilon", layer.epsilon);
-        reader.read("momentum", layer.momentum);
+        read_op_fields(reader, *op, layer);
         reader.finish();
+        check_stride(reader, layer, from_checkpoint);
         layers.push_back(std::move(layer));
     }
     return layers;
 }
 
-ModelSpec parse_model(TableReader& reader) {
+ModelSpec parse_model(TableReader& reader, bool from_checkpoint) {
     ModelSpec model;
     const toml::node* input = reader.node("input");
     const toml::array* dims = input != nullptr ? input->as_array() : nullptr;
@@ -204,7 +219,7 @@ ModelSpec parse_model(TableReader& reader) {
     model.channels = (*dims)[0].as_integer()->get();
     model.height = (*dims)[1].as_integer()->get();
     model.width = (*dims)[2].as_integer()->get();
-    model.trunk = parse_layers(reader, "trunk");
+    model.trunk = parse_layers(reader, "trunk", from_checkpoint);
     const toml::node* heads = reader.node("heads");
     const toml::array* array = heads != nullptr ? heads->as_array() : nullptr;
     if (array == nullptr || array->empty())
@@ -220,7 +235,7 @@ ModelSpec parse_model(TableReader& reader) {
         head_reader.read("weight", head.weight);
         head_reader.read("label_smoothing", head.label_smoothing);
         head_reader.read("beta", head.beta);
-        head.layers = parse_layers(head_reader, "layers");
+        head.layers = parse_layers(head_reader, "layers", from_checkpoint);
         head_reader.finish();
         if (!(head.weight >= 0.0f)) head_reader.fail(nullptr, "weight", "expected a weight >= 0");
         if (!(head.label_smoothing >= 0.0f && head.label_smoothing < 1.0f))
@@ -301,8 +316,10 @@ void apply_override(toml::table& root, const std::string& assignment, const std:
 
 }  // namespace
 
-RunConfig parse_run_config(std::string_view text, const std::string& source,
-                           const std::vector<std::string>& overrides) {
+namespace {
+
+RunConfig parse(std::string_view text, const std::string& source, const std::vector<std::string>& overrides,
+                bool from_checkpoint) {
     toml::table root = parse_toml(text, source);
     for (const auto& assignment : overrides) apply_override(root, assignment, source);
     TableReader top(root, "", source);
@@ -311,7 +328,7 @@ RunConfig parse_run_config(std::string_view text, const std::string& source,
         const toml::node* model = top.node("model");
         if (model == nullptr) top.fail(nullptr, "model", "missing; a run config needs a [model] table");
         TableReader reader(as_table(top, model, "model"), "model", source);
-        config.model = parse_model(reader);
+        config.model = parse_model(reader, from_checkpoint);
     }
     if (const toml::node* n = top.node("training")) {
         TableReader reader(as_table(top, n, "training"), "training", source);
@@ -467,6 +484,17 @@ RunConfig parse_run_config(std::string_view text, const std::string& source,
     return config;
 }
 
+}  // namespace
+
+RunConfig parse_run_config(std::string_view text, const std::string& source,
+                           const std::vector<std::string>& overrides) {
+    return parse(text, source, overrides, false);
+}
+
+RunConfig parse_checkpoint_config(std::string_view text, const std::string& source) {
+    return parse(text, source, {}, true);
+}
+
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
     return parse_run_config(read_file(path), path, overrides);
 }
@@ -474,7 +502,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 ModelSpec load_model_file(const std::string& path) {
     const toml::table root = parse_toml(read_file(path), path);
     TableReader reader(root, "", path);
-    return parse_model(reader);
+    return parse_model(reader, false);
 }
 
 RunConfig default_run_config() {

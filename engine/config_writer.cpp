@@ -4,13 +4,20 @@
 
 #include <charconv>
 #include <sstream>
+#include <type_traits>
+#include <variant>
 
+#include "engine/ops/op.hpp"
 #include "ladon/config.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon {
 
 namespace {
+
+using engine::OpField;
+using engine::op_definition;
+using engine::resolved;
 
 // Shortest text that reads back as the same float.
 std::string number(float value) {
@@ -46,31 +53,28 @@ std::string quoted(const std::string& text) {
 std::string pair(const std::array<int64_t, 2>& v) { return fmt::format("[{}, {}]", v[0], v[1]); }
 
 std::string layer_toml(const LayerSpec& layer) {
-    std::string out = fmt::format("{{ op = \"{}\"", to_string(layer.op));
+    std::string out = fmt::format("{{ op = \"{}\"", op_definition(layer.op).name);
     if (!layer.name.empty()) out += ", name = " + quoted(layer.name);
     if (!layer.inputs.empty()) {
         out += ", inputs = [";
         for (std::size_t i = 0; i < layer.inputs.size(); ++i) out += (i ? ", " : "") + quoted(layer.inputs[i]);
         out += "]";
     }
-    switch (layer.op) {
-        case OpKind::conv2d:
-            out += fmt::format(", out_channels = {}, kernel = {}, stride = {}, padding = {}, bias = {}",
-                               layer.out_channels, pair(layer.kernel), pair(layer.stride), pair(layer.padding),
-                               layer.bias);
-            break;
-        case OpKind::max_pool2d:
-        case OpKind::avg_pool2d:
-            out += fmt::format(", kernel = {}, stride = {}, padding = {}", pair(layer.kernel), pair(layer.stride),
-                               pair(layer.padding));
-            break;
-        case OpKind::dense: out += fmt::format(", out_features = {}, bias = {}", layer.out_features, layer.bias); break;
-        case OpKind::leaky_relu: out += ", negative_slope = " + number(layer.negative_slope); break;
-        case OpKind::dropout: out += ", probability = " + number(layer.probability); break;
-        case OpKind::batch_norm:
-            out += ", epsilon = " + number(layer.epsilon) + ", momentum = " + number(layer.momentum);
-            break;
-        default: break;
+    // The op's own keys (engine/ops/<op>.cpp), with their effective values.
+    const LayerSpec effective = resolved(layer);
+    for (const OpField& field : op_definition(layer.op).fields) {
+        std::visit(
+            [&](auto member) {
+                const auto& value = effective.*member;
+                using Value = std::decay_t<decltype(value)>;
+                if constexpr (std::is_same_v<Value, std::array<int64_t, 2>>)
+                    out += fmt::format(", {} = {}", field.key, pair(value));
+                else if constexpr (std::is_same_v<Value, float>)
+                    out += fmt::format(", {} = {}", field.key, number(value));
+                else
+                    out += fmt::format(", {} = {}", field.key, value);
+            },
+            field.member);
     }
     return out + " }";
 }

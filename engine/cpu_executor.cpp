@@ -21,8 +21,8 @@ CpuExecutor::CpuExecutor(Graph graph, const ExecutorOptions& options) : Executor
     saved_statistics_.assign(plan_.saved_count, 0.0f);
     std::size_t workspace = 0;
     for (const Node& node : graph_.nodes)
-        if (node.spec.op == OpKind::conv2d)
-            workspace = std::max(workspace, cpu::conv2d_workspace_floats(node.conv, threads_));
+        if (const auto floats = op_definition(node.spec.op).cpu_workspace_floats)
+            workspace = std::max(workspace, floats(node, threads_));
     workspace_.assign(std::max<std::size_t>(workspace, 1), 0.0f);
     int64_t widest_batch_norm = 0;
     for (const Node& node : graph_.nodes)
@@ -34,6 +34,9 @@ CpuExecutor::CpuExecutor(Graph graph, const ExecutorOptions& options) : Executor
     const int heads = int(graph_.heads.size());
     target_buffer_.assign(target_count_, 0.0f);
     mask_buffer_.assign(int64_t(heads) * graph_.batch, 1.0f);
+    buffers_ = {&graph_,           &plan_,           activations_.data(),      gradients_arena_.data(),
+                parameters_.data(), gradients_.data(), state_.data(),           saved_statistics_.data(),
+                workspace_.data(),  argmax_.data()};
     input_ = activations_.data();  // tensor 0 is the input, at offset 0
     targets_ = target_buffer_.data();
     masks_ = mask_buffer_.data();
@@ -73,62 +76,14 @@ void CpuExecutor::forward(bool training) {
 }
 
 void CpuExecutor::forward_node(const Node& node, bool training, std::size_t index) {
-    const float* x = value(node.inputs[0]);
-    float* y = value(node.output);
-    const int64_t count = graph_.tensors[node.output].shape.elements();
-    switch (node.spec.op) {
-        case OpKind::conv2d:
-            cpu::conv2d_forward(node.conv, x, param(node.weight), param(node.bias), y, workspace_.data());
-            break;
-        case OpKind::max_pool2d:
-            cpu::max_pool2d_forward(node.pool, x, y, argmax_.data() + plan_.argmax_offsets[index]);
-            break;
-        case OpKind::avg_pool2d: cpu::avg_pool2d_forward(node.pool, x, y); break;
-        case OpKind::dense: cpu::dense_forward(node.dense, x, param(node.weight), param(node.bias), y); break;
-        case OpKind::relu:
-        case OpKind::leaky_relu:
-        case OpKind::sigmoid:
-        case OpKind::tanh:
-            cpu::activation_forward(kernel_activation(node.spec.op), node.spec.negative_slope, count, x, y);
-            break;
-        case OpKind::flatten: break;  // a view of its input
-        case OpKind::batch_norm: {
-            float* running_mean = state_.data() + graph_.state[node.running_mean].offset;
-            float* running_var = state_.data() + graph_.state[node.running_var].offset;
-            if (training && batch_norm_sync_) {
-                batch_norm_forward_synchronised(node, index, x, y);
-            } else if (training) {
-                float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
-                cpu::batch_norm_forward_training(node.batch_norm, x, param(node.weight), param(node.bias), y, saved,
-                                                 saved + node.batch_norm.channels, running_mean, running_var);
-            } else {
-                cpu::batch_norm_forward_inference(node.batch_norm, x, param(node.weight), param(node.bias),
-                                                  running_mean, running_var, y);
-            }
-            break;
-        }
-        case OpKind::dropout:
-            if (training)
-                cpu::dropout_forward(count, node.spec.probability, dropout_seed(index), x, y);
-            else
-                std::copy(x, x + count, y);
-            break;
-        case OpKind::add:
-            cpu::add_forward(count, x, value(node.inputs[1]), y);
-            for (std::size_t k = 2; k < node.inputs.size(); ++k) cpu::accumulate(count, value(node.inputs[k]), y);
-            break;
-        case OpKind::concat: {
-            const TensorShape& out = graph_.tensors[node.output].shape;
-            int64_t offset = 0;
-            for (int input : node.inputs) {
-                const TensorShape& in = graph_.tensors[input].shape;
-                cpu::concat_forward(out.batch, out.height * out.width, in.channels, offset, out.channels, value(input),
-                                    y);
-                offset += in.channels;
-            }
-            break;
-        }
-    }
+    op_definition(node.spec.op).cpu_forward(op_step(node, training, index));
+}
+
+CpuOpStep CpuExecutor::op_step(const Node& node, bool training, std::size_t index) {
+    CpuOpStep step{{buffers_, node, index, training, dropout_seed(index)}};
+    step.batch_norm_sync = &batch_norm_sync_;
+    step.batch_norm_sums = batch_norm_sums_.data();
+    return step;
 }
 
 double CpuExecutor::compute_loss() {
@@ -149,111 +104,7 @@ void CpuExecutor::backward() {
 }
 
 void CpuExecutor::backward_node(const Node& node, std::size_t index) {
-    const float* gy = grad(node.output);
-    // The model input needs no gradient; neither does a view of it.
-    auto needs_grad = [&](int tensor) {
-        const int base = graph_.tensors[tensor].alias_of >= 0 ? graph_.tensors[tensor].alias_of : tensor;
-        return base != 0;
-    };
-    const int in = node.inputs[0];
-    const float* x = value(in);
-    const int64_t count = graph_.tensors[node.output].shape.elements();
-    switch (node.spec.op) {
-        case OpKind::conv2d:
-            cpu::conv2d_backward_filter(node.conv, x, gy, param_grad(node.weight), param_grad(node.bias),
-                                        workspace_.data());
-            if (needs_grad(in)) cpu::conv2d_backward_data(node.conv, param(node.weight), gy, grad(in), workspace_.data());
-            break;
-        case OpKind::max_pool2d:
-            if (needs_grad(in)) cpu::max_pool2d_backward(node.pool, gy, argmax_.data() + plan_.argmax_offsets[index], grad(in));
-            break;
-        case OpKind::avg_pool2d:
-            if (needs_grad(in)) cpu::avg_pool2d_backward(node.pool, gy, grad(in));
-            break;
-        case OpKind::dense:
-            cpu::dense_backward_filter(node.dense, x, gy, param_grad(node.weight), param_grad(node.bias));
-            if (needs_grad(in)) cpu::dense_backward_data(node.dense, param(node.weight), gy, grad(in));
-            break;
-        case OpKind::relu:
-        case OpKind::leaky_relu:
-        case OpKind::sigmoid:
-        case OpKind::tanh:
-            if (needs_grad(in))
-                cpu::activation_backward(kernel_activation(node.spec.op), node.spec.negative_slope, count, x,
-                                         value(node.output), gy, grad(in));
-            break;
-        case OpKind::flatten: break;  // shares its input's gradient slot
-        case OpKind::batch_norm: {
-            if (batch_norm_sync_) {
-                batch_norm_backward_synchronised(node, index, x, gy);
-                break;
-            }
-            const float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
-            // On the model input grad_x lands in the input's (unused) slot.
-            cpu::batch_norm_backward(node.batch_norm, x, gy, param(node.weight), saved,
-                                     saved + node.batch_norm.channels, grad(in), param_grad(node.weight),
-                                     param_grad(node.bias));
-            break;
-        }
-        case OpKind::dropout:
-            if (needs_grad(in)) cpu::dropout_backward(count, node.spec.probability, dropout_seed(index), gy, grad(in));
-            break;
-        case OpKind::add:
-            for (int input : node.inputs)
-                if (needs_grad(input)) cpu::accumulate(count, gy, grad(input));
-            break;
-        case OpKind::concat: {
-            const TensorShape& out = graph_.tensors[node.output].shape;
-            int64_t offset = 0;
-            for (int input : node.inputs) {
-                const TensorShape& shape = graph_.tensors[input].shape;
-                if (needs_grad(input))
-                    cpu::concat_backward(out.batch, out.height * out.width, shape.channels, offset, out.channels, gy,
-                                         grad(input));
-                offset += shape.channels;
-            }
-            break;
-        }
-    }
-}
-
-// Each collective carries this rank's count of values per channel after the
-// sums, so the total count comes out of the same sum (ranks may hold unequal
-// batches) and is exact in a double up to 2^53.
-void CpuExecutor::batch_norm_forward_synchronised(const Node& node, std::size_t index, const float* x, float* y) {
-    const ops::BatchNormShape& shape = node.batch_norm;
-    const int64_t channels = shape.channels;
-    double* sums = batch_norm_sums_.data();
-    double* squared_deviations = sums + channels + 1;
-    cpu::batch_norm_forward_sums(shape, x, sums);
-    sums[channels] = double(shape.batch * shape.spatial);
-    batch_norm_sync_(sums, channels + 1);
-    const int64_t count = int64_t(sums[channels]);
-    cpu::batch_norm_forward_squared_deviations(shape, count, x, sums, squared_deviations);
-    batch_norm_sync_(squared_deviations, channels);
-    float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
-    float* running_mean = state_.data() + graph_.state[node.running_mean].offset;
-    float* running_var = state_.data() + graph_.state[node.running_var].offset;
-    cpu::batch_norm_forward_apply(shape, count, x, param(node.weight), param(node.bias), sums, squared_deviations, y,
-                                  saved, saved + channels, running_mean, running_var);
-}
-
-void CpuExecutor::batch_norm_backward_synchronised(const Node& node, std::size_t index, const float* x,
-                                                   const float* grad_y) {
-    const ops::BatchNormShape& shape = node.batch_norm;
-    const int64_t sums_count = 3 * shape.channels;
-    const float* saved = saved_statistics_.data() + plan_.saved_offsets[index];
-    double* local = batch_norm_sums_.data();
-    double* total = local + sums_count + 1;
-    cpu::batch_norm_backward_sums(shape, x, grad_y, saved, local);
-    local[sums_count] = double(shape.batch * shape.spatial);
-    std::copy(local, local + sums_count + 1, total);
-    batch_norm_sync_(total, sums_count + 1);
-    // d gamma and d beta take this rank's sums: they are averaged over the
-    // ranks with every other parameter gradient.
-    cpu::batch_norm_backward_apply(shape, int64_t(total[sums_count]), x, grad_y, param(node.weight), saved,
-                                   saved + shape.channels, local, total, grad(node.inputs[0]),
-                                   param_grad(node.weight), param_grad(node.bias));
+    op_definition(node.spec.op).cpu_backward(op_step(node, true, index));
 }
 
 void CpuExecutor::update(const OptimizerOptions& optimizer, float learning_rate) {

@@ -2,6 +2,7 @@
 // The CPU backend's executor: every op from ladon::cpu (kernels/cpu/), the
 // reference the CUDA backend is tested against and the fallback without a GPU.
 #include "engine/executor.hpp"
+#include "engine/ops/op.hpp"
 
 namespace ladon::engine {
 
@@ -28,16 +29,13 @@ public:
 private:
     void forward_node(const Node& node, bool training, std::size_t index);
     void backward_node(const Node& node, std::size_t index);
-    // Batch norm in training mode with the statistics summed over the ranks.
-    void batch_norm_forward_synchronised(const Node& node, std::size_t index, const float* x, float* y);
-    void batch_norm_backward_synchronised(const Node& node, std::size_t index, const float* x, const float* grad_y);
+    CpuOpStep op_step(const Node& node, bool training, std::size_t index);
     float* value(int tensor) { return activations_.data() + plan_.offsets[tensor]; }
     float* grad(int tensor) { return gradients_arena_.data() + plan_.offsets[tensor]; }
-    const float* param(int slice) const { return slice < 0 ? nullptr : parameters_.data() + graph_.parameters[slice].offset; }
-    float* param_grad(int slice) { return slice < 0 ? nullptr : gradients_.data() + graph_.parameters[slice].offset; }
 
     int threads_ = 1;
     ArenaPlan plan_;
+    OpBuffers buffers_;  // views of the buffers below, for the ops' CPU functions
     std::vector<float> activations_, gradients_arena_;
     std::vector<int32_t> argmax_;
     std::vector<float> saved_statistics_;

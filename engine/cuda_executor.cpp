@@ -9,14 +9,13 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/cuda/batch_norm.hpp"
-#include "kernels/cuda/conv2d.hpp"
+#include "engine/fusion.hpp"
+#include "engine/ops/cuda_op.hpp"
 #include "kernels/cuda/device_memory.hpp"
 #include "kernels/cuda/elementwise.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/multi_head_loss.hpp"
 #include "kernels/cuda/optimizer.hpp"
-#include "kernels/cuda/pool.hpp"
 #include "kernels/cuda/task_weights.hpp"
 #include "ladon/device.hpp"
 #include "ladon/error.hpp"
@@ -101,13 +100,14 @@ struct CudaExecutor::Impl {
     cuda::GraphExec graph;
     int64_t plain_steps = 0, graph_replays = 0;
 
-    // Per node: the activation that follows a conv or dense layer and is
-    // computed in its epilogue instead (forward skips it; its backward reads y).
-    std::vector<bool> fused_activation;
-    std::vector<int> epilogue;  // per node: the fused activation node's index, or -1
-    std::vector<std::vector<int>> group_heads;
-    std::vector<int> group_of_node;  // per node: head group whose GEMM computes it, or -1
+    FusionPlan fusion;  // engine/fusion.hpp
+    OpBuffers buffers;  // views of the device buffers, for the ops' CUDA functions
 
+    // A node's step for its op's CUDA functions (engine/ops/cuda_op.hpp).
+    CudaOpStep op_step(const Graph& graph, std::size_t i, bool training, uint64_t seed) const;
+    // A head group's GEMMs, in place of its dense nodes' own.
+    cudaError_t forward_group(const Graph& graph, std::size_t i, int g);
+    cudaError_t backward_group(const Graph& graph, std::size_t i, int g);
     void open_device(int index);
 };
 
@@ -142,44 +142,13 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
 }
 
 void CudaExecutor::plan_fusions() {
-    // An activation right after the conv or dense layer that is its only
-    // reader runs in that layer's epilogue; relu and leaky relu (positive
-    // slope) then take their backward from y, whose sign is x's. A head
-    // group's first layers run as one GEMM.
-    Impl& m = *impl_;
-    const std::size_t nodes = graph_.nodes.size();
-    m.fused_activation.assign(nodes, false);
-    m.epilogue.assign(nodes, -1);
-    std::vector<int> readers(graph_.tensors.size(), 0);
-    for (const Node& node : graph_.nodes)
-        for (int input : node.inputs) ++readers[input];
-    for (const Head& head : graph_.heads) ++readers[head.output];
-    m.group_of_node.assign(nodes, -1);
-    for (std::size_t g = 0; g < graph_.head_groups.size(); ++g) {
-        std::vector<int> heads;
-        // The group's GEMM writes every head's weight and bias gradients
-        // at its first node (see backward_node).
-        const int first = graph_.head_groups[g].nodes.front();
-        for (int n : graph_.head_groups[g].nodes) {
-            m.group_of_node[n] = int(g);
-            heads.push_back(graph_.nodes[n].head);
+    impl_->fusion = engine::plan_fusions(graph_);
+    // A head group's GEMM writes every head's weight and bias gradients at
+    // the group's first node (see backward_group).
+    for (const HeadGroup& group : graph_.head_groups)
+        for (int n : group.nodes)
             for (int slice : {graph_.nodes[n].weight, graph_.nodes[n].bias})
-                if (slice >= 0) set_gradient_writer(slice, first);
-        }
-        m.group_heads.push_back(std::move(heads));
-    }
-    for (std::size_t i = 0; i + 1 < nodes; ++i) {
-        const Node& layer = graph_.nodes[i];
-        const Node& next = graph_.nodes[i + 1];
-        const bool producer =
-            layer.spec.op == OpKind::conv2d || (layer.spec.op == OpKind::dense && m.group_of_node[i] < 0);
-        const bool fusable = kernel_activation(next.spec.op) != ops::Activation::identity &&
-                             !(next.spec.op == OpKind::leaky_relu && !(next.spec.negative_slope > 0.0f));
-        if (producer && fusable && next.inputs[0] == layer.output && readers[layer.output] == 1) {
-            m.fused_activation[i + 1] = true;
-            m.epilogue[i] = int(i + 1);
-        }
-    }
+                if (slice >= 0) set_gradient_writer(slice, group.nodes.front());
 }
 
 void CudaExecutor::allocate_device_memory() {
@@ -187,8 +156,8 @@ void CudaExecutor::allocate_device_memory() {
     Impl& m = *impl_;
     m.plan = plan_arena(graph_);
     for (const Node& node : graph_.nodes)
-        if (node.spec.op == OpKind::conv2d)
-            m.workspace_bytes = std::max(m.workspace_bytes, cuda::conv2d_backward_filter_workspace_bytes(node.conv));
+        if (const auto bytes = cuda_op_definition(node.spec.op).workspace_bytes)
+            m.workspace_bytes = std::max(m.workspace_bytes, bytes(node));
     const int heads = int(graph_.heads.size());
     m.loss_scratch_bytes = cuda::multi_head_loss_scratch_bytes(graph_.batch, heads);
     int64_t group_scratch = 0;
@@ -249,6 +218,8 @@ void CudaExecutor::allocate_device_memory() {
     m.group_scratch = reinterpret_cast<float*>(at(r_group));
     m.seeds_device = reinterpret_cast<uint64_t*>(at(r_seeds));
     m.scalars_device = reinterpret_cast<float*>(at(r_scalars));
+    m.buffers = {&graph_,      &m.plan,  m.activations, m.gradient_arena, m.parameters,
+                 m.gradients,  m.state,  m.saved,       m.workspace,      m.argmax};
     // Poisoned or stale memory must not leak into a step: zero all once
     // (the loss scratch needs it; the arenas' padding is then defined).
     check(cudaMemset(m.memory.get(), 0, layout.total), "cudaMemset");
@@ -338,7 +309,7 @@ std::string CudaExecutor::backend_name() const {
 #endif
 }
 
-const std::vector<std::vector<int>>& CudaExecutor::fused_head_groups() const { return impl_->group_heads; }
+const std::vector<std::vector<int>>& CudaExecutor::fused_head_groups() const { return impl_->fusion.group_heads; }
 
 void CudaExecutor::upload_batch() {
     Impl& m = *impl_;
@@ -366,112 +337,56 @@ void CudaExecutor::forward(bool training) {
     for (std::size_t i = 0; i < graph_.nodes.size(); ++i) forward_node(i, training);
 }
 
+CudaOpStep CudaExecutor::Impl::op_step(const Graph& graph_, std::size_t i, bool training, uint64_t seed) const {
+    const Impl& m = *this;
+    CudaOpStep step{{m.buffers, graph_.nodes[i], i, training, seed}};
+    step.stream = m.stream.get();
+    step.fused_into_producer = m.fusion.fused_activation[i];
+    step.dropout_seeds = m.seeds_device;
+    if (const int fused = m.fusion.epilogue[i]; fused >= 0) {
+        // The layer writes the activation's output through its epilogue.
+        const Node& next = graph_.nodes[fused];
+        step.epilogue = node_activation(next);
+        step.epilogue_slope = next.spec.negative_slope;
+        step.epilogue_output = m.activations + m.plan.offsets[next.output];
+    }
+    return step;
+}
+
 void CudaExecutor::forward_node(std::size_t i, bool training) {
-    Impl& m = *impl_;
-    const cudaStream_t s = m.stream.get();
-    const std::size_t f = sizeof(float);
-    auto value = [&](int tensor) { return m.activations + m.plan.offsets[tensor]; };
-    auto param = [&](int slice) -> float* {
-        return slice < 0 ? nullptr : m.parameters + graph_.parameters[slice].offset;
-    };
     const Node& node = graph_.nodes[i];
-    if (m.fused_activation[i]) return;
-    const float* x = value(node.inputs[0]);
-    float* y = value(node.output);
-    const int64_t count = graph_.tensors[node.output].shape.elements();
-    // With a fused activation the layer writes the activation's output.
-    ops::Activation epilogue = ops::Activation::identity;
-    float slope = 0.0f;
-    if (m.epilogue[i] >= 0) {
-        const Node& next = graph_.nodes[m.epilogue[i]];
-        epilogue = kernel_activation(next.spec.op);
-        slope = next.spec.negative_slope;
-        y = value(next.output);
-    }
-    cudaError_t e = cudaSuccess;
-    switch (node.spec.op) {
-        case OpKind::conv2d:
-            e = cuda::conv2d_forward(node.conv, x, param(node.weight), param(node.bias), epilogue, slope, y, s);
-            break;
-        case OpKind::max_pool2d:
-            e = cuda::max_pool2d_forward(node.pool, x, y, m.argmax + m.plan.argmax_offsets[i], s);
-            break;
-        case OpKind::avg_pool2d:
-            e = cuda::avg_pool2d_forward(node.pool, x, y, s);
-            break;
-        case OpKind::dense: {
-            const int g = m.group_of_node[i];
-            if (g < 0) {
-                e = cuda::dense_forward(node.dense, x, param(node.weight), param(node.bias), epilogue, slope, y, s);
-                break;
-            }
-            if (int(i) != graph_.head_groups[g].nodes.front()) break;
-            // One GEMM for the whole group into [batch, sum of widths],
-            // then each head's columns to its own output.
-            const HeadGroup& group = graph_.head_groups[g];
-            const ops::DenseShape shape{graph_.batch, group.in_features, group.out_features};
-            e = cuda::dense_forward(shape, x, m.parameters + group.weight_offset,
-                                    group.bias_offset >= 0 ? m.parameters + group.bias_offset : nullptr,
-                                    ops::Activation::identity, 0.0f, m.group_scratch, s);
-            int64_t column = 0;
-            for (int n : group.nodes) {
-                if (e != cudaSuccess) break;
-                const int64_t width = graph_.nodes[n].dense.out_features;
-                e = cudaMemcpy2DAsync(value(graph_.nodes[n].output), width * f, m.group_scratch + column,
-                                      group.out_features * f, width * f, graph_.batch, cudaMemcpyDeviceToDevice, s);
-                column += width;
-            }
-            break;
-        }
-        case OpKind::relu:
-        case OpKind::leaky_relu:
-        case OpKind::sigmoid:
-        case OpKind::tanh:
-            e = cuda::activation_forward(kernel_activation(node.spec.op), node.spec.negative_slope, count, x, y, s);
-            break;
-        case OpKind::flatten:
-            break;  // a view of its input
-        case OpKind::batch_norm: {
-            float* running_mean = m.state + graph_.state[node.running_mean].offset;
-            float* running_var = m.state + graph_.state[node.running_var].offset;
-            if (training) {
-                float* saved = m.saved + m.plan.saved_offsets[i];
-                e = cuda::batch_norm_forward_training(node.batch_norm, x, param(node.weight), param(node.bias), y,
-                                                      saved, saved + node.batch_norm.channels, running_mean,
-                                                      running_var, s);
-            } else {
-                e = cuda::batch_norm_forward_inference(node.batch_norm, x, param(node.weight), param(node.bias),
-                                                       running_mean, running_var, y, s);
-            }
-            break;
-        }
-        case OpKind::dropout:
-            if (training)
-                e = cuda::dropout_forward(count, node.spec.probability, dropout_seed(i), x, y, s, m.seeds_device + i);
-            else
-                e = cudaMemcpyAsync(y, x, std::size_t(count) * f, cudaMemcpyDeviceToDevice, s);
-            break;
-        case OpKind::add:
-            e = cuda::add_forward(count, x, value(node.inputs[1]), y, s);
-            for (std::size_t k = 2; k < node.inputs.size() && e == cudaSuccess; ++k)
-                e = cuda::accumulate(count, value(node.inputs[k]), y, s);
-            break;
-        case OpKind::concat: {
-            const TensorShape& out = graph_.tensors[node.output].shape;
-            int64_t offset = 0;
-            for (int input : node.inputs) {
-                if (e != cudaSuccess) break;
-                const TensorShape& in = graph_.tensors[input].shape;
-                e = cuda::concat_forward(out.batch, out.height * out.width, in.channels, offset, out.channels,
-                                         value(input), y, s);
-                offset += in.channels;
-            }
-            break;
-        }
-    }
+    const int group = impl_->fusion.group_of_node[i];
+    const cudaError_t e = group >= 0 ? impl_->forward_group(graph_, i, group)
+                                     : cuda_op_definition(node.spec.op).forward(
+                                           impl_->op_step(graph_, i, training, dropout_seed(i)));
     if (e != cudaSuccess)
         throw Error(fmt::format("CUDA backend: forward of layer '{}' ({}): {}", node.name, to_string(node.spec.op),
                                 describe(e)));
+}
+
+// One GEMM for the whole head group into [batch, sum of widths], at its
+// first node, then each head's columns to its own output.
+cudaError_t CudaExecutor::Impl::forward_group(const Graph& graph_, std::size_t i, int g) {
+    Impl& m = *this;
+    const HeadGroup& group = graph_.head_groups[g];
+    if (int(i) != group.nodes.front()) return cudaSuccess;
+    const cudaStream_t s = m.stream.get();
+    const std::size_t f = sizeof(float);
+    const ops::DenseShape shape{graph_.batch, group.in_features, group.out_features};
+    const float* x = m.activations + m.plan.offsets[graph_.nodes[i].inputs[0]];
+    cudaError_t e = cuda::dense_forward(shape, x, m.parameters + group.weight_offset,
+                                        group.bias_offset >= 0 ? m.parameters + group.bias_offset : nullptr,
+                                        ops::Activation::identity, 0.0f, m.group_scratch, s);
+    int64_t column = 0;
+    for (int n : group.nodes) {
+        if (e != cudaSuccess) break;
+        const int64_t width = graph_.nodes[n].dense.out_features;
+        e = cudaMemcpy2DAsync(m.activations + m.plan.offsets[graph_.nodes[n].output], width * f,
+                              m.group_scratch + column, group.out_features * f, width * f, graph_.batch,
+                              cudaMemcpyDeviceToDevice, s);
+        column += width;
+    }
+    return e;
 }
 
 void CudaExecutor::enqueue_loss() {
@@ -518,118 +433,45 @@ void CudaExecutor::backward() {
 }
 
 void CudaExecutor::backward_node(std::size_t i) {
-    Impl& m = *impl_;
-    const cudaStream_t s = m.stream.get();
-    const std::size_t f = sizeof(float);
-    auto value = [&](int tensor) { return m.activations + m.plan.offsets[tensor]; };
-    auto grad = [&](int tensor) { return m.gradient_arena + m.plan.offsets[tensor]; };
-    auto param = [&](int slice) -> float* {
-        return slice < 0 ? nullptr : m.parameters + graph_.parameters[slice].offset;
-    };
-    auto param_grad = [&](int slice) -> float* {
-        return slice < 0 ? nullptr : m.gradients + graph_.parameters[slice].offset;
-    };
-    // The model input needs no gradient; neither does a view of it.
-    auto needs_grad = [&](int tensor) {
-        const int base = graph_.tensors[tensor].alias_of >= 0 ? graph_.tensors[tensor].alias_of : tensor;
-        return base != 0;
-    };
     const Node& node = graph_.nodes[i];
-    const float* gy = grad(node.output);
-    const int in = node.inputs[0];
-    const float* x = value(in);
-    const int64_t count = graph_.tensors[node.output].shape.elements();
-    cudaError_t e = cudaSuccess;
-    switch (node.spec.op) {
-        case OpKind::conv2d:
-            e = cuda::conv2d_backward_filter(node.conv, x, gy, param_grad(node.weight), param_grad(node.bias),
-                                             m.workspace, s);
-            if (e == cudaSuccess && needs_grad(in))
-                e = cuda::conv2d_backward_data(node.conv, param(node.weight), gy, grad(in), s);
-            break;
-        case OpKind::max_pool2d:
-            if (needs_grad(in))
-                e = cuda::max_pool2d_backward(node.pool, gy, m.argmax + m.plan.argmax_offsets[i], grad(in), s);
-            break;
-        case OpKind::avg_pool2d:
-            if (needs_grad(in)) e = cuda::avg_pool2d_backward(node.pool, gy, grad(in), s);
-            break;
-        case OpKind::dense: {
-            const int g = m.group_of_node[i];
-            if (g < 0) {
-                e = cuda::dense_backward_filter(node.dense, x, gy, param_grad(node.weight), param_grad(node.bias), s);
-                if (e == cudaSuccess && needs_grad(in))
-                    e = cuda::dense_backward_data(node.dense, param(node.weight), gy, grad(in), s);
-                break;
-            }
-            // At the group's first node, which backward reaches last:
-            // every later node of every head in the group has then put its
-            // gradient into the heads' outputs.
-            if (int(i) != graph_.head_groups[g].nodes.front()) break;
-            const HeadGroup& group = graph_.head_groups[g];
-            float* gathered = m.group_scratch + graph_.batch * group.out_features;
-            int64_t column = 0;
-            for (int n : group.nodes) {
-                if (e != cudaSuccess) break;
-                const int64_t width = graph_.nodes[n].dense.out_features;
-                e = cudaMemcpy2DAsync(gathered + column, group.out_features * f, grad(graph_.nodes[n].output),
-                                      width * f, width * f, graph_.batch, cudaMemcpyDeviceToDevice, s);
-                column += width;
-            }
-            const ops::DenseShape shape{graph_.batch, group.in_features, group.out_features};
-            if (e == cudaSuccess)
-                e = cuda::dense_backward_filter(shape, x, gathered, m.gradients + group.weight_offset,
-                                                group.bias_offset >= 0 ? m.gradients + group.bias_offset : nullptr, s);
-            if (e == cudaSuccess && needs_grad(in))
-                e = cuda::dense_backward_data(shape, m.parameters + group.weight_offset, gathered, grad(in), s);
-            break;
-        }
-        case OpKind::relu:
-        case OpKind::leaky_relu:
-        case OpKind::sigmoid:
-        case OpKind::tanh:
-            if (needs_grad(in)) {
-                // A fused activation never stored its input: relu and
-                // leaky relu (positive slope) read the sign from y.
-                const float* y = value(node.output);
-                e = cuda::activation_backward(kernel_activation(node.spec.op), node.spec.negative_slope, count,
-                                              m.fused_activation[i] ? y : x, y, gy, grad(in), s);
-            }
-            break;
-        case OpKind::flatten:
-            break;  // shares its input's gradient slot
-        case OpKind::batch_norm: {
-            const float* saved = m.saved + m.plan.saved_offsets[i];
-            e = cuda::batch_norm_backward(node.batch_norm, x, gy, param(node.weight), saved,
-                                          saved + node.batch_norm.channels, grad(in), param_grad(node.weight),
-                                          param_grad(node.bias), s);
-            break;
-        }
-        case OpKind::dropout:
-            if (needs_grad(in))
-                e = cuda::dropout_backward(count, node.spec.probability, dropout_seed(i), gy, grad(in), s,
-                                           m.seeds_device + i);
-            break;
-        case OpKind::add:
-            for (int input : node.inputs)
-                if (e == cudaSuccess && needs_grad(input)) e = cuda::accumulate(count, gy, grad(input), s);
-            break;
-        case OpKind::concat: {
-            const TensorShape& out = graph_.tensors[node.output].shape;
-            int64_t offset = 0;
-            for (int input : node.inputs) {
-                const TensorShape& shape = graph_.tensors[input].shape;
-                if (e == cudaSuccess && needs_grad(input))
-                    e = cuda::concat_backward(out.batch, out.height * out.width, shape.channels, offset, out.channels,
-                                              gy, grad(input), s);
-                offset += shape.channels;
-            }
-            break;
-        }
-    }
+    const int group = impl_->fusion.group_of_node[i];
+    const cudaError_t e =
+        group >= 0 ? impl_->backward_group(graph_, i, group)
+                   : cuda_op_definition(node.spec.op).backward(impl_->op_step(graph_, i, true, dropout_seed(i)));
     if (e != cudaSuccess)
         throw Error(fmt::format("CUDA backend: backward of layer '{}' ({}): {}", node.name, to_string(node.spec.op),
                                 describe(e)));
+}
+
+// At the group's first node, which backward reaches last: every later node
+// of every head in the group has then put its gradient into the heads'
+// outputs. Gathered into [batch, sum of widths], then one GEMM each for the
+// weights' and the input's gradients.
+cudaError_t CudaExecutor::Impl::backward_group(const Graph& graph_, std::size_t i, int g) {
+    Impl& m = *this;
+    const HeadGroup& group = graph_.head_groups[g];
+    if (int(i) != group.nodes.front()) return cudaSuccess;
+    const cudaStream_t s = m.stream.get();
+    const std::size_t f = sizeof(float);
+    const OpStep step{m.buffers, graph_.nodes[i], i, true, 0};
+    float* gathered = m.group_scratch + graph_.batch * group.out_features;
+    cudaError_t e = cudaSuccess;
+    int64_t column = 0;
+    for (int n : group.nodes) {
+        if (e != cudaSuccess) break;
+        const int64_t width = graph_.nodes[n].dense.out_features;
+        e = cudaMemcpy2DAsync(gathered + column, group.out_features * f, step.grad(graph_.nodes[n].output), width * f,
+                              width * f, graph_.batch, cudaMemcpyDeviceToDevice, s);
+        column += width;
+    }
+    const ops::DenseShape shape{graph_.batch, group.in_features, group.out_features};
+    const int in = graph_.nodes[i].inputs[0];
+    if (e == cudaSuccess)
+        e = cuda::dense_backward_filter(shape, step.value(in), gathered, m.gradients + group.weight_offset,
+                                        group.bias_offset >= 0 ? m.gradients + group.bias_offset : nullptr, s);
+    if (e == cudaSuccess && step.needs_grad(in))
+        e = cuda::dense_backward_data(shape, m.parameters + group.weight_offset, gathered, step.grad(in), s);
+    return e;
 }
 
 void CudaExecutor::write_step_scalars(const OptimizerOptions& optimizer, float learning_rate, int64_t step) {

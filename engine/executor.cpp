@@ -8,6 +8,7 @@
 #include <cmath>
 #include <random>
 
+#include "engine/ops/op.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -41,13 +42,14 @@ ArenaPlan plan_arena(const Graph& graph) {
     plan.saved_offsets.assign(graph.nodes.size(), -1);
     for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
         const Node& node = graph.nodes[i];
-        if (node.spec.op == OpKind::max_pool2d) {
+        const OpDefinition& op = op_definition(node.spec.op);
+        if (op.argmax_count) {
             plan.argmax_offsets[i] = plan.argmax_count;
-            plan.argmax_count += node.pool.output_size();
+            plan.argmax_count += op.argmax_count(node);
         }
-        if (node.spec.op == OpKind::batch_norm) {
+        if (op.saved_count) {
             plan.saved_offsets[i] = plan.saved_count;
-            plan.saved_count += 2 * node.batch_norm.channels;
+            plan.saved_count += op.saved_count(node);
         }
     }
     return plan;

@@ -208,8 +208,7 @@ struct ArenaPlan {
 };
 ArenaPlan plan_arena(const Graph& graph);
 
-// The kernels' names for a head's loss and for an activation layer
-// (identity for any other op): every backend maps the graph the same way.
+// The kernels' name for a head's loss: every backend maps the graph the same way.
 inline ops::LossKind kernel_loss(Loss loss) {
     switch (loss) {
         case Loss::softmax_cross_entropy: return ops::LossKind::softmax_cross_entropy;
@@ -218,16 +217,6 @@ inline ops::LossKind kernel_loss(Loss loss) {
         case Loss::smooth_l1: return ops::LossKind::smooth_l1;
     }
     return ops::LossKind::softmax_cross_entropy;
-}
-
-inline ops::Activation kernel_activation(OpKind op) {
-    switch (op) {
-        case OpKind::relu: return ops::Activation::relu;
-        case OpKind::leaky_relu: return ops::Activation::leaky_relu;
-        case OpKind::sigmoid: return ops::Activation::sigmoid;
-        case OpKind::tanh: return ops::Activation::tanh;
-        default: return ops::Activation::identity;
-    }
 }
 
 // Where to run.

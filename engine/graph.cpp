@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "engine/ops/op.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -148,158 +149,72 @@ private:
         return int(graph_.state.size()) - 1;
     }
 
+    // An op's view of the node it infers (engine/ops/op.hpp).
+    class Inference final : public NodeInference {
+    public:
+        Inference(GraphBuilder& builder, Node& node, std::string who)
+            : builder_(builder), node_(node), who_(std::move(who)) {}
+        Node& node() override { return node_; }
+        const TensorShape& input(std::size_t k) const override {
+            return builder_.graph_.tensors[node_.inputs[k]].shape;
+        }
+        const std::string& input_name(std::size_t k) const override {
+            return builder_.graph_.tensors[node_.inputs[k]].name;
+        }
+        std::size_t inputs() const override { return node_.inputs.size(); }
+        int add_parameter(const char* suffix, std::vector<int64_t> dims, BufferSlice::Init init,
+                          int64_t fan_in) override {
+            return builder_.add_parameter(node_.parameter_prefix + "." + suffix, std::move(dims), init, fan_in);
+        }
+        int add_state(const char* suffix, int64_t count, BufferSlice::Init init) override {
+            return builder_.add_state(node_.parameter_prefix + "." + suffix, count, init);
+        }
+        void alias_input() override { alias = builder_.storage_of(node_.inputs[0]); }
+        [[noreturn]] void fail(const std::string& what) const override {
+            throw Error(fmt::format("model: {} {}", who_, what));
+        }
+        int alias = -1;
+
+    private:
+        GraphBuilder& builder_;
+        Node& node_;
+        std::string who_;
+    };
+
     int add_node(const LayerSpec& layer, const std::string& position, int previous, int head) {
+        const OpDefinition& op = op_definition(layer.op);
         Node node;
-        node.spec = layer;
+        node.spec = resolved(layer);
         node.parameter_prefix = position;
         node.name = layer.name.empty() ? position : layer.name;
         node.head = head;
-        const std::string who = fmt::format("layer '{}' ({})", node.name, to_string(layer.op));
+        const std::string who = fmt::format("layer '{}' ({})", node.name, op.name);
         if (names_.count(node.name)) throw Error(fmt::format("model: two layers are named '{}'", node.name));
         if (layer.inputs.empty()) {
             node.inputs.push_back(previous);
         } else {
             for (const auto& input : layer.inputs) node.inputs.push_back(lookup(input, who));
         }
-        const bool multi_input = layer.op == OpKind::add || layer.op == OpKind::concat;
-        if (multi_input && node.inputs.size() < 2)
-            throw Error(fmt::format("model: {} needs at least two inputs, got {}", who, node.inputs.size()));
-        if (!multi_input && node.inputs.size() != 1)
-            throw Error(fmt::format("model: {} takes one input, got {}", who, node.inputs.size()));
-
-        const TensorShape in = graph_.tensors[node.inputs[0]].shape;
-        TensorShape out = in;
-        int alias = -1;
-        switch (layer.op) {
-            case OpKind::conv2d: {
-                if (layer.out_channels <= 0)
-                    throw Error(fmt::format("model: {} needs out_channels > 0, got {}", who, layer.out_channels));
-                auto& c = node.conv;
-                c.batch = in.batch;
-                c.in_channels = in.channels;
-                c.in_height = in.height;
-                c.in_width = in.width;
-                c.out_channels = layer.out_channels;
-                c.kernel_height = layer.kernel[0];
-                c.kernel_width = layer.kernel[1];
-                c.stride_height = layer.stride[0] == 0 ? 1 : layer.stride[0];
-                c.stride_width = layer.stride[1] == 0 ? 1 : layer.stride[1];
-                c.pad_height = layer.padding[0];
-                c.pad_width = layer.padding[1];
-                check_window(who, in, c.kernel_height, c.kernel_width, c.stride_height, c.stride_width, c.pad_height,
-                             c.pad_width, false);
-                out = {in.batch, c.out_channels, c.out_height(), c.out_width()};
-                const int64_t fan_in = c.in_channels * c.kernel_height * c.kernel_width;
-                node.weight = add_parameter(position + ".weight",
-                                            {c.out_channels, c.in_channels, c.kernel_height, c.kernel_width},
-                                            BufferSlice::Init::uniform_fan_in, fan_in);
-                if (layer.bias)
-                    node.bias = add_parameter(position + ".bias", {c.out_channels}, BufferSlice::Init::uniform_fan_in,
-                                              fan_in);
-                break;
-            }
-            case OpKind::max_pool2d:
-            case OpKind::avg_pool2d: {
-                auto& p = node.pool;
-                p.batch = in.batch;
-                p.channels = in.channels;
-                p.in_height = in.height;
-                p.in_width = in.width;
-                p.kernel_height = layer.kernel[0];
-                p.kernel_width = layer.kernel[1];
-                p.stride_height = layer.stride[0] == 0 ? layer.kernel[0] : layer.stride[0];
-                p.stride_width = layer.stride[1] == 0 ? layer.kernel[1] : layer.stride[1];
-                p.pad_height = layer.padding[0];
-                p.pad_width = layer.padding[1];
-                check_window(who, in, p.kernel_height, p.kernel_width, p.stride_height, p.stride_width, p.pad_height,
-                             p.pad_width, true);
-                out = {in.batch, in.channels, p.out_height(), p.out_width()};
-                break;
-            }
-            case OpKind::dense: {
-                if (layer.out_features <= 0)
-                    throw Error(fmt::format("model: {} needs out_features > 0, got {}", who, layer.out_features));
-                node.dense = {in.batch, in.per_sample(), layer.out_features};
-                out = {in.batch, layer.out_features, 1, 1};
-                node.weight = add_parameter(position + ".weight", {layer.out_features, in.per_sample()},
-                                            BufferSlice::Init::uniform_fan_in, in.per_sample());
-                if (layer.bias)
-                    node.bias = add_parameter(position + ".bias", {layer.out_features},
-                                              BufferSlice::Init::uniform_fan_in, in.per_sample());
-                break;
-            }
-            case OpKind::relu:
-            case OpKind::sigmoid:
-            case OpKind::tanh: break;
-            case OpKind::leaky_relu:
-                if (!(layer.negative_slope >= 0.0f))
-                    throw Error(fmt::format("model: {} needs negative_slope >= 0, got {}", who, layer.negative_slope));
-                break;
-            case OpKind::dropout:
-                if (!(layer.probability >= 0.0f && layer.probability < 1.0f))
-                    throw Error(fmt::format("model: {} needs probability in [0, 1), got {}", who, layer.probability));
-                break;
-            case OpKind::flatten:
-                out = {in.batch, in.per_sample(), 1, 1};
-                alias = graph_.tensors[node.inputs[0]].alias_of >= 0 ? graph_.tensors[node.inputs[0]].alias_of
-                                                                      : node.inputs[0];
-                break;
-            case OpKind::batch_norm: {
-                if (!(layer.epsilon > 0.0f) || !(layer.momentum >= 0.0f && layer.momentum <= 1.0f))
-                    throw Error(fmt::format("model: {} needs epsilon > 0 and momentum in [0, 1]", who));
-                if (in.batch * in.height * in.width < 2)
-                    throw Error(fmt::format("model: {} needs more than one value per channel to take batch statistics; "
-                                            "its input is {} (use a batch size above 1)",
-                                            who, in.str()));
-                node.batch_norm = {in.batch, in.channels, in.height * in.width, layer.epsilon, layer.momentum};
-                node.weight = add_parameter(position + ".weight", {in.channels}, BufferSlice::Init::ones, 1);
-                node.bias = add_parameter(position + ".bias", {in.channels}, BufferSlice::Init::zeros, 1);
-                node.running_mean = add_state(position + ".running_mean", in.channels, BufferSlice::Init::zeros);
-                node.running_var = add_state(position + ".running_var", in.channels, BufferSlice::Init::ones);
-                break;
-            }
-            case OpKind::add:
-                for (int t : node.inputs) {
-                    const TensorShape& s = graph_.tensors[t].shape;
-                    if (s.channels != in.channels || s.height != in.height || s.width != in.width)
-                        throw Error(fmt::format("model: {} needs inputs of one shape; '{}' is {} but '{}' is {}", who,
-                                                graph_.tensors[node.inputs[0]].name, in.str(), graph_.tensors[t].name,
-                                                s.str()));
-                }
-                break;
-            case OpKind::concat:
-                out.channels = 0;
-                for (int t : node.inputs) {
-                    const TensorShape& s = graph_.tensors[t].shape;
-                    if (s.height != in.height || s.width != in.width)
-                        throw Error(fmt::format(
-                            "model: {} concatenates channels, so its inputs need equal height and width; '{}' is {} "
-                            "but '{}' is {}",
-                            who, graph_.tensors[node.inputs[0]].name, in.str(), graph_.tensors[t].name, s.str()));
-                    out.channels += s.channels;
-                }
-                break;
-        }
-        graph_.tensors.push_back({node.name, out, alias});
+        const auto given = node.inputs.size();
+        if (op.max_inputs == 0 && given < std::size_t(op.min_inputs))
+            throw Error(fmt::format("model: {} needs at least {} inputs, got {}", who, count_word(op.min_inputs), given));
+        if (op.max_inputs == 1 && given != 1)
+            throw Error(fmt::format("model: {} takes one input, got {}", who, given));
+        if (op.max_inputs > 1 && (given < std::size_t(op.min_inputs) || given > std::size_t(op.max_inputs)))
+            throw Error(fmt::format("model: {} takes {} to {} inputs, got {}", who, op.min_inputs, op.max_inputs,
+                                    given));
+        Inference inference(*this, node, who);
+        const TensorShape out = op.infer(inference);
+        graph_.tensors.push_back({node.name, out, inference.alias});
         node.output = int(graph_.tensors.size()) - 1;
         names_[node.name] = node.output;
         graph_.nodes.push_back(std::move(node));
         return graph_.nodes.back().output;
     }
 
-    static void check_window(const std::string& who, const TensorShape& in, int64_t kh, int64_t kw, int64_t sh,
-                             int64_t sw, int64_t ph, int64_t pw, bool pool) {
-        if (kh <= 0 || kw <= 0) throw Error(fmt::format("model: {} needs a positive kernel, got {}x{}", who, kh, kw));
-        if (sh <= 0 || sw <= 0) throw Error(fmt::format("model: {} needs a positive stride, got {}x{}", who, sh, sw));
-        if (ph < 0 || pw < 0) throw Error(fmt::format("model: {} needs padding >= 0, got {}x{}", who, ph, pw));
-        if (pool && (2 * ph > kh || 2 * pw > kw))
-            throw Error(fmt::format("model: {} needs padding at most half the kernel ({}x{}), got {}x{}", who, kh, kw,
-                                    ph, pw));
-        if (in.height + 2 * ph < kh || in.width + 2 * pw < kw)
-            throw Error(fmt::format(
-                "model: {} has a {}x{} kernel with padding {}x{}, which does not fit its input {}; it needs height >= "
-                "{} and width >= {}",
-                who, kh, kw, ph, pw, in.str(), kh - 2 * ph, kw - 2 * pw));
+    static std::string count_word(int count) {
+        constexpr const char* words[] = {"zero", "one", "two", "three", "four"};
+        return count >= 0 && count < 5 ? words[count] : std::to_string(count);
     }
 
     const ModelSpec& spec_;

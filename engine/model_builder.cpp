@@ -1,29 +1,13 @@
 // The C++ builder for ModelSpec, and names of the enums.
 #include <utility>
 
+#include "engine/ops/op.hpp"
 #include "ladon/error.hpp"
 #include "ladon/model.hpp"
 
 namespace ladon {
 
-const char* to_string(OpKind op) {
-    switch (op) {
-        case OpKind::conv2d: return "conv2d";
-        case OpKind::max_pool2d: return "max_pool2d";
-        case OpKind::avg_pool2d: return "avg_pool2d";
-        case OpKind::dense: return "dense";
-        case OpKind::relu: return "relu";
-        case OpKind::leaky_relu: return "leaky_relu";
-        case OpKind::sigmoid: return "sigmoid";
-        case OpKind::tanh: return "tanh";
-        case OpKind::flatten: return "flatten";
-        case OpKind::batch_norm: return "batch_norm";
-        case OpKind::dropout: return "dropout";
-        case OpKind::add: return "add";
-        case OpKind::concat: return "concat";
-    }
-    return "?";
-}
+const char* to_string(OpKind op) { return engine::op_definition(op).name; }
 
 const char* to_string(Loss loss) {
     switch (loss) {

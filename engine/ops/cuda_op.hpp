@@ -1,0 +1,41 @@
+#pragma once
+// The CUDA half of the op registry (engine/ops/op.hpp): each op file's CUDA
+// forward and backward, compiled with the CUDA executor (LADON_OPS_CUDA: once
+// against the emulator, once against the CUDA runtime), where the buffers in
+// OpBuffers are device memory and every kernel is enqueued on one stream.
+#include "engine/ops/op.hpp"
+#include "kernels/cuda/device.hpp"
+
+#if defined(LADON_EMU)
+#define LADON_CUDA_BACKEND_NAMESPACE emulated
+#else
+#define LADON_CUDA_BACKEND_NAMESPACE device
+#endif
+
+namespace ladon::engine {
+inline namespace LADON_CUDA_BACKEND_NAMESPACE {
+
+struct CudaOpStep : OpStep {
+    cudaStream_t stream = nullptr;
+    // A conv or dense layer whose following activation runs in its epilogue
+    // (engine/fusion.hpp) writes that activation's output instead of its own.
+    ops::Activation epilogue = ops::Activation::identity;
+    float epilogue_slope = 0.0f;
+    float* epilogue_output = nullptr;
+    // An activation computed in the producer's epilogue: its input was never
+    // stored, so backward reads the sign from y (relu, leaky relu).
+    bool fused_into_producer = false;
+    uint64_t* dropout_seeds = nullptr;  // device, per node: the step's seeds (CUDA graphs replay them)
+};
+
+struct CudaOpDefinition {
+    OpKind kind;
+    cudaError_t (*forward)(const CudaOpStep&) = nullptr;
+    cudaError_t (*backward)(const CudaOpStep&) = nullptr;
+    std::size_t (*workspace_bytes)(const Node&) = nullptr;
+};
+
+const CudaOpDefinition& cuda_op_definition(OpKind kind);
+
+}  // namespace LADON_CUDA_BACKEND_NAMESPACE
+}  // namespace ladon::engine
