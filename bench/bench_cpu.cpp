@@ -89,7 +89,7 @@ enum class StepBackend { cpu, cuda, cuda_graphs };
 void training_step(benchmark::State& state, const std::string& config_path, StepBackend backend) {
     const auto config = ladon::load_run_config(config_path);
     using ladon::engine::BackendChoice;
-    const BackendChoice choice{backend == StepBackend::cpu ? BackendChoice::Kind::cpu : BackendChoice::Kind::cuda, 0};
+    const BackendChoice choice{backend == StepBackend::cpu ? ladon::Backend::cpu : ladon::Backend::cuda, 0};
     auto executor_owner = ladon::engine::make_executor(
         ladon::engine::build_graph(config.model, state.range(0)),
         {1, config.training.optimizer.kind, false, backend == StepBackend::cuda_graphs}, choice);

@@ -18,7 +18,7 @@ std::vector<CudaDevice> query_cuda_devices(std::string& reason);
 #endif
 
 std::unique_ptr<Executor> make_executor(Graph graph, const ExecutorOptions& options, const BackendChoice& choice) {
-    if (choice.kind == BackendChoice::Kind::cpu) return std::make_unique<CpuExecutor>(std::move(graph), options);
+    if (choice.backend == Backend::cpu) return std::make_unique<CpuExecutor>(std::move(graph), options);
 #if defined(LADON_HAS_CUDA_BACKEND)
     return make_cuda_executor(std::move(graph), options, choice.device);
 #else
@@ -46,12 +46,12 @@ CudaAvailability cuda_availability() {
 std::string choose_device(const std::string& text, TrainerOptions& options) {
     const Device device = parse_device(text);
     const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
-    if (device.kind == Device::Kind::cpu) {
+    if (device.backend == Backend::cpu) {
         options.backend = Backend::cpu;
         return fmt::format("device: cpu ({} threads)", threads);
     }
     const CudaAvailability cuda = cuda_availability();
-    if (device.kind == Device::Kind::automatic && cuda.devices.empty()) {
+    if (!device.backend && cuda.devices.empty()) {
         options.backend = Backend::cpu;
         return fmt::format("device: {}; training on the CPU ({} threads)", cuda.reason, threads);
     }
@@ -71,12 +71,12 @@ std::string choose_device(const std::string& text, TrainerOptions& options) {
 std::string choose_rank_device(const std::string& text, int ranks, int local_rank, TrainerOptions& options) {
     if (ranks <= 1) return choose_device(text, options);
     const Device device = parse_device(text);
-    if (device.kind == Device::Kind::cuda && text != "cuda")
+    if (device.backend == Backend::cuda && text != "cuda")
         throw Error(
             fmt::format("device \"{}\" with {} ranks: each rank trains on the GPU of its local rank; use "
                         "--device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose which GPUs",
                         text, ranks));
-    if (device.kind == Device::Kind::cpu) return choose_device(text, options);
+    if (device.backend == Backend::cpu) return choose_device(text, options);
     const CudaAvailability cuda = cuda_availability();
     if (cuda.devices.empty()) return choose_device(text, options);  // auto: the CPU; cuda: the reason why not
     const int index = local_rank % int(cuda.devices.size());

@@ -88,15 +88,15 @@ void layers_toml(std::ostringstream& out, const char* key, const std::vector<Lay
 }  // namespace
 
 Device parse_device(const std::string& text) {
-    if (text == "auto") return {Device::Kind::automatic, 0};
-    if (text == "cpu") return {Device::Kind::cpu, 0};
-    if (text == "cuda") return {Device::Kind::cuda, 0};
+    if (text == "auto") return {std::nullopt, 0};
+    if (text == "cpu") return {Backend::cpu, 0};
+    if (text == "cuda") return {Backend::cuda, 0};
     if (text.rfind("cuda:", 0) == 0) {
         int index = -1;
         const char* begin = text.data() + 5;
         const char* end = text.data() + text.size();
         const auto [ptr, error] = std::from_chars(begin, end, index);
-        if (error == std::errc{} && ptr == end && index >= 0) return {Device::Kind::cuda, index};
+        if (error == std::errc{} && ptr == end && index >= 0) return {Backend::cuda, index};
     }
     throw Error(fmt::format("unknown device \"{}\"; expected auto, cpu, cuda or cuda:N", text));
 }

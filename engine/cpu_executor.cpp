@@ -5,7 +5,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "ladon/error.hpp"
@@ -72,10 +71,11 @@ void CpuExecutor::forward(bool training) {
         throw Error(fmt::format("executor: planned for {} OpenMP threads but now running with {}; build a new "
                                 "executor after changing the thread count",
                                 threads_, omp_get_max_threads()));
-    for (std::size_t i = 0; i < graph_.nodes.size(); ++i) forward_node(graph_.nodes[i], training, i);
+    for (std::size_t i = 0; i < graph_.nodes.size(); ++i) forward_node(i, training);
 }
 
-void CpuExecutor::forward_node(const Node& node, bool training, std::size_t index) {
+void CpuExecutor::forward_node(std::size_t index, bool training) {
+    const Node& node = graph_.nodes[index];
     op_definition(node.spec.op).cpu_forward(op_step(node, training, index));
 }
 
@@ -95,15 +95,8 @@ double CpuExecutor::compute_loss() {
     return total_loss();
 }
 
-void CpuExecutor::backward() {
-    gradients_final_before_backward();
-    for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
-        backward_node(graph_.nodes[i], i);
-        gradients_final_after_node(i);
-    }
-}
-
-void CpuExecutor::backward_node(const Node& node, std::size_t index) {
+void CpuExecutor::backward_node(std::size_t index) {
+    const Node& node = graph_.nodes[index];
     op_definition(node.spec.op).cpu_backward(op_step(node, true, index));
 }
 
@@ -130,47 +123,6 @@ void CpuExecutor::update(const OptimizerOptions& optimizer, float learning_rate)
     };
     run(0, model, optimizer.weight_decay);
     run(model, total - model, 0.0f);
-}
-
-Executor::Timing CpuExecutor::profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) {
-    using clock = std::chrono::steady_clock;
-    auto ms_since = [](clock::time_point start) {
-        return std::chrono::duration<double, std::milli>(clock::now() - start).count();
-    };
-    Timing timing;
-    timing.forward_ms.assign(graph_.nodes.size(), 0.0);
-    timing.backward_ms.assign(graph_.nodes.size(), 0.0);
-    forward(true);  // warm-up: first touches of every buffer
-    compute_loss();
-    backward();
-    update(optimizer, learning_rate);
-    for (int it = 0; it < iterations; ++it) {
-        const auto step_start = clock::now();
-        for (std::size_t i = 0; i < graph_.nodes.size(); ++i) {
-            const auto start = clock::now();
-            forward_node(graph_.nodes[i], true, i);
-            timing.forward_ms[i] += ms_since(start);
-        }
-        auto start = clock::now();
-        compute_loss();
-        timing.loss_ms += ms_since(start);
-        for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
-            start = clock::now();
-            backward_node(graph_.nodes[i], i);
-            timing.backward_ms[i] += ms_since(start);
-        }
-        start = clock::now();
-        update(optimizer, learning_rate);
-        timing.update_ms += ms_since(start);
-        timing.step_ms += ms_since(step_start);
-    }
-    const double n = std::max(iterations, 1);
-    for (auto& t : timing.forward_ms) t /= n;
-    for (auto& t : timing.backward_ms) t /= n;
-    timing.loss_ms /= n;
-    timing.update_ms /= n;
-    timing.step_ms /= n;
-    return timing;
 }
 
 Executor::MemoryPlan CpuExecutor::memory_plan() const {

@@ -13,22 +13,20 @@ public:
     std::string backend_name() const override { return "cpu"; }
     void forward(bool training) override;
     double compute_loss() override;
-    void backward() override;
     void update(const OptimizerOptions& optimizer, float learning_rate) override;
     const float* head_output(int head) const override;
     void scale_head_gradient(int head, float scale) override;
     void set_task_weight_gradient(int head, float value) override;
     MemoryPlan memory_plan() const override;
     void set_batch_norm_sync(BatchNormSync allreduce_sum) override { batch_norm_sync_ = std::move(allreduce_sum); }
-    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) override;
 
     // Value and gradient of a tensor (after forward / backward), for tests.
     const float* tensor_value(int tensor) const { return activations_.data() + plan_.offsets[tensor]; }
     const float* tensor_gradient(int tensor) const { return gradients_arena_.data() + plan_.offsets[tensor]; }
 
 private:
-    void forward_node(const Node& node, bool training, std::size_t index);
-    void backward_node(const Node& node, std::size_t index);
+    void forward_node(std::size_t index, bool training) override;
+    void backward_node(std::size_t index) override;
     CpuOpStep op_step(const Node& node, bool training, std::size_t index);
     float* value(int tensor) { return activations_.data() + plan_.offsets[tensor]; }
     float* grad(int tensor) { return gradients_arena_.data() + plan_.offsets[tensor]; }

@@ -46,7 +46,6 @@ public:
     std::string backend_name() const override;
     void forward(bool training) override;
     double compute_loss() override;
-    void backward() override;
     void update(const OptimizerOptions& optimizer, float learning_rate) override;
     bool train_step(const OptimizerOptions& optimizer, float learning_rate,
                     const std::function<void(Executor&)>& gradients_ready = {}) override;
@@ -60,7 +59,6 @@ public:
     void pull_gradients() override;
     void push_gradients() override;
     MemoryPlan memory_plan() const override;
-    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) override;
 
     // Copies of a tensor's value and gradient (after forward / backward), for tests.
     std::vector<float> tensor_value(int tensor) const;
@@ -70,10 +68,15 @@ public:
     // Training steps run by replaying the captured CUDA graph.
     int64_t graph_replays() const;
 
+protected:
+    void forward_node(std::size_t index, bool training) override;
+    void backward_node(std::size_t index) override;
+    double time_ms(const std::function<void()>& work) override;
+    void profiled_loss() override { enqueue_loss(); }
+    void before_profiled_nodes() override { upload_batch(); }
+
 private:
     void upload_batch();
-    void forward_node(std::size_t index, bool training);
-    void backward_node(std::size_t index);
     void enqueue_loss();
     void enqueue_loss_copies() const;
     void enqueue_output_copies() const;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -199,6 +200,43 @@ void Executor::set_batch_norm_sync(BatchNormSync allreduce_sum) {
                 fmt::format("training.sync_batch_norm: the {} backend has no synchronised batch norm (node "
                             "'{}'); use the cpu backend or set training.sync_batch_norm = false",
                             backend_name(), node.name));
+}
+
+void Executor::backward() {
+    gradients_final_before_backward();
+    for (std::size_t i = graph_.nodes.size(); i-- > 0;) {
+        backward_node(i);
+        gradients_final_after_node(i);
+    }
+}
+
+double Executor::time_ms(const std::function<void()>& work) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+Executor::Timing Executor::profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) {
+    Timing timing;
+    const std::size_t nodes = graph_.nodes.size();
+    timing.forward_ms.assign(nodes, 0.0);
+    timing.backward_ms.assign(nodes, 0.0);
+    train_step(optimizer, learning_rate);  // warm-up: first touches of every buffer, a CUDA graph's capture
+    for (int it = 0; it < iterations; ++it) {
+        timing.step_ms += time_ms([&] { train_step(optimizer, learning_rate); });
+        before_profiled_nodes();
+        for (std::size_t i = 0; i < nodes; ++i) timing.forward_ms[i] += time_ms([&] { forward_node(i, true); });
+        timing.loss_ms += time_ms([&] { profiled_loss(); });
+        for (std::size_t i = nodes; i-- > 0;) timing.backward_ms[i] += time_ms([&] { backward_node(i); });
+        timing.update_ms += time_ms([&] { update(optimizer, learning_rate); });
+    }
+    const double n = std::max(iterations, 1);
+    for (auto& t : timing.forward_ms) t /= n;
+    for (auto& t : timing.backward_ms) t /= n;
+    timing.loss_ms /= n;
+    timing.update_ms /= n;
+    timing.step_ms /= n;
+    return timing;
 }
 
 }  // namespace ladon::engine

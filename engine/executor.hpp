@@ -58,7 +58,10 @@ public:
     // gradient in one multi-head loss call. Returns the weighted total; on a
     // device backend it waits for the losses.
     virtual double compute_loss() = 0;
-    virtual void backward() = 0;
+    // Every node's backward, in reverse order, calling the gradients-final
+    // hook as ranges become final (on a device: as their kernels are
+    // enqueued, so the hook's work is ordered after them on the stream).
+    void backward();
     // One optimizer step at learning rate `learning_rate`.
     virtual void update(const OptimizerOptions& optimizer, float learning_rate) = 0;
 
@@ -143,15 +146,27 @@ public:
 
     // Mean milliseconds per node (forward, backward) and per phase over
     // `iterations` training steps on the current batch, after one warm-up
-    // step; like `caffe time`. The steps do update the parameters.
+    // step; like `caffe time`. Each iteration times one whole training step
+    // as it runs in training, then each node, the loss and the update alone
+    // (on a device, waiting after each). The steps do update the parameters.
     struct Timing {
         std::vector<double> forward_ms, backward_ms;  // per node
         double loss_ms = 0, update_ms = 0, step_ms = 0;
     };
-    virtual Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) = 0;
+    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate);
 
 protected:
     Executor(Graph graph, const ExecutorOptions& options);
+    // One node's forward or backward (enqueued, on a device).
+    virtual void forward_node(std::size_t index, bool training) = 0;
+    virtual void backward_node(std::size_t index) = 0;
+    // profile()'s clock: milliseconds `work` takes to run (on a device, from
+    // an event before it to one after it, waiting for the second).
+    virtual double time_ms(const std::function<void()>& work);
+    // profile()'s loss phase alone, and what a backend does before the
+    // nodes are timed one by one (a device backend copies the batch in).
+    virtual void profiled_loss() { compute_loss(); }
+    virtual void before_profiled_nodes() {}
     // PyTorch's default initialisation of parameters_ and state_.
     void initialise_parameters();
     uint64_t dropout_seed(std::size_t node_index) const;
@@ -221,7 +236,7 @@ inline ops::LossKind kernel_loss(Loss loss) {
 
 // Where to run.
 struct BackendChoice {
-    enum class Kind { cpu, cuda } kind = Kind::cpu;
+    Backend backend = Backend::cpu;
     int device = 0;  // CUDA device index
 };
 // The executor for `choice`; throws ladon::Error when the CUDA backend is not

@@ -32,9 +32,7 @@ struct Trainer::Impl {
               // never a captured graph.
               engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting == TaskWeighting::uncertainty,
                                       opts.cuda_graphs && group->size() == 1},
-              engine::BackendChoice{opts.backend == Backend::cuda ? engine::BackendChoice::Kind::cuda
-                                                                  : engine::BackendChoice::Kind::cpu,
-                                    opts.cuda_device})) {}
+              engine::BackendChoice{opts.backend, opts.cuda_device})) {}
     ModelSpec model;
     TrainerOptions options;
     std::shared_ptr<Communicator> group;  // data parallel ranks (one alone by default)

@@ -3,6 +3,7 @@
 // optimizer, schedule and data. Unknown keys, wrong types and impossible
 // values are errors that name the file, the line and the key.
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,8 +51,8 @@ struct RunConfig {
 };
 
 struct Device {
-    enum class Kind { automatic, cpu, cuda } kind = Kind::automatic;
-    int index = 0;
+    std::optional<Backend> backend;  // empty: "auto", the CUDA device if there is one, else the CPU
+    int index = 0;                   // CUDA device
 };
 // Parses "auto", "cpu", "cuda" or "cuda:N"; throws ladon::Error otherwise.
 Device parse_device(const std::string& text);

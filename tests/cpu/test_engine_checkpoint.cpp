@@ -80,7 +80,7 @@ TEST(EngineConfigText, SetOverridesAnyKeyAndIsValidatedLikeTheFile) {
 
 TEST(EngineConfigText, DevicesParseAndBadOnesAreErrors) {
     EXPECT_EQ(ladon::parse_device("cuda:3").index, 3);
-    EXPECT_EQ(ladon::parse_device("cpu").kind, ladon::Device::Kind::cpu);
+    EXPECT_EQ(ladon::parse_device("cpu").backend, ladon::Backend::cpu);
     EXPECT_EQ(message_of([] { ladon::parse_device("gpu"); }),
               "unknown device \"gpu\"; expected auto, cpu, cuda or cuda:N");
     EXPECT_NE(message_of([] { ladon::parse_run_config("[model]\ninput=[1,2,2]\n[[model.heads]]\nname=\"a\"\n"

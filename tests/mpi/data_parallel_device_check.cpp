@@ -146,7 +146,7 @@ std::unique_ptr<Executor> device_executor(Graph graph, const ExecutorOptions& op
 #if defined(LADON_EMU)
     return std::make_unique<CudaExecutor>(std::move(graph), options, device);
 #else
-    return make_executor(std::move(graph), options, {BackendChoice::Kind::cuda, device});
+    return make_executor(std::move(graph), options, {ladon::Backend::cuda, device});
 #endif
 }
 
