@@ -90,6 +90,18 @@ LayerSequence& LayerSequence::concat(std::vector<std::string> inputs) {
     spec.inputs = std::move(inputs);
     return layer(std::move(spec));
 }
+LayerSequence& LayerSequence::softmax() { return layer(plain_layer(OpKind::softmax)); }
+LayerSequence& LayerSequence::global_avg_pool() { return layer(plain_layer(OpKind::global_avg_pool)); }
+LayerSequence& LayerSequence::multiply(std::vector<std::string> inputs) {
+    LayerSpec spec = plain_layer(OpKind::multiply);
+    spec.inputs = std::move(inputs);
+    return layer(std::move(spec));
+}
+LayerSequence& LayerSequence::mixture(std::vector<std::string> inputs) {
+    LayerSpec spec = plain_layer(OpKind::mixture);
+    spec.inputs = std::move(inputs);
+    return layer(std::move(spec));
+}
 LayerSequence& LayerSequence::named(std::string name) {
     if (layers_->empty()) throw Error("model builder: named(\"" + name + "\") called before any layer was added");
     layers_->back().name = std::move(name);

@@ -146,6 +146,10 @@ struct AdamWParameters {
     int64_t step = 1;            // 1-based step count, for bias correction
 };
 
+// The most experts a mixture takes (a CUDA kernel gets their pointers as an
+// argument).
+constexpr int64_t max_mixture_experts = 64;
+
 }  // namespace ladon::ops
 
 namespace ladon::cpu {
@@ -232,6 +236,33 @@ void concat_forward(int64_t batch, int64_t spatial, int64_t channels, int64_t ch
                     const float* input, float* y);
 void concat_backward(int64_t batch, int64_t spatial, int64_t channels, int64_t channel_offset, int64_t total_channels,
                      const float* grad_y, float* grad_input);
+
+// Softmax over the channel axis of x [batch, channels, spatial]: each (n, s)
+// column sums to 1 (spatial 1: over a row's features). backward reads y.
+void softmax_forward(int64_t batch, int64_t channels, int64_t spatial, const float* x, float* y);
+void softmax_backward(int64_t batch, int64_t channels, int64_t spatial, const float* y, const float* grad_y,
+                      float* grad_x);
+
+// Global average pooling: each of `planes` (batch * channels) rows of
+// `spatial` floats to its mean, [N, C, H, W] -> [N, C].
+void global_avg_pool_forward(int64_t planes, int64_t spatial, const float* x, float* y);
+void global_avg_pool_backward(int64_t planes, int64_t spatial, const float* grad_y, float* grad_x);
+
+// y[p, s] = a[p] * b[p, s] over `planes` rows of `spatial` floats: a gate
+// [N, C] scaling b [N, C, H, W] (planes N * C), or two tensors of one shape
+// (spatial 1). Either gradient may be nullptr.
+void multiply_forward(int64_t planes, int64_t spatial, const float* a, const float* b, float* y);
+void multiply_backward(int64_t planes, int64_t spatial, const float* a, const float* b, const float* grad_y,
+                       float* grad_a, float* grad_b);
+
+// Mixture of experts: y[n, f] = sum_e gate[n, e] * experts[e][n, f], with
+// gate [batch, experts.size()] and each expert [batch, features]. Any
+// gradient may be nullptr (grad_experts: one entry per expert); at most
+// max_mixture_experts experts.
+void mixture_forward(int64_t batch, int64_t features, const float* gate, std::span<const float* const> experts,
+                     float* y);
+void mixture_backward(int64_t batch, int64_t features, const float* gate, std::span<const float* const> experts,
+                      const float* grad_y, float* grad_gate, std::span<float* const> grad_experts);
 
 // The multi-head loss: every head's mean loss (unweighted) into head_losses
 // [heads.size()] and every head's weighted logit gradient. Stable for logits

@@ -25,8 +25,12 @@ enum class OpKind {
     flatten,
     batch_norm,
     dropout,
-    add,     // elementwise sum of two or more inputs of one shape
-    concat,  // along channels; inputs agree on N, H, W
+    add,              // elementwise sum of two or more inputs of one shape
+    concat,           // along channels; inputs agree on N, H, W
+    softmax,          // over channels (a dense layer's features)
+    global_avg_pool,  // [N, C, H, W] to [N, C]
+    multiply,         // two inputs of one shape, or a [N, C] gate times [N, C, H, W]
+    mixture,          // gate [N, E] and E experts of one shape: sum_e gate[:, e] * expert_e
 };
 
 enum class Loss {
@@ -91,6 +95,11 @@ public:
     LayerSequence& dropout(float probability);
     LayerSequence& add(std::vector<std::string> inputs);
     LayerSequence& concat(std::vector<std::string> inputs);
+    LayerSequence& softmax();
+    LayerSequence& global_avg_pool();
+    LayerSequence& multiply(std::vector<std::string> inputs);
+    // inputs: the gate, then the experts.
+    LayerSequence& mixture(std::vector<std::string> inputs);
     LayerSequence& layer(LayerSpec spec);
     // Names the layer just added, so later layers and heads can read it.
     LayerSequence& named(std::string name);

@@ -150,6 +150,37 @@ TEST(CudaExecutorEmulated, DagModelWithBatchNormDropoutConcatAndSgdMatchesTheCpu
         EXPECT_NEAR(cpu.optimizer_state()[i], cuda.optimizer_state()[i], 1e-4f * (1 + std::abs(cpu.optimizer_state()[i])));
 }
 
+TEST(CudaExecutorEmulated, GatedModelWithSoftmaxGlobalPoolMultiplyAndMixtureMatchesTheCpuBackend) {
+    const Graph graph = build_graph(testing::gated_model(), 5);
+    const ExecutorOptions options{13};
+    CpuExecutor cpu(graph, options);
+    CudaExecutor cuda(graph, options, 0);
+    testing::fill_batch(cpu, 3);
+    testing::fill_batch(cuda, 3);
+    cpu.forward(true);
+    cuda.forward(true);
+    EXPECT_NEAR(cpu.compute_loss(), cuda.compute_loss(), 1e-5);
+    cpu.backward();
+    cuda.backward();
+    cuda.pull_state();
+    double scale = 0.0;
+    for (float g : cpu.gradients()) scale = std::max(scale, double(std::abs(g)));
+    for (const BufferSlice& slice : graph.parameters)
+        for (int64_t i = 0; i < slice.count; ++i)
+            ASSERT_NEAR(cpu.gradients()[slice.offset + i], cuda.gradients()[slice.offset + i], 1e-5 * scale)
+                << slice.name << "[" << i << "]";
+    OptimizerOptions adamw;
+    for (int step = 0; step < 10; ++step) {
+        testing::fill_batch(cpu, 20 + step);
+        testing::fill_batch(cuda, 20 + step);
+        ASSERT_TRUE(cpu.train_step(adamw, adamw.learning_rate));
+        ASSERT_TRUE(cuda.train_step(adamw, adamw.learning_rate));
+        for (std::size_t h = 0; h < graph.heads.size(); ++h)
+            ASSERT_LT(relative(cpu.head_losses()[h], cuda.head_losses()[h]), 1e-4)
+                << "step " << step << " head " << graph.heads[h].spec.name;
+    }
+}
+
 TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpiloguesAndTheHeadGemm) {
     const RunConfig config = default_run_config();
     const Graph graph = build_graph(config.model, 7);

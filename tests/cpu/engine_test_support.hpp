@@ -54,6 +54,53 @@ inline ModelSpec dag_model(std::vector<float> head_weights = {1.0f, 0.5f, 2.0f},
     return builder.build();
 }
 
+// The ops that gate one tensor by another: a squeeze-and-excitation block
+// (global_avg_pool, dense, sigmoid, multiply by a [N, C] gate), a spatial
+// softmax over channels multiplied into its input (equal shapes), and two
+// heads mixing three shared experts through their own softmax gates (MMoE).
+inline ModelSpec gated_model() {
+    ModelBuilder builder(2, 9, 7);
+    builder.trunk()
+        .conv2d(4, 3, 1, 1)
+        .tanh()
+        .named("features")
+        .global_avg_pool()
+        .dense(4)
+        .sigmoid()
+        .named("excite")
+        .multiply({"features", "excite"})
+        .named("se")
+        .softmax()
+        .named("attention")
+        .multiply({"attention", "se"})
+        .max_pool2d(2)
+        .flatten()
+        .named("shared")
+        .dense(6)
+        .tanh()
+        .named("expert0")
+        .from({"shared"})
+        .dense(6)
+        .named("expert1")
+        .from({"shared"})
+        .dense(6)
+        .sigmoid()
+        .named("expert2");
+    builder.head("cls", Loss::softmax_cross_entropy, 1.0f, "shared")
+        .dense(3)
+        .softmax()
+        .named("cls_gate")
+        .mixture({"cls_gate", "expert0", "expert1", "expert2"})
+        .dense(5);
+    builder.head("box", Loss::smooth_l1, 0.5f, "shared")
+        .dense(3)
+        .softmax()
+        .named("box_gate")
+        .mixture({"box_gate", "expert0", "expert1", "expert2"})
+        .dense(4);
+    return builder.build();
+}
+
 // Fills the executor's input, targets and masks with a reproducible batch:
 // class indices for CE heads, 0/1 for BCE heads, floats for regression heads.
 // Row 1 of the last head is masked out.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/engine_test_support.hpp"
 #include "engine/graph.hpp"
 #include "ladon/error.hpp"
 #include "ladon/model.hpp"
@@ -355,6 +356,62 @@ TEST(EngineGraph, BatchNormNeedsMoreThanOneValuePerChannel) {
     EXPECT_NE(message.find("'bn'"), std::string::npos) << message;
     EXPECT_NE(message.find("[1, 4, 1, 1]"), std::string::npos) << message;
     EXPECT_EQ(graph_error(builder.build(), 2), "");
+}
+
+}  // namespace
+}  // namespace ladon::engine
+
+namespace ladon::engine {
+namespace {
+
+TEST(EngineGraph, GatingOpsInferTheirShapes) {
+    const Graph graph = build_graph(testing::gated_model(), 2);
+    auto tensor = [&](const char* name) -> const Tensor& { return tensor_named(graph, name); };
+    expect_shape(tensor("trunk.2"), 2, 4, 1, 1);  // global_avg_pool of [4, 9, 7]
+    expect_shape(tensor("se"), 2, 4, 9, 7);       // the [N, C] gate broadcast over H and W
+    expect_shape(tensor("attention"), 2, 4, 9, 7);
+    expect_shape(tensor("trunk.7"), 2, 4, 9, 7);  // equal shapes
+    expect_shape(tensor("heads.cls.2"), 2, 6, 1, 1);  // the mixture has its experts' shape
+}
+
+TEST(EngineGraph, MultiplyOfUnrelatedShapesNamesBothAndWhatItTakes) {
+    ModelBuilder builder(1, 8, 8);
+    builder.trunk().conv2d(3, 1).named("a").from({"input"}).conv2d(2, 1).named("b").multiply({"a", "b"}).named("m");
+    builder.head("out", Loss::mean_squared_error).dense(1);
+    const std::string message = graph_error(builder.build());
+    EXPECT_NE(message.find("'m' (multiply)"), std::string::npos) << message;
+    EXPECT_NE(message.find("'a' is [2, 3, 8, 8] but 'b' is [2, 2, 8, 8]"), std::string::npos) << message;
+    EXPECT_NE(message.find("[N, C] gate"), std::string::npos) << message;
+}
+
+TEST(EngineGraph, MixtureNeedsOneGateColumnPerExpertAndExpertsOfOneShape) {
+    auto model = [](int gate_width, int second_expert_width) {
+        ModelBuilder builder(1, 4, 4);
+        builder.trunk()
+            .flatten()
+            .named("x")
+            .dense(5)
+            .named("e0")
+            .from({"x"})
+            .dense(second_expert_width)
+            .named("e1")
+            .from({"x"})
+            .dense(gate_width)
+            .softmax()
+            .named("gate")
+            .mixture({"gate", "e0", "e1"})
+            .named("mix");
+        builder.head("out", Loss::mean_squared_error).dense(1);
+        return builder.build();
+    };
+    EXPECT_EQ(graph_error(model(2, 5)), "");
+    const std::string gate = graph_error(model(3, 5));
+    EXPECT_NE(gate.find("'mix' (mixture)"), std::string::npos) << gate;
+    EXPECT_NE(gate.find("the gate, to be [N, E] for its E = 2 experts; 'gate' is [2, 3, 1, 1]"), std::string::npos)
+        << gate;
+    const std::string experts = graph_error(model(2, 4));
+    EXPECT_NE(experts.find("experts of one shape"), std::string::npos) << experts;
+    EXPECT_NE(experts.find("'e0' is [2, 5, 1, 1] but 'e1' is [2, 4, 1, 1]"), std::string::npos) << experts;
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ namespace {
 constexpr OpKind kEveryOp[] = {OpKind::conv2d,  OpKind::max_pool2d, OpKind::avg_pool2d, OpKind::dense,
                                OpKind::relu,    OpKind::leaky_relu, OpKind::sigmoid,    OpKind::tanh,
                                OpKind::flatten, OpKind::batch_norm, OpKind::dropout,    OpKind::add,
-                               OpKind::concat};
+                               OpKind::concat,  OpKind::softmax,    OpKind::global_avg_pool, OpKind::multiply,
+                               OpKind::mixture};
 
 std::string config_error(const std::string& text, bool from_checkpoint = false) {
     try {
@@ -165,7 +166,8 @@ Graph graph_of(void (*trunk)(LayerSequence&), int heads = 1) {
     trunk(sequence);
     for (int h = 0; h < heads; ++h) {
         HeadSpec& head = spec.heads.emplace_back();
-        head.name = "h" + std::to_string(h);
+        head.name = "h";
+        head.name += std::to_string(h);  // not "h" + ...: g++ 12 -Wrestrict false positive
         LayerSequence(head.layers).dense(2 + h);
     }
     return build_graph(spec, 2);
@@ -196,6 +198,64 @@ TEST(EngineFusion, HeadsWhoseFirstDenseLayersShareAnInputFormOneGroup) {
     EXPECT_EQ(plan.group_heads[0], (std::vector<int>{0, 1, 2}));
     EXPECT_EQ(plan.group_of_node, (std::vector<int>{-1, -1, 0, 0, 0}));
     EXPECT_EQ(plan.epilogue, (std::vector<int>{-1, -1, -1, -1, -1}));
+}
+
+}  // namespace
+}  // namespace ladon::engine
+
+namespace ladon::engine {
+namespace {
+
+// The gating ops from a config file: a squeeze-and-excitation block and a
+// head mixing two experts, read, built, written and read back.
+TEST(EngineOps, GatingOpsReadFromAConfigAndWrittenBack) {
+    const std::string text = R"([model]
+input = [2, 6, 6]
+trunk = [
+  { op = "conv2d", out_channels = 4, kernel = 3, name = "features" },
+  { op = "global_avg_pool" },
+  { op = "dense", out_features = 4 },
+  { op = "sigmoid", name = "excite" },
+  { op = "multiply", inputs = ["excite", "features"] },
+  { op = "softmax" },
+  { op = "flatten", name = "shared" },
+  { op = "dense", out_features = 3, name = "e0" },
+  { op = "dense", out_features = 3, inputs = ["shared"], name = "e1" },
+]
+
+[[model.heads]]
+name = "a"
+loss = "mean_squared_error"
+input = "shared"
+layers = [
+  { op = "dense", out_features = 2 },
+  { op = "softmax", name = "gate" },
+  { op = "mixture", inputs = ["gate", "e0", "e1"] },
+  { op = "dense", out_features = 1 },
+]
+)";
+    const RunConfig config = parse_run_config(text, "gated.toml");
+    const Graph graph = build_graph(config.model, 2);
+    EXPECT_EQ(graph.nodes[4].spec.op, OpKind::multiply);
+    EXPECT_EQ(graph.tensors[graph.nodes[4].output].shape.str(), "[2, 4, 4, 4]");
+    const RunConfig back = parse_run_config(to_toml(config), "written.toml");
+    ASSERT_EQ(back.model.heads[0].layers.size(), 4u);
+    EXPECT_EQ(back.model.heads[0].layers[2].op, OpKind::mixture);
+    EXPECT_EQ(back.model.heads[0].layers[2].inputs, (std::vector<std::string>{"gate", "e0", "e1"}));
+    EXPECT_EQ(to_toml(back), to_toml(config));
+}
+
+TEST(EngineOps, AMixtureWithoutExpertsIsAnErrorNamingTheLayer) {
+    const RunConfig config =
+        parse_run_config(one_layer_model("{ op = \"mixture\", inputs = [\"input\"] }"), "test.toml");
+    std::string error;
+    try {
+        build_graph(config.model, 2);
+    } catch (const Error& e) {
+        error = e.what();
+    }
+    EXPECT_NE(error.find("(mixture)"), std::string::npos) << error;
+    EXPECT_NE(error.find("needs at least two inputs, got 1"), std::string::npos) << error;
 }
 
 }  // namespace
