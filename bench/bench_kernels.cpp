@@ -164,6 +164,66 @@ struct CpuBackend {
         return with_threads(std::move(row));
     }
 
+    Prepared gating(const FeatureMap& map, int64_t batch, GatingPass pass) const {
+        namespace cpu = ladon::cpu;
+        Prepared row;
+        row.work.bytes = gating_bytes(map, batch, pass);
+        const int64_t planes = batch * map.channels, spatial = map.size * map.size, count = planes * spatial;
+        const float* x = row.keep(random_floats(count, 1)).data();
+        const float* gy = row.keep(random_floats(count, 3)).data();
+        const float* gate = row.keep(random_floats(planes, 4)).data();
+        const float* gate_gy = row.keep(random_floats(planes, 5)).data();
+        float* y = row.keep(std::vector<float>(std::size_t(count))).data();
+        float* gx = row.keep(std::vector<float>(std::size_t(count))).data();
+        float* gate_gx = row.keep(std::vector<float>(std::size_t(planes))).data();
+        switch (pass) {
+            case GatingPass::softmax_forward:
+                row.ladon = [=] { cpu::softmax_forward(batch, map.channels, spatial, x, y); };
+                break;
+            case GatingPass::softmax_backward:
+                cpu::softmax_forward(batch, map.channels, spatial, x, y);  // the y backward reads
+                row.ladon = [=] { cpu::softmax_backward(batch, map.channels, spatial, y, gy, gx); };
+                break;
+            case GatingPass::global_avg_pool_forward:
+                row.ladon = [=] { cpu::global_avg_pool_forward(planes, spatial, x, gate_gx); };
+                break;
+            case GatingPass::global_avg_pool_backward:
+                row.ladon = [=] { cpu::global_avg_pool_backward(planes, spatial, gate_gy, gx); };
+                break;
+            case GatingPass::multiply_forward:
+                row.ladon = [=] { cpu::multiply_forward(planes, spatial, gate, x, y); };
+                break;
+            case GatingPass::multiply_backward:
+                row.ladon = [=] { cpu::multiply_backward(planes, spatial, gate, x, gy, gate_gx, gx); };
+                break;
+        }
+        return with_threads(std::move(row));
+    }
+
+    Prepared mixture(const MixtureLayer& layer, int64_t batch, MixturePass pass) const {
+        namespace cpu = ladon::cpu;
+        Prepared row;
+        row.work.bytes = mixture_bytes(layer, batch, pass);
+        const int64_t count = batch * layer.features;
+        const float* gate = row.keep(random_floats(batch * layer.experts, 1, 0.0f, 1.0f)).data();
+        const float* gy = row.keep(random_floats(count, 2)).data();
+        float* y = row.keep(std::vector<float>(std::size_t(count))).data();
+        float* grad_gate = row.keep(std::vector<float>(std::size_t(batch * layer.experts))).data();
+        auto& experts = row.keep(std::vector<const float*>());
+        auto& grads = row.keep(std::vector<float*>());
+        for (int64_t e = 0; e < layer.experts; ++e) {
+            experts.push_back(row.keep(random_floats(count, 10 + uint64_t(e))).data());
+            grads.push_back(row.keep(std::vector<float>(std::size_t(count))).data());
+        }
+        const std::vector<const float*>* values = &experts;
+        const std::vector<float*>* gradients = &grads;
+        if (pass == MixturePass::forward)
+            row.ladon = [=] { cpu::mixture_forward(batch, layer.features, gate, *values, y); };
+        else
+            row.ladon = [=] { cpu::mixture_backward(batch, layer.features, gate, *values, gy, grad_gate, *gradients); };
+        return with_threads(std::move(row));
+    }
+
     Prepared loss(int64_t batch) const {
         Prepared row;
         row.work.bytes = loss_bytes(batch);

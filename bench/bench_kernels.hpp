@@ -62,6 +62,14 @@ constexpr DenseLayer dense_layers[] = {
     {"wide.head", 512, 10},
 };
 
+// Mixtures of experts (MMoE) on the trunks' features: E experts of the dense
+// layer's width, mixed per head by a softmax gate.
+struct MixtureLayer {
+    const char* name;
+    int64_t features, experts;
+};
+constexpr MixtureLayer mixture_layers[] = {{"fashion_mtl.mmoe", 256, 4}, {"wide.mmoe", 512, 8}};
+
 // The four heads of fashion_mtl (the wide trunk has the same heads).
 struct LossHeadSpec {
     LossKind kind;
@@ -135,6 +143,17 @@ enum class DensePass { forward, backward_data, backward_filter };
 enum class PoolPass { max_forward, max_backward, average_forward, average_backward };
 enum class BatchNormPass { forward_training, backward };
 enum class OptimizerKind { adamw, sgd };
+// The gating ops on a feature map: softmax over its channels, its global
+// average, and a [N, C] gate multiplied into it (squeeze-and-excitation).
+enum class GatingPass {
+    softmax_forward,
+    softmax_backward,
+    global_avg_pool_forward,
+    global_avg_pool_backward,
+    multiply_forward,
+    multiply_backward
+};
+enum class MixturePass { forward, backward };
 
 inline const char* pass_name(ConvPass pass) {
     return pass == ConvPass::forward         ? "conv2d_forward"
@@ -162,6 +181,14 @@ inline const char* pass_name(PoolPass pass) {
 inline const char* pass_name(BatchNormPass pass) {
     return pass == BatchNormPass::forward_training ? "batch_norm_forward_training" : "batch_norm_backward";
 }
+inline const char* pass_name(GatingPass pass) {
+    constexpr const char* names[] = {"softmax_forward",          "softmax_backward",  "global_avg_pool_forward",
+                                     "global_avg_pool_backward", "multiply_forward",  "multiply_backward"};
+    return names[int(pass)];
+}
+inline const char* pass_name(MixturePass pass) {
+    return pass == MixturePass::forward ? "mixture_forward" : "mixture_backward";
+}
 inline const char* optimizer_name(OptimizerKind kind) {
     return kind == OptimizerKind::adamw ? "adamw_update" : "sgd_update";
 }
@@ -186,6 +213,30 @@ inline double batch_norm_bytes(const BatchNormShape& s, BatchNormPass pass) {
     const double elements = double(s.batch * s.channels * s.spatial);
     return pass == BatchNormPass::forward_training ? 4.0 * 2.0 * elements   // x, y
                                                    : 4.0 * 4.0 * elements;  // x, grad_y, grad_x +=
+}
+inline double gating_bytes(const FeatureMap& map, int64_t batch, GatingPass pass) {
+    const double x = double(batch * map.channels * map.size * map.size), planes = double(batch * map.channels);
+    switch (pass) {
+        case GatingPass::softmax_forward:
+            return 4.0 * 2.0 * x;  // x, y
+        case GatingPass::softmax_backward:
+            return 4.0 * 4.0 * x;  // y, grad_y, grad_x +=
+        case GatingPass::global_avg_pool_forward:
+            return 4.0 * (x + planes);
+        case GatingPass::global_avg_pool_backward:
+            return 4.0 * (planes + 2.0 * x);
+        case GatingPass::multiply_forward:
+            return 4.0 * (planes + 2.0 * x);  // gate, x, y
+        case GatingPass::multiply_backward:
+            return 4.0 * (3.0 * planes + 4.0 * x);  // gate, x, grad_y; grad_gate +=, grad_x +=
+    }
+    return 0.0;
+}
+inline double mixture_bytes(const MixtureLayer& layer, int64_t batch, MixturePass pass) {
+    const double expert = double(batch * layer.features), gate = double(batch * layer.experts);
+    const double experts = double(layer.experts);
+    return pass == MixturePass::forward ? 4.0 * (gate + (experts + 1.0) * expert)
+                                        : 4.0 * (3.0 * gate + (3.0 * experts + 1.0) * expert);
 }
 inline double loss_bytes(int64_t batch) {
     double floats = 0.0;
@@ -352,6 +403,18 @@ void add_all_rows(Runner& runner, const char* backend_name, const Backend& backe
             for (const int64_t batch : batches)
                 runner.add(row_name(backend_name, pass_name(pass), map.name, batch),
                            [=] { return backend.batch_norm(batch_norm_shape(map, batch), pass); });
+    for (const GatingPass pass :
+         {GatingPass::softmax_forward, GatingPass::softmax_backward, GatingPass::global_avg_pool_forward,
+          GatingPass::global_avg_pool_backward, GatingPass::multiply_forward, GatingPass::multiply_backward})
+        for (const auto& map : feature_maps)
+            for (const int64_t batch : batches)
+                runner.add(row_name(backend_name, pass_name(pass), map.name, batch),
+                           [=] { return backend.gating(map, batch, pass); });
+    for (const MixturePass pass : {MixturePass::forward, MixturePass::backward})
+        for (const auto& layer : mixture_layers)
+            for (const int64_t batch : batches)
+                runner.add(row_name(backend_name, pass_name(pass), layer.name, batch),
+                           [=] { return backend.mixture(layer, batch, pass); });
     for (const int64_t batch : batches)
         runner.add(row_name(backend_name, "multi_head_loss", "fashion_mtl.heads", batch),
                    [=] { return backend.loss(batch); });

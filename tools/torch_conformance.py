@@ -68,7 +68,7 @@ def pair(value):
 
 
 def build_layer(spec, shape):
-    """Returns (module or None for add/concat, output shape [C, H, W])."""
+    """Returns (module or None for the ops that join inputs, output shape [C, H, W])."""
     op = spec["op"]
     c, h, w = shape
     if op == "conv2d":
@@ -97,7 +97,11 @@ def build_layer(spec, shape):
         return nn.Dropout(spec.get("probability", 0.5)), shape
     if op == "batch_norm":
         return nn.BatchNorm2d(c, eps=spec.get("epsilon", 1e-5), momentum=spec.get("momentum", 0.1)), shape
-    if op in ("add", "concat"):
+    if op == "softmax":
+        return nn.Softmax(dim=1), shape
+    if op == "global_avg_pool":
+        return nn.AdaptiveAvgPool2d(1), [c, 1, 1]
+    if op in ("add", "concat", "multiply", "mixture"):
         return None, None
     raise ValueError(f"unknown op {op}")
 
@@ -109,6 +113,7 @@ class LadonModel(nn.Module):
         super().__init__()
         self.plan = []  # (sequence, index, op, input names, output name)
         shapes = {"input": list(model["input"])}
+        self.shapes = shapes  # every tensor's [C, H, W]
         self.trunk = nn.ModuleList()
         self.heads = nn.ModuleDict()
         previous = "input"
@@ -132,6 +137,10 @@ class LadonModel(nn.Module):
             shape = shapes[inputs[0]]
         if spec["op"] == "concat":
             shape = [sum(shapes[i][0] for i in inputs)] + shapes[inputs[0]][1:]
+        if spec["op"] == "multiply":  # the larger input's: a [C] gate scales [C, H, W]
+            shape = max((shapes[i] for i in inputs), key=lambda s: s[0] * s[1] * s[2])
+        if spec["op"] == "mixture":  # the experts'
+            shape = shapes[inputs[1]]
         modules.append(module if module is not None else nn.Identity())
         self.plan.append((modules, index, spec["op"], inputs, name))
         shapes[name] = shape
@@ -139,11 +148,21 @@ class LadonModel(nn.Module):
 
     def forward(self, x):
         values = {"input": x}
+
+        def shaped(name):  # as ladon holds it: dense outputs are [N, F, 1, 1]
+            return values[name].reshape(x.shape[0], *self.shapes[name])
+
         for modules, index, op, inputs, name in self.plan:
             if op == "add":
                 values[name] = sum(values[i] for i in inputs)
             elif op == "concat":
                 values[name] = torch.cat([values[i] for i in inputs], dim=1)
+            elif op == "multiply":
+                values[name] = shaped(inputs[0]) * shaped(inputs[1])
+            elif op == "mixture":
+                gate = shaped(inputs[0]).reshape(x.shape[0], -1, 1, 1, 1)
+                experts = torch.stack([shaped(i) for i in inputs[1:]], dim=1)
+                values[name] = (gate * experts).sum(dim=1)
             else:
                 values[name] = modules[index](values[inputs[0]])
         return {head: torch.flatten(values[out], 1) for head, out in self.head_outputs}
