@@ -92,19 +92,16 @@ void training_step(benchmark::State& state, const std::string& config_path, Step
     const BackendChoice choice{backend == StepBackend::cpu ? ladon::Backend::cpu : ladon::Backend::cuda, 0};
     auto executor_owner = ladon::engine::make_executor(
         ladon::engine::build_graph(config.model, state.range(0)),
-        {1, config.training.optimizer.kind, false, backend == StepBackend::cuda_graphs}, choice);
+        {1, config.training.optimizer.kind, ladon::TaskWeighting::fixed, backend == StepBackend::cuda_graphs}, choice);
     ladon::engine::Executor& executor = *executor_owner;
     const int64_t batch = executor.batch();
-    const int64_t sample = config.model.channels * config.model.height * config.model.width;
-    std::fill(executor.input(), executor.input() + batch * sample, 0.5f);
-    for (int h = 0; h < int(executor.graph().heads.size()); ++h) {
-        std::fill(executor.targets(h), executor.targets(h) + batch * executor.target_floats(h), 0.0f);
-        std::fill(executor.mask(h), executor.mask(h) + batch, 1.0f);
-    }
+    // Inputs 0.5, targets 0 (class 0), every row labelled.
+    ladon::engine::Batch data(executor.batch_layout(), executor.batch_memory());
+    std::fill(data.input().begin(), data.input().end(), 0.5f);
     // Warm-up outside the timing: the first CUDA step runs plain, the second
     // captures the graph that later steps replay.
-    for (int i = 0; i < 2; ++i) executor.train_step(config.training.optimizer, 1e-3f);
-    for (auto _ : state) executor.train_step(config.training.optimizer, 1e-3f);
+    for (int i = 0; i < 2; ++i) executor.train_step(data, config.training.optimizer, 1e-3f);
+    for (auto _ : state) executor.train_step(data, config.training.optimizer, 1e-3f);
     state.counters["samples/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
     state.counters["threads"] = omp_get_max_threads();
     const auto plan = executor.memory_plan();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 #include <numeric>
+#include <utility>
 
 #include <omp.h>
 
@@ -23,53 +24,33 @@ const char* kind_name(TaskKind kind) {
 }
 }  // namespace
 
-BatchBuffers staging_buffers(Executor& executor) {
-    BatchBuffers buffers;
-    buffers.input = executor.input();
-    for (std::size_t h = 0; h < executor.graph().heads.size(); ++h) {
-        buffers.targets.push_back(executor.targets(int(h)));
-        buffers.masks.push_back(executor.mask(int(h)));
-    }
-    return buffers;
-}
-
-BatchLoader::BatchLoader(const Dataset& dataset, Executor& executor, Augmentation augmentation)
-    : BatchLoader(dataset, executor, staging_buffers(executor), std::move(augmentation)) {}
-
-BatchLoader::BatchLoader(const Dataset& dataset, const Executor& executor, BatchBuffers buffers,
-                         Augmentation augmentation, int threads)
-    : dataset_(dataset),
-      executor_(executor),
-      buffers_(std::move(buffers)),
-      threads_(threads),
-      augmentation_(std::move(augmentation)) {
-    const Graph& graph = executor.graph();
+BatchLoader::BatchLoader(const Dataset& dataset, BatchLayout layout, Augmentation augmentation, int threads)
+    : dataset_(dataset), layout_(std::move(layout)), threads_(threads), augmentation_(std::move(augmentation)) {
     const auto& tasks = dataset.tasks();
     const SampleShape sample = dataset.sample_shape();
-    const TensorShape& input = graph.tensors[0].shape;
+    const TensorShape& input = layout_.input;
     if (sample.channels != input.channels || sample.height != input.height || sample.width != input.width)
         throw Error(fmt::format("dataset '{}' has samples of shape [{}, {}, {}] but the model's input is [{}, {}, {}]",
                                 dataset.name(), sample.channels, sample.height, sample.width, input.channels,
                                 input.height, input.width));
     std::string task_names;
     for (const auto& task : tasks) task_names += (task_names.empty() ? "" : ", ") + task.name;
-    for (std::size_t h = 0; h < graph.heads.size(); ++h) {
-        const Head& head = graph.heads[h];
-        auto it = std::find_if(tasks.begin(), tasks.end(), [&](const TaskInfo& t) { return t.name == head.spec.name; });
+    for (const BatchLayout::HeadTargets& head : layout_.heads) {
+        auto it = std::find_if(tasks.begin(), tasks.end(), [&](const TaskInfo& t) { return t.name == head.name; });
         if (it == tasks.end())
-            throw Error(fmt::format("head '{}' has no task of that name in dataset '{}' (its tasks: {})",
-                                    head.spec.name, dataset.name(), task_names));
+            throw Error(fmt::format("head '{}' has no task of that name in dataset '{}' (its tasks: {})", head.name,
+                                    dataset.name(), task_names));
         const TaskInfo& task = *it;
         TaskKind wanted = TaskKind::regression;
-        if (head.spec.loss == Loss::softmax_cross_entropy) wanted = TaskKind::classes;
-        if (head.spec.loss == Loss::sigmoid_binary_cross_entropy) wanted = TaskKind::binary;
+        if (head.loss == Loss::softmax_cross_entropy) wanted = TaskKind::classes;
+        if (head.loss == Loss::sigmoid_binary_cross_entropy) wanted = TaskKind::binary;
         if (task.kind != wanted)
             throw Error(fmt::format("head '{}' uses {} loss, which needs a {} task, but dataset '{}' has '{}' as a {} task",
-                                    head.spec.name, to_string(head.spec.loss), kind_name(wanted), dataset.name(),
-                                    task.name, kind_name(task.kind)));
+                                    head.name, to_string(head.loss), kind_name(wanted), dataset.name(), task.name,
+                                    kind_name(task.kind)));
         if (task.width != head.width)
             throw Error(fmt::format("head '{}' outputs {} values per sample, but task '{}' of dataset '{}' has width {}{}",
-                                    head.spec.name, head.width, task.name, dataset.name(), task.width,
+                                    head.name, head.width, task.name, dataset.name(), task.width,
                                     task.kind == TaskKind::classes ? " (classes)" : ""));
         head_tasks_.push_back(int(it - tasks.begin()));
     }
@@ -81,7 +62,7 @@ BatchLoader::BatchLoader(const Dataset& dataset, const Executor& executor, Batch
                                     name, dataset.name(), task_names));
         box_task_indices_.push_back(int(it - tasks.begin()));
     }
-    const int64_t batch = executor.batch();
+    const int64_t batch = layout_.rows;
     const int64_t task_count = int64_t(tasks.size());
     if (augmentation_.enabled()) image_scratch_.assign(batch * sample.elements(), 0.0f);
     int64_t scratch_per_row = 0;
@@ -95,18 +76,14 @@ BatchLoader::BatchLoader(const Dataset& dataset, const Executor& executor, Batch
             row_targets_[row * task_count + t] = scratch_.data() + scratch_offset;
             scratch_offset += tasks[t].target_floats();
         }
-        for (std::size_t h = 0; h < head_tasks_.size(); ++h)
-            row_targets_[row * task_count + head_tasks_[h]] =
-                buffers_.targets[h] + row * executor.target_floats(int(h));
     }
 }
 
-void BatchLoader::augment(int64_t rows, int64_t step) {
+void BatchLoader::augment(float* input, int64_t rows, int64_t step) {
     const SampleShape shape = dataset_.sample_shape();
     const int64_t image = shape.elements(), plane = shape.height * shape.width;
     const int64_t task_count = int64_t(dataset_.tasks().size());
     const int64_t span = 2 * augmentation_.max_shift + 1;
-    float* input = buffers_.input;
     const int team = threads_ > 0 ? threads_ : omp_get_max_threads();
 #pragma omp parallel for schedule(static) num_threads(team) if (team > 1)
     for (int64_t row = 0; row < rows; ++row) {
@@ -147,12 +124,21 @@ void BatchLoader::augment(int64_t rows, int64_t step) {
     }
 }
 
-int64_t BatchLoader::load(std::span<const int64_t> indices, int64_t step) {
-    const int64_t batch = executor_.batch();
+int64_t BatchLoader::load(std::span<const int64_t> indices, Batch& batch_out, int64_t step) {
+    if (batch_out.layout() != layout_)
+        throw Error(fmt::format("BatchLoader: the batch has {} rows for {} heads, but the loader was made for {} rows "
+                                "for {} heads",
+                                batch_out.rows(), batch_out.layout().heads.size(), layout_.rows, layout_.heads.size()));
+    const int64_t batch = layout_.rows;
     const int64_t rows = std::min<int64_t>(int64_t(indices.size()), batch);
     const int64_t task_count = int64_t(dataset_.tasks().size());
     const int64_t image = dataset_.sample_shape().elements();
-    float* input = buffers_.input;
+    float* input = batch_out.input().data();
+    // The heads' tasks go straight into this batch's targets.
+    for (int64_t row = 0; row < batch; ++row)
+        for (std::size_t h = 0; h < head_tasks_.size(); ++h)
+            row_targets_[row * task_count + head_tasks_[h]] =
+                batch_out.targets(int(h)) + row * layout_.heads[h].target_floats;
     const int team = threads_ > 0 ? threads_ : omp_get_max_threads();
     // An exception must not leave an OpenMP region (it would terminate the
     // process): keep the first failing row's exception and rethrow it after.
@@ -178,11 +164,12 @@ int64_t BatchLoader::load(std::span<const int64_t> indices, int64_t step) {
         }
     }
     if (failure) std::rethrow_exception(failure);
-    if (augmentation_.enabled() && step >= 0) augment(rows, step);
+    if (augmentation_.enabled() && step >= 0) augment(input, rows, step);
     for (std::size_t h = 0; h < head_tasks_.size(); ++h) {
-        float* mask = buffers_.masks[h];
+        float* mask = batch_out.mask(int(h));
         for (int64_t row = 0; row < batch; ++row) mask[row] = present_[row * task_count + head_tasks_[h]];
     }
+    batch_out.set_loaded_rows(rows);
     return rows;
 }
 
@@ -197,36 +184,21 @@ std::span<const int64_t> StepOrder::rows_of(int64_t step, std::vector<int64_t>& 
     return {permutation.data() + first, std::size_t(rows)};
 }
 
-BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, Executor& executor, const StepOrder& order,
-                                 Augmentation augmentation, int64_t first_step, int64_t last_step, int depth)
-    : executor_(executor), order_(order), last_step_(last_step), expected_(first_step), next_to_load_(first_step) {
+BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, const BatchLayout& layout, const HostAllocator& memory,
+                                 const StepOrder& order, Augmentation augmentation, int64_t first_step,
+                                 int64_t last_step, int depth)
+    : order_(order), last_step_(last_step), expected_(first_step), next_to_load_(first_step) {
     if (depth < 1) throw Error(fmt::format("data: prefetch depth must be at least 1, got {}", depth));
-    if (order.rows != executor.batch() || order.global_batch < order.first_row + order.rows ||
-        order.steps_per_epoch() < 1)
+    if (order.rows != layout.rows || order.global_batch < order.first_row + order.rows || order.steps_per_epoch() < 1)
         throw Error(fmt::format("BatchPrefetcher: rows [{}, {}) of a global batch of {} over {} samples do not fit an "
                                 "executor batch of {}",
                                 order.first_row, order.first_row + order.rows, order.global_batch, order.samples,
-                                executor.batch()));
-    const Graph& graph = executor.graph();
-    const int64_t batch = executor.batch();
-    const int heads = int(graph.heads.size());
-    int64_t target_count = 0;
-    for (int h = 0; h < heads; ++h) target_count += executor.target_floats(h) * batch;
-    slots_.resize(std::size_t(depth));
-    for (Slot& slot : slots_) {
-        slot.input.assign(std::size_t(graph.tensors[0].shape.elements()), 0.0f);  // the whole batch's input
-        slot.targets.assign(std::size_t(target_count), 0.0f);
-        slot.masks.assign(std::size_t(batch * heads), 0.0f);
-        BatchBuffers buffers;
-        buffers.input = slot.input.data();
-        int64_t offset = 0;
-        for (int h = 0; h < heads; ++h) {
-            buffers.targets.push_back(slot.targets.data() + offset);
-            buffers.masks.push_back(slot.masks.data() + int64_t(h) * batch);
-            offset += executor.target_floats(h) * batch;
-        }
+                                layout.rows));
+    slots_.reserve(std::size_t(depth));
+    for (int d = 0; d < depth; ++d) {
+        Slot& slot = slots_.emplace_back(Batch(layout, memory));
         // One thread: the training thread's OpenMP team keeps the cores.
-        slot.loader = std::make_unique<BatchLoader>(dataset, executor, std::move(buffers), augmentation, 1);
+        slot.loader = std::make_unique<BatchLoader>(dataset, layout, augmentation, 1);
     }
     thread_ = std::thread([this] { run(); });
 }
@@ -257,16 +229,14 @@ void BatchPrefetcher::run() {
             step = next_to_load_;
             slot = &slots_[std::size_t(step) % slots_.size()];
         }
-        int64_t rows = 0;
         std::exception_ptr failure;
         try {
-            rows = slot->loader->load(order_.rows_of(step, permutation, permutation_epoch), step);
+            slot->loader->load(order_.rows_of(step, permutation, permutation_epoch), slot->batch, step);
         } catch (...) {
             failure = std::current_exception();
         }
         {
             std::lock_guard lock(mutex_);
-            slot->rows = rows;
             slot->failure = failure;
             slot->step = step;
             ++next_to_load_;
@@ -277,34 +247,28 @@ void BatchPrefetcher::run() {
     }
 }
 
-int64_t BatchPrefetcher::next(int64_t step) {
+void BatchPrefetcher::release(Slot& slot) {
+    {
+        std::lock_guard lock(mutex_);
+        slot.step = -1;
+    }
+    changed_.notify_all();
+}
+
+const Batch& BatchPrefetcher::next(int64_t step) {
     if (step != expected_ || step >= last_step_)
         throw Error(fmt::format("BatchPrefetcher: asked for step {}, but the next prefetched step is {} (of steps up to {})",
                                 step, expected_, last_step_ - 1));
+    // The batch lent last time is the caller's no longer: the thread may reload it.
+    if (lent_ != nullptr) release(*std::exchange(lent_, nullptr));
     Slot& slot = slots_[std::size_t(step) % slots_.size()];
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [&] { return slot.step == step; });
     if (slot.failure) std::rethrow_exception(slot.failure);
     lock.unlock();
-    // The slot is the training thread's until it is handed back below.
-    // Counts from the executor's own shapes, never from the slot's.
-    std::copy_n(slot.input.data(), executor_.graph().tensors[0].shape.elements(), executor_.input());
-    const int heads = int(executor_.graph().heads.size());
-    const int64_t batch = executor_.batch();
-    int64_t offset = 0;
-    for (int h = 0; h < heads; ++h) {
-        const int64_t count = executor_.target_floats(h) * batch;
-        std::copy_n(slot.targets.data() + offset, count, executor_.targets(h));
-        std::copy_n(slot.masks.data() + int64_t(h) * batch, batch, executor_.mask(h));
-        offset += count;
-    }
-    const int64_t rows = slot.rows;
     ++expected_;
-    lock.lock();
-    slot.step = -1;
-    lock.unlock();
-    changed_.notify_all();
-    return rows;
+    lent_ = &slot;
+    return slot.batch;
 }
 
 void shuffled_indices(uint64_t seed, int64_t epoch, std::vector<int64_t>& indices, int64_t n) {

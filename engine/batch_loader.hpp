@@ -1,14 +1,14 @@
 #pragma once
-// Fills an executor's batch buffers (input, per-head targets and masks) from a
-// Dataset, matching heads to the dataset's tasks by name. Rows past the end of
-// the data (the last, partial batch of an evaluation) get mask 0 everywhere.
-// Loads rows in parallel: each row writes only its own slots, so the result
-// does not depend on the thread count. Allocates only in the constructor.
+// Fills a Batch (engine/batch.hpp: input, per-head targets and masks) from a
+// Dataset, matching the layout's heads to the dataset's tasks by name. Rows
+// past the end of the data (the last, partial batch of an evaluation) get
+// mask 0 everywhere. Loads rows in parallel: each row writes only its own
+// slots, so the result does not depend on the thread count. Allocates only in
+// the constructor. Needs no executor.
 //
 // BatchPrefetcher runs loaders on a background thread, so that the next
-// batches are ready (in their own buffers) while the executor trains on the
-// current one; the step then starts with a copy into the executor's staging
-// buffers (pinned memory on a GPU).
+// batches are ready (each in a Batch of its own, in the executor's host
+// memory: pinned on a GPU) while the executor trains on the current one.
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/executor.hpp"
+#include "engine/batch.hpp"
 #include "ladon/dataset.hpp"
 
 namespace ladon::engine {
@@ -37,42 +37,30 @@ struct Augmentation {
     bool enabled() const { return max_shift > 0 || horizontal_flip; }
 };
 
-// Where a batch goes: the input rows, and per head its targets
-// (target_floats per row) and mask (one per row).
-struct BatchBuffers {
-    float* input = nullptr;
-    std::vector<float*> targets;
-    std::vector<float*> masks;
-};
-
-// The executor's own staging buffers.
-BatchBuffers staging_buffers(Executor& executor);
-
 class BatchLoader {
 public:
     // Throws if a head has no task of its name, or the task's kind or width
     // does not fit the head's loss and output width, or a box task is not a
     // 4-wide regression task. `threads`: rows loaded in parallel by the
     // OpenMP team (0: the default team; 1: the calling thread alone).
-    BatchLoader(const Dataset& dataset, Executor& executor, Augmentation augmentation = {});
-    BatchLoader(const Dataset& dataset, const Executor& executor, BatchBuffers buffers, Augmentation augmentation = {},
-                int threads = 0);
+    BatchLoader(const Dataset& dataset, BatchLayout layout, Augmentation augmentation = {}, int threads = 0);
 
-    // Loads rows indices[0..n) (n <= batch); returns n. With augmentation,
-    // `step` picks the draws, so a resumed run augments as the first did.
-    int64_t load(std::span<const int64_t> indices, int64_t step = -1);
+    // Loads rows indices[0..n) (n <= batch) into `batch` (of this loader's
+    // layout); returns n, also its loaded_rows(). With augmentation, `step`
+    // picks the draws, so a resumed run augments as the first did.
+    int64_t load(std::span<const int64_t> indices, Batch& batch, int64_t step = -1);
+    const BatchLayout& layout() const { return layout_; }
     // Index of the dataset task each head learns.
     const std::vector<int>& head_tasks() const { return head_tasks_; }
 
 private:
-    void augment(int64_t rows, int64_t step);
+    void augment(float* input, int64_t rows, int64_t step);
 
     const Dataset& dataset_;
-    const Executor& executor_;
-    BatchBuffers buffers_;
+    BatchLayout layout_;
     int threads_;
     std::vector<int> head_tasks_;
-    std::vector<float*> row_targets_;  // [batch][tasks]: where each row's task targets go
+    std::vector<float*> row_targets_;  // [batch][tasks]: where each row's task targets go (this load's batch)
     std::vector<float> scratch_;       // targets of tasks no head learns
     std::vector<float> present_;       // [batch][tasks]
     Augmentation augmentation_;
@@ -100,39 +88,42 @@ struct StepOrder {
 
 // Loads the batches of steps first_step, first_step + 1, ..., last_step - 1
 // ahead of time, on a background thread, into `depth` batches of its own
-// (depth >= 1). next(step) waits until that step's batch is ready, copies it
-// into the executor's staging buffers and lets the thread load the next one.
-// The batches are the ones BatchLoader::load would give for the same step,
+// (depth >= 1), allocated by `memory` (an executor's batch_memory()).
+// next(step) waits until that step's batch is ready and returns it; it stays
+// valid, and is not reloaded, until the following next() call. The batches
+// are the ones BatchLoader::load would give for the same step,
 // bit for bit (loading and augmentation depend only on the step and row). A
 // failure while loading (a corrupt row, a read error) is thrown by the next()
 // of the step it was loading for, with the loader's message; the destructor
 // stops and joins the thread.
 class BatchPrefetcher {
 public:
-    BatchPrefetcher(const Dataset& dataset, Executor& executor, const StepOrder& order, Augmentation augmentation,
-                    int64_t first_step, int64_t last_step, int depth = 2);
+    BatchPrefetcher(const Dataset& dataset, const BatchLayout& layout, const HostAllocator& memory,
+                    const StepOrder& order, Augmentation augmentation, int64_t first_step, int64_t last_step,
+                    int depth = 2);
     ~BatchPrefetcher();
     BatchPrefetcher(const BatchPrefetcher&) = delete;
     BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
 
-    // Steps must be asked for in order, from first_step; returns the rows loaded.
-    int64_t next(int64_t step);
+    // Steps must be asked for in order, from first_step.
+    const Batch& next(int64_t step);
 
 private:
     struct Slot {
-        std::vector<float> input, targets, masks;
+        explicit Slot(Batch b) : batch(std::move(b)) {}
+        Batch batch;
         std::unique_ptr<BatchLoader> loader;
         int64_t step = -1;  // the step this slot holds; -1: free
-        int64_t rows = 0;
         std::exception_ptr failure;
     };
     void run();
+    void release(Slot& slot);
 
-    Executor& executor_;
     StepOrder order_;
     int64_t last_step_;
     int64_t expected_;  // the step next() gives next
     std::vector<Slot> slots_;
+    Slot* lent_ = nullptr;  // the batch next() returned last, until the next call
     std::mutex mutex_;
     std::condition_variable changed_;
     int64_t next_to_load_;  // guarded by mutex_

@@ -12,6 +12,7 @@
 
 #include "engine/config_internal.hpp"
 #include "engine/ops/op.hpp"
+#include "engine/weighting/weighting.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon {
@@ -135,6 +136,18 @@ Enum read_enum(TableReader& reader, const std::string& key, const std::array<std
         choices += (choices.empty() ? "" : ", ") + std::string(name);
     }
     reader.fail(reader.node(key), key, fmt::format("unknown value \"{}\"; expected one of: {}", value, choices));
+}
+
+// training.task_weighting: one of the methods in engine/weighting/.
+TaskWeighting read_task_weighting(TableReader& reader) {
+    std::string value;
+    if (!reader.read("task_weighting", value)) return TaskWeighting::fixed;
+    if (const engine::TaskWeightingMethod* method = engine::find_task_weighting(value)) return method->kind;
+    std::string choices;
+    for (const engine::TaskWeightingMethod* method : engine::task_weighting_methods())
+        choices += (choices.empty() ? "" : ", ") + std::string(method->name);
+    reader.fail(reader.node("task_weighting"), "task_weighting",
+                fmt::format("unknown value \"{}\"; expected one of: {}", value, choices));
 }
 
 constexpr std::array<std::pair<const char*, Loss>, 4> loss_names{{
@@ -345,11 +358,7 @@ RunConfig parse(std::string_view text, const std::string& source, const std::vec
                                          std::array<std::pair<const char*, NonFiniteLoss>, 2>{
                                              {{"stop", NonFiniteLoss::stop}, {"skip", NonFiniteLoss::skip}}},
                                          NonFiniteLoss::stop);
-        t.task_weighting =
-            read_enum(reader, "task_weighting",
-                      std::array<std::pair<const char*, TaskWeighting>, 2>{
-                          {{"fixed", TaskWeighting::fixed}, {"uncertainty", TaskWeighting::uncertainty}}},
-                      TaskWeighting::fixed);
+        t.task_weighting = read_task_weighting(reader);
         reader.finish();
         reader.require(t.epochs > 0, "epochs", "expected a positive number of epochs");
         reader.require(t.batch_size > 0, "batch_size", "expected a positive batch size");

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "engine/ops/op.hpp"
+#include "engine/weighting/weighting.hpp"
 #include "ladon/config.hpp"
 #include "ladon/error.hpp"
 
@@ -117,7 +118,7 @@ std::string to_toml(const RunConfig& config) {
     out << "\n[training]\n"
         << fmt::format("epochs = {}\nbatch_size = {}\nmax_steps = {}\nseed = {}\nthreads = {}\n", t.epochs,
                        t.batch_size, t.max_steps, t.seed, t.threads)
-        << "task_weighting = \"" << (t.task_weighting == TaskWeighting::uncertainty ? "uncertainty" : "fixed") << "\"\n"
+        << "task_weighting = \"" << engine::task_weighting_method(t.task_weighting).name << "\"\n"
         << "on_non_finite_loss = \"" << (t.on_non_finite_loss == NonFiniteLoss::skip ? "skip" : "stop") << "\"\n"
         << "cuda_graphs = " << (t.cuda_graphs ? "true" : "false") << "\n"
         << "sync_batch_norm = " << (t.sync_batch_norm ? "true" : "false") << "\n"

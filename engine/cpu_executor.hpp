@@ -11,12 +11,9 @@ public:
     CpuExecutor(Graph graph, const ExecutorOptions& options);
 
     std::string backend_name() const override { return "cpu"; }
-    void forward(bool training) override;
-    double compute_loss() override;
     void update(const OptimizerOptions& optimizer, float learning_rate) override;
     const float* head_output(int head) const override;
     void scale_head_gradient(int head, float scale) override;
-    void set_task_weight_gradient(int head, float value) override;
     MemoryPlan memory_plan() const override;
     void set_batch_norm_sync(BatchNormSync allreduce_sum) override { batch_norm_sync_ = std::move(allreduce_sum); }
 
@@ -25,6 +22,10 @@ public:
     const float* tensor_gradient(int tensor) const { return gradients_arena_.data() + plan_.offsets[tensor]; }
 
 private:
+    void load_input(const Batch& batch) override;
+    void load_labels(const Batch& batch) override;
+    void run_forward(bool training) override;
+    double run_loss() override;
     void forward_node(std::size_t index, bool training) override;
     void backward_node(std::size_t index) override;
     CpuOpStep op_step(const Node& node, bool training, std::size_t index);
@@ -38,7 +39,6 @@ private:
     std::vector<int32_t> argmax_;
     std::vector<float> saved_statistics_;
     std::vector<float> workspace_;
-    std::vector<float> target_buffer_, mask_buffer_;
     std::vector<ops::LossHead> loss_heads_;
     BatchNormSync batch_norm_sync_;
     // Per-channel sums for synchronised batch norm, sized for the widest

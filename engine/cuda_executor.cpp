@@ -5,11 +5,11 @@
 #include <cmath>
 
 #include "engine/cuda_executor_impl.hpp"
+#include "engine/weighting/cuda_weighting.hpp"
 #include "kernels/cuda/elementwise.hpp"
 #include "kernels/cuda/gemm.hpp"
 #include "kernels/cuda/multi_head_loss.hpp"
 #include "kernels/cuda/optimizer.hpp"
-#include "kernels/cuda/task_weights.hpp"
 #include "ladon/error.hpp"
 
 namespace ladon::engine {
@@ -27,29 +27,42 @@ std::string CudaExecutor::backend_name() const {
 
 const std::vector<std::vector<int>>& CudaExecutor::fused_head_groups() const { return impl_->fusion.group_heads; }
 
-void CudaExecutor::upload_batch() {
+// The batch's parts, copied in on the stream straight from its (pinned)
+// memory: once per step, outside any captured graph, so each step may bring
+// another Batch.
+void CudaExecutor::load_input(const Batch& batch) {
     Impl& m = *impl_;
-    const cudaStream_t s = m.stream.get();
-    const std::size_t f = sizeof(float);
-    check(cudaMemcpyAsync(m.activations, m.input_host, std::size_t(m.input_floats) * f, cudaMemcpyHostToDevice, s),
+    check(cudaMemcpyAsync(m.activations, batch.input().data(), batch.input().size_bytes(), cudaMemcpyHostToDevice,
+                          m.stream.get()),
           "copying the batch's inputs");
-    if (target_count_ > 0)
-        check(cudaMemcpyAsync(m.targets, m.targets_host, std::size_t(target_count_) * f, cudaMemcpyHostToDevice, s),
+    m.outputs_current = false;
+}
+
+void CudaExecutor::load_labels(const Batch& batch) {
+    Impl& m = *impl_;
+    if (!batch.all_targets().empty())
+        check(cudaMemcpyAsync(m.targets, batch.all_targets().data(), batch.all_targets().size_bytes(),
+                              cudaMemcpyHostToDevice, m.stream.get()),
               "copying the batch's targets");
-    if (m.mask_floats > 0)
-        check(cudaMemcpyAsync(m.masks, m.masks_host, std::size_t(m.mask_floats) * f, cudaMemcpyHostToDevice, s),
+    if (!batch.all_masks().empty())
+        check(cudaMemcpyAsync(m.masks, batch.all_masks().data(), batch.all_masks().size_bytes(), cudaMemcpyHostToDevice,
+                              m.stream.get()),
               "copying the batch's masks");
-    // This step's dropout seeds: written by the host when the step is
-    // enqueued (or, for a graph, before each replay), read by the kernels.
+}
+
+// This step's dropout seeds: written by the host when the step is enqueued
+// (or, for a graph, before each replay), read by the kernels.
+void CudaExecutor::upload_seeds() {
+    Impl& m = *impl_;
     for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
     check(cudaMemcpyAsync(m.seeds_device, m.seeds_host, graph_.nodes.size() * sizeof(uint64_t), cudaMemcpyHostToDevice,
-                          s),
+                          m.stream.get()),
           "copying the dropout seeds");
     m.outputs_current = false;
 }
 
-void CudaExecutor::forward(bool training) {
-    upload_batch();
+void CudaExecutor::run_forward(bool training) {
+    upload_seeds();
     for (std::size_t i = 0; i < graph_.nodes.size(); ++i) forward_node(i, training);
 }
 
@@ -111,19 +124,17 @@ void CudaExecutor::enqueue_loss() {
     check(cudaMemsetAsync(m.gradients, 0, gradients_.size() * sizeof(float), m.stream.get()), "zeroing the gradients");
     check(cudaMemsetAsync(m.gradient_arena, 0, std::size_t(m.plan.arena) * sizeof(float), m.stream.get()),
           "zeroing the activation gradients");
-    if (options_.learn_task_weights)
-        check(cuda::set_task_weights(heads, m.base_weights, m.parameters + graph_.parameter_count, m.heads,
-                                     m.head_weights, m.stream.get()),
-              "task weights");
+    const CudaTaskWeightingMethod& weighting = cuda_task_weighting_method(weighting_.kind);
+    const CudaWeightingStep step{heads,          m.base_weights,  m.parameters + graph_.parameter_count,
+                                 m.heads,        m.head_weights,  m.head_losses,
+                                 m.gradients + graph_.parameter_count, m.stream.get()};
+    check(weighting.weights(step), "the task weights");
     check(cuda::multi_head_loss(graph_.batch, m.heads, heads, m.head_losses, m.loss_scratch, m.stream.get()),
           "the fused multi-head loss");
-    if (options_.learn_task_weights)
-        check(cuda::task_weight_gradients(heads, m.heads, m.head_losses, m.gradients + graph_.parameter_count,
-                                          m.stream.get()),
-              "task weight gradients");
+    if (weighting.gradients) check(weighting.gradients(step), "the task weights' gradients");
 }
 
-double CudaExecutor::compute_loss() {
+double CudaExecutor::run_loss() {
     Impl& m = *impl_;
     const int heads = int(graph_.heads.size());
     enqueue_loss();
@@ -131,8 +142,8 @@ double CudaExecutor::compute_loss() {
     enqueue_loss_copies();
     check(cudaStreamSynchronize(m.stream.get()), "the loss");
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
-    if (options_.learn_task_weights) std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
-    // total_loss() writes the log-variances' gradients into the host mirror
+    std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
+    // total_loss() writes the learned values' gradients into the host mirror
     // too; the device has its own.
     return total_loss();
 }
@@ -193,7 +204,7 @@ void CudaExecutor::write_step_scalars(const OptimizerOptions& optimizer, float l
 }
 
 void CudaExecutor::enqueue_update(const OptimizerOptions& optimizer, float learning_rate, int64_t step, bool gated) {
-    // The model's parameters with weight decay, the learned log-variances
+    // The model's parameters with weight decay, the task weighting's learned values
     // without; each run's per-step scalars through device memory (see
     // Impl::scalars_host), gated on the step's losses in a training step.
     Impl& m = *impl_;
@@ -233,7 +244,7 @@ void CudaExecutor::update(const OptimizerOptions& optimizer, float learning_rate
 }
 
 void CudaExecutor::enqueue_step(const OptimizerOptions& optimizer, float learning_rate) {
-    forward(true);
+    run_forward(true);
     enqueue_loss();
     backward();
     // The update skips itself on the device when a loss is not finite.
@@ -242,16 +253,19 @@ void CudaExecutor::enqueue_step(const OptimizerOptions& optimizer, float learnin
     enqueue_output_copies();
 }
 
-bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_rate,
+bool CudaExecutor::train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
                               const std::function<void(Executor&)>& gradients_ready) {
     if (optimizer.kind != options_.optimizer)
         throw Error("executor: the optimizer kind changed after the optimizer state was planned");
     Impl& m = *impl_;
     const int heads = int(graph_.heads.size());
+    check_batch(batch);
+    load_input(batch);
+    load_labels(batch);
     if (gradients_ready) {
         // The hook works on the host's view (e.g. an MPI allreduce): the one
         // kind of step that waits in the middle, and is never captured.
-        forward(true);
+        run_forward(true);
         enqueue_loss();
         backward();
         check(cudaMemcpyAsync(gradients_.data(), m.gradients, gradients_.size() * sizeof(float), cudaMemcpyDeviceToHost,
@@ -272,8 +286,9 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
         ++m.plain_steps;
     } else {
         if (!m.captured.captured()) {
-            // Capture the step once. Enqueueing writes this step's values to
-            // pinned memory; the graph copies them in when it runs.
+            // Capture the step once (the batch's copies stay outside it).
+            // Enqueueing writes this step's values to pinned memory; the
+            // graph copies them in when it runs.
             m.captured.capture(m.stream.get(), [&] { enqueue_step(optimizer, learning_rate); });
         } else {
             // Replay: refresh the values the graph copies in.
@@ -285,7 +300,7 @@ bool CudaExecutor::train_step(const OptimizerOptions& optimizer, float learning_
     check(cudaStreamSynchronize(m.stream.get()), "the training step");
     m.outputs_current = true;
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
-    if (options_.learn_task_weights) std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
+    std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
     const bool finite = losses_finite();
     if (finite) ++step_;
     return finite;
@@ -298,10 +313,8 @@ void CudaExecutor::enqueue_loss_copies() const {
     const std::size_t heads = graph_.heads.size();
     check(cudaMemcpyAsync(m.losses_host, m.head_losses, heads * sizeof(float), cudaMemcpyDeviceToHost, m.stream.get()),
           "copying the losses");
-    if (options_.learn_task_weights)
-        check(cudaMemcpyAsync(m.weights_host, m.head_weights, heads * sizeof(float), cudaMemcpyDeviceToHost,
-                              m.stream.get()),
-              "copying the task weights");
+    check(cudaMemcpyAsync(m.weights_host, m.head_weights, heads * sizeof(float), cudaMemcpyDeviceToHost, m.stream.get()),
+          "copying the task weights");
 }
 
 void CudaExecutor::enqueue_output_copies() const {
@@ -331,13 +344,14 @@ void CudaExecutor::scale_head_gradient(int head, float scale) {
           "weighting a head's gradient");
 }
 
-void CudaExecutor::set_task_weight_gradient(int head, float value) {
-    // A kernel argument, not a copy from host memory: nothing to keep alive
-    // until the stream gets there.
+void CudaExecutor::upload_task_weighting_gradients() {
+    // From the host mirror, which outlives the copy; a data-parallel step is
+    // never captured.
     Impl& m = *impl_;
-    gradients_[graph_.parameter_count + head] = value;
-    check(cuda::fill(1, value, m.gradients + graph_.parameter_count + head, m.stream.get()),
-          "setting a task weight's gradient");
+    const std::size_t learned = gradients_.size() - std::size_t(graph_.parameter_count);
+    check(cudaMemcpyAsync(m.gradients + graph_.parameter_count, gradients_.data() + graph_.parameter_count,
+                          learned * sizeof(float), cudaMemcpyHostToDevice, m.stream.get()),
+          "copying the task weighting's gradients");
 }
 
 // profile()'s clock: the stream's time between two events, waiting for the

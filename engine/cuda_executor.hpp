@@ -10,17 +10,19 @@
 // Memory: one cudaMalloc for everything the plan needs (flat parameter,
 // gradient, state and optimizer buffers, the activation and gradient arenas,
 // argmax, batch-norm statistics, the conv workspace, the batch, the loss's
-// descriptors and scratch), pinned host memory for the batch and the results
-// a step returns. A step enqueues its copies and kernels without waiting; the
-// host waits once, at the end of train_step(), for the losses and outputs.
+// descriptors and scratch), pinned host memory for the results a step
+// returns; batches come in pinned memory of their own (batch_memory()). A
+// step enqueues its copies and kernels without waiting; the host waits once,
+// at the end of train_step(), for the losses and outputs.
 //
 // CUDA graphs (ExecutorOptions::cuda_graphs): after one plain step,
-// train_step() captures the whole step (batch copies, forward, loss,
-// backward, update, result copies) once and then replays it. What changes
-// from step to step (the batch, dropout seeds, the optimizer's learning rate
-// and bias corrections) is read by the kernels from device memory that the
-// graph fills from pinned host memory, so the replayed graph never needs
-// updating; graph and plain steps give the same bits.
+// train_step() captures the whole step (forward, loss, backward, update,
+// result copies) once and then replays it, after enqueueing the batch's
+// copies in from the Batch it was given. What else changes from step to step
+// (dropout seeds, the optimizer's learning rate and bias corrections) is read
+// by the kernels from device memory that the graph fills from pinned host
+// memory, so the replayed graph never needs updating; graph and plain steps
+// give the same bits.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -44,16 +46,14 @@ public:
     ~CudaExecutor() override;
 
     std::string backend_name() const override;
-    void forward(bool training) override;
-    double compute_loss() override;
+    HostAllocator batch_memory() const override;
     void update(const OptimizerOptions& optimizer, float learning_rate) override;
-    bool train_step(const OptimizerOptions& optimizer, float learning_rate,
+    bool train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
                     const std::function<void(Executor&)>& gradients_ready = {}) override;
     const float* head_output(int head) const override;
     void pull_state() override;
     void push_state() override;
     void scale_head_gradient(int head, float scale) override;
-    void set_task_weight_gradient(int head, float value) override;
     std::span<float> device_buffer(FlatBuffer buffer) override;
     void* device_stream() override;
     void pull_gradients() override;
@@ -69,14 +69,18 @@ public:
     int64_t graph_replays() const;
 
 protected:
+    void load_input(const Batch& batch) override;
+    void load_labels(const Batch& batch) override;
+    void run_forward(bool training) override;
+    double run_loss() override;
     void forward_node(std::size_t index, bool training) override;
     void backward_node(std::size_t index) override;
     double time_ms(const std::function<void()>& work) override;
     void profiled_loss() override { enqueue_loss(); }
-    void before_profiled_nodes() override { upload_batch(); }
+    void upload_task_weighting_gradients() override;
 
 private:
-    void upload_batch();
+    void upload_seeds();
     void enqueue_loss();
     void enqueue_loss_copies() const;
     void enqueue_output_copies() const;

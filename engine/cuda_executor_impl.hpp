@@ -65,12 +65,11 @@ struct CudaExecutor::Impl {
     void* loss_scratch = nullptr;
     std::size_t workspace_bytes = 0, loss_scratch_bytes = 0;
 
-    // Pinned host memory: the batch in, the step's results out.
+    // Pinned host memory: the step's results out.
     cuda::PinnedBuffer<float> pinned;
-    float *input_host = nullptr, *targets_host = nullptr, *masks_host = nullptr;
     float *losses_host = nullptr, *weights_host = nullptr, *outputs_host = nullptr;
     std::vector<int64_t> output_offsets;  // per head, floats into outputs_host
-    int64_t input_floats = 0, mask_floats = 0, output_floats = 0;
+    int64_t output_floats = 0;
     mutable bool outputs_current = false;
 
     // Each step's values that change from step to step (dropout seeds per

@@ -15,22 +15,42 @@ inline namespace LADON_CUDA_BACKEND_NAMESPACE {
 
 using namespace cuda_executor_detail;
 
-void CudaExecutor::Impl::open_device(int index) {
+// The one place devices are enumerated: `ladon info`, --device and the
+// executor's own check all see this list.
+std::vector<CudaDevice> cuda_devices(std::string& reason) {
+    std::vector<CudaDevice> devices;
     int count = 0;
-    const cudaError_t counted = cudaGetDeviceCount(&count);
-    if (counted != cudaSuccess || count == 0)
-        throw Error(fmt::format("CUDA backend: no CUDA device ({})",
-                                counted != cudaSuccess ? describe(counted) : "cudaGetDeviceCount found none"));
-    if (index < 0 || index >= count)
+    const cudaError_t error = cudaGetDeviceCount(&count);
+    if (error != cudaSuccess) {
+        cudaGetLastError();
+        reason = fmt::format("no CUDA device ({})", describe(error));
+        return devices;
+    }
+    if (count == 0) reason = "no CUDA device (cudaGetDeviceCount found none)";
+    for (int d = 0; d < count; ++d) {
+        cudaDeviceProp properties{};
+        if (cudaGetDeviceProperties(&properties, d) != cudaSuccess) {
+            cudaGetLastError();
+            continue;
+        }
+        devices.push_back({d, properties.name, int64_t(properties.totalGlobalMem), properties.major, properties.minor});
+    }
+    return devices;
+}
+
+void CudaExecutor::Impl::open_device(int index) {
+    std::string reason;
+    const std::vector<CudaDevice> devices = cuda_devices(reason);
+    if (devices.empty()) throw Error(fmt::format("CUDA backend: {}", reason));
+    const auto found = std::find_if(devices.begin(), devices.end(), [&](const CudaDevice& d) { return d.index == index; });
+    if (found == devices.end())
         throw Error(
             fmt::format("CUDA backend: device cuda:{} does not exist; this machine has {} (cuda:0 to "
                         "cuda:{})",
-                        index, count, count - 1));
+                        index, devices.size(), devices.size() - 1));
     device = index;
     check(cudaSetDevice(index), "cudaSetDevice");
-    cudaDeviceProp properties{};
-    check(cudaGetDeviceProperties(&properties, index), "cudaGetDeviceProperties");
-    device_name = properties.name;
+    device_name = found->name;
     stream = cuda::Stream(cudaStreamNonBlocking, "CUDA backend: cudaStreamCreate");
 }
 
@@ -78,7 +98,7 @@ void CudaExecutor::allocate_device_memory() {
     const int r_argmax = layout.add("max-pool argmax", std::size_t(m.plan.argmax_count) * sizeof(int32_t));
     const int r_saved = layout.add("batch-norm statistics", std::size_t(m.plan.saved_count) * f);
     const int r_workspace = layout.add("conv workspace", m.workspace_bytes);
-    const int r_targets = layout.add("targets", std::size_t(target_count_) * f);
+    const int r_targets = layout.add("targets", std::size_t(batch_layout_.target_floats()) * f);
     const int r_masks = layout.add("masks", std::size_t(heads) * graph_.batch * f);
     const int r_heads = layout.add("loss descriptors", std::size_t(heads) * sizeof(ops::LossHead));
     const int r_losses = layout.add("head losses", 3 * std::size_t(heads) * f);
@@ -133,16 +153,14 @@ void CudaExecutor::allocate_pinned_memory() {
     Impl& m = *impl_;
     const int heads = int(graph_.heads.size());
     const std::size_t nodes = graph_.nodes.size();
-    m.input_floats = graph_.tensors[0].shape.elements();
-    m.mask_floats = int64_t(heads) * graph_.batch;
     for (const Head& head : graph_.heads) {
         m.output_offsets.push_back(m.output_floats);
         m.output_floats += graph_.batch * head.width;
     }
     const std::size_t pinned_floats =
-        std::size_t(m.input_floats + target_count_ + m.mask_floats + 2 * heads + m.output_floats);
+        std::size_t(2 * heads + m.output_floats);
     m.pinned = cuda::PinnedBuffer<float>(std::max<std::size_t>(pinned_floats, 1),
-                                         "CUDA backend: cudaMallocHost (batch staging)");
+                                         "CUDA backend: cudaMallocHost (step results)");
     m.pinned_step =
         cuda::PinnedBuffer<unsigned char>(nodes * sizeof(uint64_t) + 2 * cuda::kStepScalars * sizeof(float) + 8,
                                           "CUDA backend: cudaMallocHost (step values)");
@@ -152,16 +170,16 @@ void CudaExecutor::allocate_pinned_memory() {
     std::fill(m.scalars_host, m.scalars_host + 2 * cuda::kStepScalars, 0.0f);
     m.use_graphs = options_.cuda_graphs;
     std::fill(m.pinned.get(), m.pinned.get() + pinned_floats, 0.0f);
-    m.input_host = m.pinned.get();
-    m.targets_host = m.input_host + m.input_floats;
-    m.masks_host = m.targets_host + target_count_;
-    m.losses_host = m.masks_host + m.mask_floats;
+    m.losses_host = m.pinned.get();
     m.weights_host = m.losses_host + heads;
     m.outputs_host = m.weights_host + heads;
-    std::fill(m.masks_host, m.masks_host + m.mask_floats, 1.0f);
-    input_ = m.input_host;
-    targets_ = m.targets_host;
-    masks_ = m.masks_host;
+}
+
+HostAllocator CudaExecutor::batch_memory() const {
+    return [](std::size_t floats) {
+        auto pinned = std::make_shared<cuda::PinnedBuffer<float>>(floats, "CUDA backend: cudaMallocHost (a batch)");
+        return std::shared_ptr<float>(pinned, pinned->get());  // owns the buffer, points at its floats
+    };
 }
 
 void CudaExecutor::upload_loss_descriptors() {
@@ -177,7 +195,7 @@ void CudaExecutor::upload_loss_descriptors() {
         loss.kind = kernel_loss(head.spec.loss);
         loss.width = head.width;
         loss.logits = m.activations + m.plan.offsets[head.output];
-        loss.targets = m.targets + target_offsets_[h];
+        loss.targets = m.targets + batch_layout_.target_offset(h);
         loss.mask = m.masks + int64_t(h) * graph_.batch;
         loss.weight = head_weights_[h];
         loss.label_smoothing = head.spec.label_smoothing;
@@ -304,25 +322,6 @@ std::unique_ptr<Executor> make_cuda_executor(Graph graph, const ExecutorOptions&
     return std::make_unique<CudaExecutor>(std::move(graph), options, device);
 }
 
-std::vector<CudaDevice> query_cuda_devices(std::string& reason) {
-    std::vector<CudaDevice> devices;
-    int count = 0;
-    const cudaError_t error = cudaGetDeviceCount(&count);
-    if (error != cudaSuccess) {
-        cudaGetLastError();
-        reason = fmt::format("no CUDA device ({})", describe(error));
-        return devices;
-    }
-    if (count == 0) reason = "no CUDA device (cudaGetDeviceCount found none)";
-    for (int d = 0; d < count; ++d) {
-        cudaDeviceProp properties{};
-        if (cudaGetDeviceProperties(&properties, d) != cudaSuccess) {
-            cudaGetLastError();
-            continue;
-        }
-        devices.push_back({d, properties.name, int64_t(properties.totalGlobalMem), properties.major, properties.minor});
-    }
-    return devices;
-}
+std::vector<CudaDevice> query_cuda_devices(std::string& reason) { return device::cuda_devices(reason); }
 #endif
 }  // namespace ladon::engine

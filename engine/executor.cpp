@@ -56,17 +56,16 @@ ArenaPlan plan_arena(const Graph& graph) {
     return plan;
 }
 
-Executor::Executor(Graph graph, const ExecutorOptions& options) : graph_(std::move(graph)), options_(options) {
+Executor::Executor(Graph graph, const ExecutorOptions& options)
+    : graph_(std::move(graph)), options_(options), weighting_(task_weighting_method(options.task_weighting)) {
     const int64_t heads = int64_t(graph_.heads.size());
-    const int64_t trained = graph_.parameter_count + (options_.learn_task_weights ? heads : 0);
+    const int64_t trained = graph_.parameter_count + weighting_.parameters_per_head * heads;
+    for (const Head& head : graph_.heads) base_weights_.push_back(head.spec.weight);
     parameters_.assign(trained, 0.0f);
     gradients_.assign(trained, 0.0f);
     optimizer_state_.assign(options_.optimizer == OptimizerOptions::Kind::adamw ? 2 * trained : trained, 0.0f);
     state_.assign(graph_.state_count, 0.0f);
-    for (int h = 0; h < heads; ++h) {
-        target_offsets_.push_back(target_count_);
-        target_count_ += target_floats(h) * graph_.batch;
-    }
+    batch_layout_ = BatchLayout::of(graph_);
     head_losses_.assign(heads, 0.0f);
     head_weights_.assign(heads, 0.0f);
     gradient_writers_.assign(graph_.parameters.size(), -1);
@@ -109,7 +108,7 @@ void Executor::gradients_final_before_backward() {
         if (frontier != 0) throw Error(fmt::format("executor: the parameters begin at {}, not 0", frontier));
     }
     reported_from_ = int64_t(gradients_.size());
-    // The learned log-variances: final since compute_loss().
+    // The task weighting's learned values: final since compute_loss().
     if (graph_.parameter_count < reported_from_) report_final_gradients(graph_.parameter_count);
 }
 
@@ -119,9 +118,24 @@ void Executor::report_final_gradients(int64_t begin) {
     gradients_final_hook_(begin, end);
 }
 
-int64_t Executor::target_floats(int head) const {
-    const Head& h = graph_.heads[head];
-    return h.spec.loss == Loss::softmax_cross_entropy ? 1 : h.width;
+void Executor::check_batch(const Batch& batch) const {
+    if (batch.layout() == batch_layout_) return;
+    throw Error(fmt::format("executor: a batch of {} rows of {} for {} heads does not fit this model's batch of {} rows "
+                            "of {} for {} heads",
+                            batch.rows(), batch.layout().input.str(), batch.layout().heads.size(), batch_layout_.rows,
+                            batch_layout_.input.str(), batch_layout_.heads.size()));
+}
+
+void Executor::forward(const Batch& batch, bool training) {
+    check_batch(batch);
+    load_input(batch);
+    run_forward(training);
+}
+
+double Executor::compute_loss(const Batch& batch) {
+    check_batch(batch);
+    load_labels(batch);
+    return run_loss();
 }
 
 void Executor::initialise_parameters() {
@@ -143,48 +157,41 @@ void Executor::initialise_parameters() {
     for (const BufferSlice& slice : graph_.state)
         std::fill(state_.begin() + slice.offset, state_.begin() + slice.offset + slice.count,
                   slice.init == BufferSlice::Init::ones ? 1.0f : 0.0f);
+    std::fill(parameters_.begin() + graph_.parameter_count, parameters_.end(), weighting_.initial_value);
 }
 
 uint64_t Executor::dropout_seed(std::size_t node_index) const {
     return ops::mix64(options_.seed ^ ops::mix64(uint64_t(step_) * 0x100000001B3ull + node_index));
 }
 
-std::span<const float> Executor::task_log_variances() const {
-    if (!options_.learn_task_weights) return {};
+std::span<const float> Executor::task_weighting_values() const {
     return std::span<const float>(parameters_).subspan(graph_.parameter_count);
 }
 
-void Executor::compute_head_weights() {
-    const float* log_variance = parameters_.data() + graph_.parameter_count;
-    for (std::size_t h = 0; h < graph_.heads.size(); ++h) {
-        float weight = graph_.heads[h].spec.weight;
-        if (options_.learn_task_weights) weight *= std::exp(-log_variance[h]);
-        head_weights_[h] = weight;
-    }
-}
+void Executor::compute_head_weights() { weighting_.weights(base_weights_, task_weighting_values(), head_weights_); }
 
 double Executor::total_loss() {
-    const float* log_variance = parameters_.data() + graph_.parameter_count;
     double total = 0.0;
-    for (std::size_t h = 0; h < graph_.heads.size(); ++h) {
-        total += double(head_weights_[h]) * head_losses_[h];
-        if (options_.learn_task_weights) {
-            // d/ds [exp(-s) w L + s] = 1 - exp(-s) w L
-            total += log_variance[h];
-            gradients_[graph_.parameter_count + h] = 1.0f - head_weights_[h] * head_losses_[h];
-        }
-    }
-    return total;
+    for (std::size_t h = 0; h < graph_.heads.size(); ++h) total += double(head_weights_[h]) * head_losses_[h];
+    return total + weighting_.loss_term(head_losses_, head_weights_, task_weighting_values(),
+                                        std::span<float>(gradients_).subspan(graph_.parameter_count));
+}
+
+void Executor::set_task_weighting_losses(std::span<const float> losses) {
+    if (weighting_.parameters_per_head == 0) return;
+    weighting_.loss_term(losses, head_weights_, task_weighting_values(),
+                         std::span<float>(gradients_).subspan(graph_.parameter_count));
+    upload_task_weighting_gradients();
 }
 
 bool Executor::losses_finite() const {
     return std::all_of(head_losses_.begin(), head_losses_.end(), [](float loss) { return std::isfinite(loss); });
 }
 
-bool Executor::train_step(const OptimizerOptions& optimizer, float learning_rate,
+bool Executor::train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
                           const std::function<void(Executor&)>& gradients_ready) {
-    forward(true);
-    compute_loss();
+    forward(batch, true);
+    compute_loss(batch);
     if (!losses_finite()) return false;
     backward();
     if (gradients_ready) gradients_ready(*this);
@@ -216,15 +223,17 @@ double Executor::time_ms(const std::function<void()>& work) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-Executor::Timing Executor::profile(int iterations, const OptimizerOptions& optimizer, float learning_rate) {
+Executor::Timing Executor::profile(const Batch& batch, int iterations, const OptimizerOptions& optimizer,
+                                   float learning_rate) {
     Timing timing;
     const std::size_t nodes = graph_.nodes.size();
     timing.forward_ms.assign(nodes, 0.0);
     timing.backward_ms.assign(nodes, 0.0);
-    train_step(optimizer, learning_rate);  // warm-up: first touches of every buffer, a CUDA graph's capture
+    train_step(batch, optimizer, learning_rate);  // warm-up: first touches of every buffer, a CUDA graph's capture
     for (int it = 0; it < iterations; ++it) {
-        timing.step_ms += time_ms([&] { train_step(optimizer, learning_rate); });
-        before_profiled_nodes();
+        timing.step_ms += time_ms([&] { train_step(batch, optimizer, learning_rate); });
+        load_input(batch);
+        load_labels(batch);
         for (std::size_t i = 0; i < nodes; ++i) timing.forward_ms[i] += time_ms([&] { forward_node(i, true); });
         timing.loss_ms += time_ms([&] { profiled_loss(); });
         for (std::size_t i = nodes; i-- > 0;) timing.backward_ms[i] += time_ms([&] { backward_node(i); });

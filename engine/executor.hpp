@@ -10,9 +10,9 @@
 // gradient / optimizer-state buffers (tensors are views into them) and one
 // activation arena with fixed offsets. No step allocates.
 //
-// The batch is written through input(), targets() and mask(), which are host
-// memory on every backend; a device backend copies them in at forward().
-// parameters(), gradients(), state() and optimizer_state() are host views: on
+// The batch comes as a value (engine/batch.hpp) to forward(), compute_loss()
+// and train_step(); the executor keeps none of its own (a device backend
+// copies it in, once per step, on its stream). parameters(), gradients(), state() and optimizer_state() are host views: on
 // a device backend a mirror, brought up to date by pull_state() and sent back
 // by push_state().
 #include <cstdint>
@@ -22,7 +22,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/batch.hpp"
 #include "engine/graph.hpp"
+#include "engine/weighting/weighting.hpp"
 #include "ladon/training.hpp"
 
 namespace ladon::engine {
@@ -30,7 +32,7 @@ namespace ladon::engine {
 struct ExecutorOptions {
     uint64_t seed = 1;
     OptimizerOptions::Kind optimizer = OptimizerOptions::Kind::adamw;
-    bool learn_task_weights = false;  // uncertainty weighting: one log-variance per head
+    TaskWeighting task_weighting = TaskWeighting::fixed;  // engine/weighting/: fixed, or learned values per head
     bool cuda_graphs = true;          // CUDA backend: replay each training step as a captured graph
 };
 
@@ -45,19 +47,19 @@ public:
     // "cpu", "cuda" or "cuda (emulated)".
     virtual std::string backend_name() const = 0;
 
-    // Batch inputs (host memory), filled by the caller before forward().
-    float* input() { return input_; }
-    float* targets(int head) { return targets_ + target_offsets_[head]; }
-    float* mask(int head) { return masks_ + int64_t(head) * graph_.batch; }
-    const float* targets(int head) const { return targets_ + target_offsets_[head]; }
-    const float* mask(int head) const { return masks_ + int64_t(head) * graph_.batch; }
-    int64_t target_floats(int head) const;  // per sample
+    // What a batch for this executor holds, and the host memory to allocate
+    // one in (pinned on a device backend, so its copy in is one DMA).
+    const BatchLayout& batch_layout() const { return batch_layout_; }
+    virtual HostAllocator batch_memory() const { return plain_host_memory(); }
 
-    virtual void forward(bool training) = 0;
+    // Every node's forward on the batch's input. Throws if the batch was laid
+    // out for another graph.
+    void forward(const Batch& batch, bool training);
     // Zeroes every gradient, then computes each head's loss and weighted logit
-    // gradient in one multi-head loss call. Returns the weighted total; on a
+    // gradient against the batch's targets and masks (the batch forward()
+    // ran on) in one multi-head loss call. Returns the weighted total; on a
     // device backend it waits for the losses.
-    virtual double compute_loss() = 0;
+    double compute_loss(const Batch& batch);
     // Every node's backward, in reverse order, calling the gradients-final
     // hook as ranges become final (on a device: as their kernels are
     // enqueued, so the hook's work is ordered after them on the stream).
@@ -72,7 +74,7 @@ public:
     // losses are in head_losses() and the outputs in head_output() either way.
     // A device backend enqueues the whole step and synchronises once, at its
     // end.
-    virtual bool train_step(const OptimizerOptions& optimizer, float learning_rate,
+    virtual bool train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
                             const std::function<void(Executor&)>& gradients_ready = {});
 
     // Synchronised batch norm (training.sync_batch_norm): batch-norm nodes in
@@ -91,8 +93,8 @@ public:
     // writes all its heads' weights and biases at once). The ranges arrive
     // from the top of the buffer down, each ending where the one before
     // began, and tile [0, gradients().size()) exactly once per backward():
-    // first the learned log-variances (set by compute_loss() and
-    // set_task_weight_gradient(), so final before any node), then the model's
+    // first the task weighting's learned values (set by compute_loss() and
+    // set_task_weighting_losses(), so final before any node), then the model's
     // parameters, whose layout follows the node order. A device backend calls
     // the hook as the writers' kernels are ENQUEUED on device_stream(): work
     // on the range must be ordered after them there (an event). Empty (the
@@ -108,13 +110,14 @@ public:
     void set_step(int64_t step) { step_ = step; }
 
     // The flat buffers. The trained parameters are [0, graph().parameter_count);
-    // with learned task weights, one log-variance per head follows.
+    // the task weighting's learned values, if any, follow (task_weighting_values()).
     std::span<float> parameters() { return parameters_; }
     std::span<float> gradients() { return gradients_; }
     std::span<float> state() { return state_; }
     std::span<float> optimizer_state() { return optimizer_state_; }
     std::span<const float> parameters() const { return parameters_; }
-    std::span<const float> task_log_variances() const;
+    std::span<const float> task_weighting_values() const;
+    const TaskWeightingMethod& task_weighting() const { return weighting_; }
     // Device backends: copy the flat buffers device -> host (pull) before
     // reading them, host -> device (push) after writing them. No-ops on the CPU.
     virtual void pull_state() {}
@@ -122,10 +125,11 @@ public:
 
     // Data parallelism (engine/distributed/data_parallel.hpp), between
     // compute_loss() and backward(), enqueued like a step's work:
-    // multiplies head `head`'s logit gradient by `scale` in place, and sets
-    // the gradient of its learned log-variance to `value`.
+    // multiplies head `head`'s logit gradient by `scale` in place, and
+    // recomputes the task weighting's learned gradients from `losses` (the
+    // global ones) and this step's weights.
     virtual void scale_head_gradient(int head, float scale) = 0;
-    virtual void set_task_weight_gradient(int head, float value) = 0;
+    void set_task_weighting_losses(std::span<const float> losses);
     // Where a collective finds the flat buffers. Device backends: the buffer
     // in device memory (empty on the CPU) and the stream (a cudaStream_t;
     // null on the CPU) that every step's work is enqueued on, which a
@@ -145,7 +149,7 @@ public:
     virtual MemoryPlan memory_plan() const = 0;
 
     // Mean milliseconds per node (forward, backward) and per phase over
-    // `iterations` training steps on the current batch, after one warm-up
+    // `iterations` training steps on `batch`, after one warm-up
     // step; like `caffe time`. Each iteration times one whole training step
     // as it runs in training, then each node, the loss and the update alone
     // (on a device, waiting after each). The steps do update the parameters.
@@ -153,29 +157,38 @@ public:
         std::vector<double> forward_ms, backward_ms;  // per node
         double loss_ms = 0, update_ms = 0, step_ms = 0;
     };
-    Timing profile(int iterations, const OptimizerOptions& optimizer, float learning_rate);
+    Timing profile(const Batch& batch, int iterations, const OptimizerOptions& optimizer, float learning_rate);
 
 protected:
     Executor(Graph graph, const ExecutorOptions& options);
+    // Throws unless `batch` is laid out for this graph.
+    void check_batch(const Batch& batch) const;
+    // The batch's input as the graph's input, and its targets and masks as the
+    // loss's (a device backend enqueues their copies on its stream).
+    virtual void load_input(const Batch& batch) = 0;
+    virtual void load_labels(const Batch& batch) = 0;
+    // forward() and compute_loss() on what was loaded.
+    virtual void run_forward(bool training) = 0;
+    virtual double run_loss() = 0;
     // One node's forward or backward (enqueued, on a device).
     virtual void forward_node(std::size_t index, bool training) = 0;
     virtual void backward_node(std::size_t index) = 0;
     // profile()'s clock: milliseconds `work` takes to run (on a device, from
     // an event before it to one after it, waiting for the second).
     virtual double time_ms(const std::function<void()>& work);
-    // profile()'s loss phase alone, and what a backend does before the
-    // nodes are timed one by one (a device backend copies the batch in).
-    virtual void profiled_loss() { compute_loss(); }
-    virtual void before_profiled_nodes() {}
+    // profile()'s loss phase alone.
+    virtual void profiled_loss() { run_loss(); }
     // PyTorch's default initialisation of parameters_ and state_.
     void initialise_parameters();
     uint64_t dropout_seed(std::size_t node_index) const;
-    // Each head's weight for this step (fixed, or learned: w * exp(-s)) into
-    // head_weights_.
+    // Each head's weight for this step (the task weighting's) into head_weights_.
     void compute_head_weights();
-    // The weighted total of head_losses_ (plus the log-variances when
-    // learned), and the log-variances' gradients into gradients_.
+    // The weighted total of head_losses_ plus the task weighting's term, and
+    // its learned values' gradients into gradients_.
     double total_loss();
+    // A device backend: copies the learned values' gradients (host
+    // gradients_, just written) to the device, enqueued.
+    virtual void upload_task_weighting_gradients() {}
     bool losses_finite() const;
     // Backends whose backward writes a parameter slice's gradient from
     // another node than its own (the CUDA backend's head-group GEMM, at the
@@ -190,15 +203,12 @@ protected:
 
     Graph graph_;
     ExecutorOptions options_;
+    const TaskWeightingMethod& weighting_;
+    std::vector<float> base_weights_;  // per head, the config's
     int64_t step_ = 0;
     std::vector<float> parameters_, gradients_, optimizer_state_, state_;  // host (mirrors on a device)
-    std::vector<int64_t> target_offsets_;  // per head, floats into the targets
+    BatchLayout batch_layout_;
     std::vector<float> head_losses_, head_weights_;
-    // Where the batch is written; set by the backend.
-    float* input_ = nullptr;
-    float* targets_ = nullptr;
-    float* masks_ = nullptr;
-    int64_t target_count_ = 0;  // floats of targets for the whole batch
 
 private:
     void report_final_gradients(int64_t begin);

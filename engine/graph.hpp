@@ -17,6 +17,7 @@ struct TensorShape {
     int64_t per_sample() const { return channels * height * width; }
     int64_t elements() const { return batch * per_sample(); }
     std::string str() const;  // "[N, C, H, W]"
+    bool operator==(const TensorShape&) const = default;
 };
 
 struct Tensor {

@@ -52,13 +52,13 @@ void MetricAccumulator::reset() {
     scores_.assign(detailed_ ? heads : 0, {});
 }
 
-void MetricAccumulator::add(Executor& executor) {
+void MetricAccumulator::add(Executor& executor, const Batch& batch_in) {
     const int64_t batch = executor.batch();
     for (std::size_t h = 0; h < graph_.heads.size(); ++h) {
         const Head& head = graph_.heads[h];
         const float* out = executor.head_output(int(h));
-        const float* targets = executor.targets(int(h));
-        const float* mask = executor.mask(int(h));
+        const float* targets = batch_in.targets(int(h));
+        const float* mask = batch_in.mask(int(h));
         const int64_t width = head.width;
         double present = 0.0;
         for (int64_t row = 0; row < batch; ++row) {

@@ -17,7 +17,8 @@ class MetricAccumulator {
 public:
     explicit MetricAccumulator(const Graph& graph, bool detailed = false);
     // Adds the executor's current outputs, targets, masks and head losses.
-    void add(Executor& executor);
+    // The executor's outputs and losses on `batch` (its last step's or forward's).
+    void add(Executor& executor, const Batch& batch);
     std::vector<TaskMetric> result() const;
     void reset();
     // The running sums (all but detailed mode's scores), packed, so that data

@@ -30,7 +30,7 @@ struct Trainer::Impl {
               engine::build_graph(model_spec, engine::per_rank_batch(opts.batch_size, *group)),
               // Several ranks meet inside each step (DataParallel::train_step):
               // never a captured graph.
-              engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting == TaskWeighting::uncertainty,
+              engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting,
                                       opts.cuda_graphs && group->size() == 1},
               engine::BackendChoice{opts.backend, opts.cuda_device})) {}
     ModelSpec model;
@@ -115,10 +115,12 @@ std::vector<StateTensor> Trainer::state_tensors() {
     for (const auto& slice : graph.parameters)
         add(slice.name, slice.dims, executor.parameters().data() + slice.offset, slice.count);
     for (const auto& slice : graph.state) add(slice.name, slice.dims, executor.state().data() + slice.offset, slice.count);
-    const int64_t heads = int64_t(graph.heads.size());
-    const int64_t trained = int64_t(executor.parameters().size());
-    if (trained > graph.parameter_count)
-        add("task_weights.log_variance", {heads}, executor.parameters().data() + graph.parameter_count, heads);
+    // The task weighting's learned values ("task_weights.log_variance" for
+    // uncertainty weighting), per head.
+    const int64_t learned = int64_t(executor.parameters().size()) - graph.parameter_count;
+    const std::string learned_name =
+        learned > 0 ? fmt::format("task_weights.{}", executor.task_weighting().parameter_name) : std::string();
+    if (learned > 0) add(learned_name, {learned}, executor.parameters().data() + graph.parameter_count, learned);
     // Optimizer state, named after the parameter it belongs to (PyTorch's
     // names for the AdamW moments and the SGD momentum buffer).
     std::span<float> moments = executor.optimizer_state();
@@ -127,13 +129,13 @@ std::vector<StateTensor> Trainer::state_tensors() {
         for (const auto& slice : graph.parameters)
             add(fmt::format("optimizer.{}.{}", kind, slice.name), slice.dims, moments.data() + base + slice.offset,
                 slice.count);
-        if (trained > graph.parameter_count)
-            add(fmt::format("optimizer.{}.task_weights.log_variance", kind), {heads},
-                moments.data() + base + graph.parameter_count, heads);
+        if (learned > 0)
+            add(fmt::format("optimizer.{}.{}", kind, learned_name), {learned}, moments.data() + base + graph.parameter_count,
+                learned);
     };
     if (adamw) {
         add_moments("exp_avg", 0);
-        add_moments("exp_avg_sq", trained);
+        add_moments("exp_avg_sq", int64_t(executor.parameters().size()));
     } else {
         add_moments("momentum_buffer", 0);
     }
@@ -151,17 +153,18 @@ Trainer::MemoryPlan Trainer::memory_plan() const {
 
 std::vector<TaskMetric> Trainer::evaluate(const Dataset& data) {
     engine::Executor& executor = *impl_->executor;
-    engine::BatchLoader loader(data, executor);
+    engine::BatchLoader loader(data, executor.batch_layout());
+    engine::Batch batch_data(executor.batch_layout(), executor.batch_memory());
     engine::MetricAccumulator metrics(executor.graph(), /*detailed=*/true);
     const int64_t batch = executor.batch();
     std::vector<int64_t> indices(batch);
     for (int64_t begin = 0; begin < data.size(); begin += batch) {
         const int64_t rows = std::min(batch, data.size() - begin);
         for (int64_t r = 0; r < rows; ++r) indices[r] = begin + r;
-        loader.load(std::span<const int64_t>(indices.data(), rows));
-        executor.forward(false);
-        executor.compute_loss();
-        metrics.add(executor);
+        loader.load(std::span<const int64_t>(indices.data(), rows), batch_data);
+        executor.forward(batch_data, false);
+        executor.compute_loss(batch_data);
+        metrics.add(executor, batch_data);
     }
     return metrics.result();
 }
@@ -173,11 +176,13 @@ void Trainer::predict(const float* inputs, int64_t count, std::vector<std::vecto
     const int64_t sample = graph.tensors[0].shape.per_sample();
     outputs.assign(graph.heads.size(), {});
     for (std::size_t h = 0; h < graph.heads.size(); ++h) outputs[h].resize(count * graph.heads[h].width);
+    engine::Batch batch_data(executor.batch_layout(), executor.batch_memory());
+    float* input = batch_data.input().data();
     for (int64_t begin = 0; begin < count; begin += batch) {
         const int64_t rows = std::min(batch, count - begin);
-        std::copy(inputs + begin * sample, inputs + (begin + rows) * sample, executor.input());
-        std::fill(executor.input() + rows * sample, executor.input() + batch * sample, 0.0f);
-        executor.forward(false);
+        std::copy(inputs + begin * sample, inputs + (begin + rows) * sample, input);
+        std::fill(input + rows * sample, input + batch * sample, 0.0f);
+        executor.forward(batch_data, false);
         for (std::size_t h = 0; h < graph.heads.size(); ++h) {
             const int64_t width = graph.heads[h].width;
             const float* out = executor.head_output(int(h));
@@ -188,12 +193,14 @@ void Trainer::predict(const float* inputs, int64_t count, std::vector<std::vecto
 
 StepTimingReport Trainer::time_steps(const Dataset& data, int iterations) {
     engine::Executor& executor = *impl_->executor;
-    engine::BatchLoader loader(data, executor);
+    engine::BatchLoader loader(data, executor.batch_layout());
+    engine::Batch batch_data(executor.batch_layout(), executor.batch_memory());
     const int64_t batch = executor.batch();
     std::vector<int64_t> indices(batch);
     for (int64_t r = 0; r < batch; ++r) indices[r] = r % data.size();
-    loader.load(indices);
-    const auto timing = executor.profile(iterations, impl_->options.optimizer, impl_->options.optimizer.learning_rate);
+    loader.load(indices, batch_data);
+    const auto timing = executor.profile(batch_data, iterations, impl_->options.optimizer,
+                                         impl_->options.optimizer.learning_rate);
     StepTimingReport report;
     report.batch = batch;
     const engine::Graph& graph = executor.graph();
@@ -244,13 +251,17 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     // The batches: loaded ahead on a background thread (the same bits), or
     // here, at the start of each step.
     std::optional<engine::BatchLoader> loader;
+    std::optional<engine::Batch> loaded;  // the loader's batch, without prefetching
     std::optional<engine::BatchPrefetcher> prefetcher;
     const engine::StepOrder step_order{options.seed, train.size(), batch, parallel.first_row(), rank_batch};
     const int prefetch = options.prefetch_batches;
-    if (prefetch > 0 && impl.step < total_steps)
-        prefetcher.emplace(train, executor, step_order, augmentation, impl.step, total_steps, prefetch);
-    else
-        loader.emplace(train, executor, augmentation);
+    if (prefetch > 0 && impl.step < total_steps) {
+        prefetcher.emplace(train, executor.batch_layout(), executor.batch_memory(), step_order, augmentation,
+                           impl.step, total_steps, prefetch);
+    } else {
+        loader.emplace(train, executor.batch_layout(), augmentation);
+        loaded.emplace(executor.batch_layout(), executor.batch_memory());
+    }
 
     std::vector<EpochReport> reports;
     const auto fit_start = std::chrono::steady_clock::now();
@@ -263,10 +274,12 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
     while (impl.step < total_steps) {
         const int64_t epoch = impl.step / steps_per_epoch + 1;
         const int64_t position = impl.step % steps_per_epoch;
+        const engine::Batch* step_batch = nullptr;
         if (prefetcher) {
-            prefetcher->next(impl.step);
+            step_batch = &prefetcher->next(impl.step);
         } else {
-            loader->load(step_order.rows_of(impl.step, impl.order, impl.order_epoch), impl.step);
+            loader->load(step_order.rows_of(impl.step, impl.order, impl.order_epoch), *loaded, impl.step);
+            step_batch = &*loaded;
         }
         const float learning_rate = learning_rate_at(schedule, options.optimizer.learning_rate, impl.step);
         // A step whose loss is not finite applies no update; then stop, or
@@ -275,10 +288,10 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         // meet between its phases (losses, then gradients).
         bool finite = true;
         if (impl.group->size() == 1) {
-            finite = executor.train_step(options.optimizer, learning_rate);
+            finite = executor.train_step(*step_batch, options.optimizer, learning_rate);
             losses.assign(executor.head_losses().begin(), executor.head_losses().end());
         } else {
-            finite = parallel.train_step(options.optimizer, learning_rate, losses);
+            finite = parallel.train_step(*step_batch, options.optimizer, learning_rate, losses);
         }
         if (!finite) {
             for (std::size_t h = 0; h < losses.size(); ++h) {
@@ -291,7 +304,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
             }
             ++impl.skipped_steps;
         } else {
-            metrics.add(executor);
+            metrics.add(executor, *step_batch);
         }
         ++impl.step;
         fit_samples += batch;

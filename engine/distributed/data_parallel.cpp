@@ -66,7 +66,7 @@ void DataParallel::broadcast_state() {
     executor_.push_state();
 }
 
-std::vector<float> DataParallel::reduce_losses() {
+std::vector<float> DataParallel::reduce_losses(const Batch& batch_data) {
     const auto local = executor_.head_losses();
     const Graph& graph = executor_.graph();
     const int heads = int(graph.heads.size());
@@ -75,7 +75,7 @@ std::vector<float> DataParallel::reduce_losses() {
     // rule the loss applies (a row is present where its mask is not 0).
     sums_.assign(2 * std::size_t(heads), 0.0);
     for (int h = 0; h < heads; ++h) {
-        const float* mask = executor_.mask(h);
+        const float* mask = batch_data.mask(h);
         int64_t present = 0;
         for (int64_t row = 0; row < batch; ++row) present += mask[row] != 0.0f ? 1 : 0;
         sums_[h] = double(present);
@@ -85,22 +85,17 @@ std::vector<float> DataParallel::reduce_losses() {
     group_.allreduce_sum(sums_.data(), int64_t(sums_.size()));
 
     std::vector<float> global(heads);
-    const bool learned_weights = int64_t(executor_.parameters().size()) > graph.parameter_count;
     for (int h = 0; h < heads; ++h) {
         const double total_present = sums_[h];
         global[h] = total_present > 0 ? float(sums_[heads + h] / total_present) : 0.0f;
         // The global loss is sum_r (P_r / P) L_r; the gradients are averaged
         // (a factor 1/N), so rank r's share is weighted by N P_r / P.
         if (total_present <= 0) continue;  // no rank has a label: every gradient is 0 already
-        const float scale = float(double(group_.size()) * here[h] / total_present);
-        executor_.scale_head_gradient(h, scale);
-        if (learned_weights) {
-            // d/ds [exp(-s) w L + s] = 1 - exp(-s) w L: only the loss term
-            // takes the weight; the +1 of each rank averages to 1.
-            const float weight = executor_.head_weights()[h];  // exp(-s) w, as this step's loss used it
-            executor_.set_task_weight_gradient(h, 1.0f - weight * (scale * local[h]));
-        }
+        executor_.scale_head_gradient(h, float(double(group_.size()) * here[h] / total_present));
     }
+    // The task weighting's learned values: their gradients from the global
+    // losses, the same on every rank, so the average keeps them.
+    executor_.set_task_weighting_losses(global);
     return global;
 }
 
@@ -123,10 +118,11 @@ void DataParallel::average_gradients() {
     executor_.push_gradients();
 }
 
-bool DataParallel::train_step(const OptimizerOptions& optimizer, float learning_rate, std::vector<float>& losses) {
-    executor_.forward(true);
-    executor_.compute_loss();
-    losses = reduce_losses();
+bool DataParallel::train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
+                              std::vector<float>& losses) {
+    executor_.forward(batch, true);
+    executor_.compute_loss(batch);
+    losses = reduce_losses(batch);
     for (float loss : losses)
         if (!std::isfinite(loss)) return false;  // every rank sees the same losses, so every rank skips
     if (bucketed_) {

@@ -11,7 +11,7 @@
 //             r's head-h logit gradient is weighted by N·P_r,h / P_h; the
 //             averaged gradient is then the global mean's gradient
 //   gradients the whole flat gradient buffer (weights, then the learned
-//             task log-variances) averaged where it lives: on the GPU with a
+//             task weighting's values) averaged where it lives: on the GPU with a
 //             device communicator (NCCL), ordered on the executor's stream;
 //             through host memory otherwise (the CPU backend's buffer itself,
 //             or a CUDA executor's gradients pulled to the host, averaged by
@@ -81,11 +81,11 @@ public:
     // same point.
     void broadcast_state();
 
-    // After compute_loss(), before backward(): sums the present counts and the
+    // After compute_loss(batch), before backward(): sums the present counts (from the batch's masks) and the
     // losses over the ranks, weights this rank's head gradients as above and
     // returns each head's global mean loss (the same on every rank, so a
     // non-finite loss stops or skips every rank alike).
-    std::vector<float> reduce_losses();
+    std::vector<float> reduce_losses(const Batch& batch);
 
     // After backward(): the mean of every rank's flat gradient buffer.
     void average_gradients();
@@ -99,7 +99,8 @@ public:
     // backward, average_gradients(), update. The update is skipped on every
     // rank alike when a global loss is not finite; returns whether it ran,
     // with each head's global loss in `losses`.
-    bool train_step(const OptimizerOptions& optimizer, float learning_rate, std::vector<float>& losses);
+    bool train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
+                    std::vector<float>& losses);
 
     // Whether every rank wants to go on (false if any asked to stop), so all
     // leave the training loop after the same step.
@@ -118,7 +119,7 @@ private:
 
     Communicator& group_;
     Executor& executor_;
-    bool on_device_ = false;    // the communicator averages device memory
+    bool on_device_ = false;  // the communicator averages device memory
     bool bucketed_ = false;
     int64_t bucket_floats_ = 0;
     float* gradients_ = nullptr;  // the buffer the buckets average (device or host)

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <numeric>
 #include <string>
 
 #include "cpu/engine_test_support.hpp"
@@ -45,7 +46,8 @@ double relative(double a, double b) { return std::abs(a - b) / std::max({std::ab
 // on its own rather than after earlier steps' rounding has fed back.
 double max_loss_difference(Executor& cpu, Executor& cuda, const Dataset& data, int steps,
                            const OptimizerOptions& optimizer, double tolerance, bool resync) {
-    BatchLoader cpu_loader(data, cpu), cuda_loader(data, cuda);
+    BatchLoader loader(data, cpu.batch_layout());
+    Batch batch_data(cpu.batch_layout());
     std::vector<int64_t> order;
     double worst = 0.0;
     const int64_t batch = cpu.batch();
@@ -53,16 +55,15 @@ double max_loss_difference(Executor& cpu, Executor& cuda, const Dataset& data, i
         const int64_t per_epoch = data.size() / batch;
         if (step % per_epoch == 0) shuffled_indices(7, step / per_epoch + 1, order, data.size());
         const std::span<const int64_t> rows(order.data() + (step % per_epoch) * batch, batch);
-        cpu_loader.load(rows, step);
-        cuda_loader.load(rows, step);
+        loader.load(rows, batch_data, step);
         if (resync) {
             std::copy(cpu.parameters().begin(), cpu.parameters().end(), cuda.parameters().begin());
             std::copy(cpu.state().begin(), cpu.state().end(), cuda.state().begin());
             std::copy(cpu.optimizer_state().begin(), cpu.optimizer_state().end(), cuda.optimizer_state().begin());
             cuda.push_state();
         }
-        EXPECT_TRUE(cpu.train_step(optimizer, optimizer.learning_rate));
-        EXPECT_TRUE(cuda.train_step(optimizer, optimizer.learning_rate));
+        EXPECT_TRUE(cpu.train_step(batch_data, optimizer, optimizer.learning_rate));
+        EXPECT_TRUE(cuda.train_step(batch_data, optimizer, optimizer.learning_rate));
         for (std::size_t h = 0; h < cpu.head_losses().size(); ++h) {
             const double d = relative(cpu.head_losses()[h], cuda.head_losses()[h]);
             worst = std::max(worst, d);
@@ -79,7 +80,7 @@ double max_loss_difference(Executor& cpu, Executor& cuda, const Dataset& data, i
 struct SyntheticRun {
     RunConfig config = default_run_config();
     std::unique_ptr<Dataset> data = make_train_dataset(config.data);
-    ExecutorOptions options{3, config.training.optimizer.kind, false};
+    ExecutorOptions options{3, config.training.optimizer.kind, TaskWeighting::fixed};
     Graph graph = build_graph(config.model, 16);
 };
 
@@ -91,10 +92,17 @@ TEST(CudaExecutorEmulated, SyntheticModelEveryStepOfThreeHundredMatchesTheCpuBac
     // The three heads read the trunk's features: one GEMM for all of them.
     ASSERT_EQ(cuda.fused_head_groups().size(), 1u);
     EXPECT_EQ(cuda.fused_head_groups()[0].size(), 3u);
-    const double first_loss = cpu.compute_loss();
+    // The loss on the first 16 samples, before and after training.
+    Batch batch_data(cpu.batch_layout());
+    std::vector<int64_t> first_rows(16);
+    std::iota(first_rows.begin(), first_rows.end(), int64_t{0});
+    BatchLoader(*run.data, cpu.batch_layout()).load(first_rows, batch_data);
+    cpu.forward(batch_data, false);
+    const double first_loss = cpu.compute_loss(batch_data);
     const double worst = max_loss_difference(cpu, cuda, *run.data, 300, run.config.training.optimizer, 1e-4, true);
     std::printf("largest relative loss difference, 300 resynced steps: %.3g\n", worst);
-    EXPECT_LT(cpu.compute_loss(), 0.5 * first_loss) << "the model should be learning";
+    cpu.forward(batch_data, false);
+    EXPECT_LT(cpu.compute_loss(batch_data), 0.5 * first_loss) << "the model should be learning";
     EXPECT_EQ(cuda.step(), 300);
     EXPECT_EQ(cuda.graph_replays(), 299);
 }
@@ -118,7 +126,7 @@ TEST(CudaExecutorEmulated, SyntheticModelFreeRunningMatchesTheCpuBackendWithin1e
 TEST(CudaExecutorEmulated, DagModelWithBatchNormDropoutConcatAndSgdMatchesTheCpuBackend) {
     // Every op kind, a head on an inner tensor, label smoothing, a masked row.
     const Graph graph = build_graph(testing::dag_model(), 5);
-    const ExecutorOptions options{11, OptimizerOptions::Kind::sgd, false};
+    const ExecutorOptions options{11, OptimizerOptions::Kind::sgd, TaskWeighting::fixed};
     CpuExecutor cpu(graph, options);
     CudaExecutor cuda(graph, options, 0);
     OptimizerOptions sgd;
@@ -128,10 +136,9 @@ TEST(CudaExecutorEmulated, DagModelWithBatchNormDropoutConcatAndSgdMatchesTheCpu
     sgd.nesterov = true;
     sgd.weight_decay = 1e-3f;
     for (int step = 0; step < 12; ++step) {
-        testing::fill_batch(cpu, 100 + step);
-        testing::fill_batch(cuda, 100 + step);
-        ASSERT_TRUE(cpu.train_step(sgd, sgd.learning_rate));
-        ASSERT_TRUE(cuda.train_step(sgd, sgd.learning_rate));
+        Batch batch_data = testing::make_batch(cpu, 100 + step);
+        ASSERT_TRUE(cpu.train_step(batch_data, sgd, sgd.learning_rate));
+        ASSERT_TRUE(cuda.train_step(batch_data, sgd, sgd.learning_rate));
         for (std::size_t h = 0; h < graph.heads.size(); ++h)
             ASSERT_LT(relative(cpu.head_losses()[h], cuda.head_losses()[h]), 1e-4)
                 << "step " << step << " head " << graph.heads[h].spec.name << ": cpu " << cpu.head_losses()[h]
@@ -155,11 +162,10 @@ TEST(CudaExecutorEmulated, GatedModelWithSoftmaxGlobalPoolMultiplyAndMixtureMatc
     const ExecutorOptions options{13};
     CpuExecutor cpu(graph, options);
     CudaExecutor cuda(graph, options, 0);
-    testing::fill_batch(cpu, 3);
-    testing::fill_batch(cuda, 3);
-    cpu.forward(true);
-    cuda.forward(true);
-    EXPECT_NEAR(cpu.compute_loss(), cuda.compute_loss(), 1e-5);
+    Batch batch_data = testing::make_batch(cpu, 3);
+    cpu.forward(batch_data, true);
+    cuda.forward(batch_data, true);
+    EXPECT_NEAR(cpu.compute_loss(batch_data), cuda.compute_loss(batch_data), 1e-5);
     cpu.backward();
     cuda.backward();
     cuda.pull_state();
@@ -171,10 +177,9 @@ TEST(CudaExecutorEmulated, GatedModelWithSoftmaxGlobalPoolMultiplyAndMixtureMatc
                 << slice.name << "[" << i << "]";
     OptimizerOptions adamw;
     for (int step = 0; step < 10; ++step) {
-        testing::fill_batch(cpu, 20 + step);
-        testing::fill_batch(cuda, 20 + step);
-        ASSERT_TRUE(cpu.train_step(adamw, adamw.learning_rate));
-        ASSERT_TRUE(cuda.train_step(adamw, adamw.learning_rate));
+        Batch batch_data = testing::make_batch(cpu, 20 + step);
+        ASSERT_TRUE(cpu.train_step(batch_data, adamw, adamw.learning_rate));
+        ASSERT_TRUE(cuda.train_step(batch_data, adamw, adamw.learning_rate));
         for (std::size_t h = 0; h < graph.heads.size(); ++h)
             ASSERT_LT(relative(cpu.head_losses()[h], cuda.head_losses()[h]), 1e-4)
                 << "step " << step << " head " << graph.heads[h].spec.name;
@@ -186,11 +191,10 @@ TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpilo
     const Graph graph = build_graph(config.model, 7);
     CpuExecutor cpu(graph, {5});
     CudaExecutor cuda(graph, {5}, 0);
-    testing::fill_batch(cpu, 9);
-    testing::fill_batch(cuda, 9);
-    cpu.forward(true);
-    cuda.forward(true);
-    EXPECT_NEAR(cpu.compute_loss(), cuda.compute_loss(), 1e-5);
+    Batch batch_data = testing::make_batch(cpu, 9);
+    cpu.forward(batch_data, true);
+    cuda.forward(batch_data, true);
+    EXPECT_NEAR(cpu.compute_loss(batch_data), cuda.compute_loss(batch_data), 1e-5);
     cpu.backward();
     cuda.backward();
     cuda.pull_state();
@@ -223,11 +227,11 @@ TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpilo
 TEST(CudaExecutorEmulated, GradientsFinalHookTilesTheBufferTopDownWithFinalValuesOnTheDag) {
     const Graph graph = build_graph(testing::dag_model(), 3);
     ExecutorOptions options{7};
-    options.learn_task_weights = true;
+    options.task_weighting = TaskWeighting::uncertainty;
     CudaExecutor cuda(graph, options, 0);
-    testing::fill_batch(cuda, 5);
-    cuda.forward(true);
-    cuda.compute_loss();
+    Batch batch_data = testing::make_batch(cuda, 5);
+    cuda.forward(batch_data, true);
+    cuda.compute_loss(batch_data);
     const float* gradients = cuda.device_buffer(Executor::FlatBuffer::gradients).data();
     const auto ranges = testing::backward_recording_final_ranges(cuda, gradients);
     const std::vector<float> final_gradients(gradients, gradients + cuda.gradients().size());
@@ -245,9 +249,9 @@ TEST(CudaExecutorEmulated, GradientsFinalHookReportsAHeadGroupsBlockOnlyAfterIts
     const Graph graph = build_graph(default_run_config().model, 4);
     CudaExecutor cuda(graph, {3}, 0);
     ASSERT_EQ(cuda.fused_head_groups().size(), 1u);
-    testing::fill_batch(cuda, 2);
-    cuda.forward(true);
-    cuda.compute_loss();
+    Batch batch_data = testing::make_batch(cuda, 2);
+    cuda.forward(batch_data, true);
+    cuda.compute_loss(batch_data);
     const float* gradients = cuda.device_buffer(Executor::FlatBuffer::gradients).data();
     const auto ranges = testing::backward_recording_final_ranges(cuda, gradients);
     const std::vector<float> final_gradients(gradients, gradients + cuda.gradients().size());
@@ -262,23 +266,22 @@ TEST(CudaExecutorEmulated, GradientsFinalHookReportsAHeadGroupsBlockOnlyAfterIts
 
 TEST(CudaExecutorEmulated, LearnedTaskWeightsMatchTheCpuBackend) {
     const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.0f), 4);
-    const ExecutorOptions options{2, OptimizerOptions::Kind::adamw, true};
+    const ExecutorOptions options{2, OptimizerOptions::Kind::adamw, TaskWeighting::uncertainty};
     CpuExecutor cpu(graph, options);
     CudaExecutor cuda(graph, options, 0);
     OptimizerOptions adamw;
     adamw.learning_rate = 0.05f;  // large, so the log-variances move visibly
     for (int step = 0; step < 8; ++step) {
-        testing::fill_batch(cpu, 40 + step);
-        testing::fill_batch(cuda, 40 + step);
-        ASSERT_TRUE(cpu.train_step(adamw, adamw.learning_rate));
-        ASSERT_TRUE(cuda.train_step(adamw, adamw.learning_rate));
+        Batch batch_data = testing::make_batch(cpu, 40 + step);
+        ASSERT_TRUE(cpu.train_step(batch_data, adamw, adamw.learning_rate));
+        ASSERT_TRUE(cuda.train_step(batch_data, adamw, adamw.learning_rate));
         for (std::size_t h = 0; h < graph.heads.size(); ++h) {
             ASSERT_LT(relative(cpu.head_losses()[h], cuda.head_losses()[h]), 1e-4) << "step " << step;
             ASSERT_LT(relative(cpu.head_weights()[h], cuda.head_weights()[h]), 1e-5) << "step " << step;
         }
     }
     cuda.pull_state();
-    const auto a = cpu.task_log_variances(), b = cuda.task_log_variances();
+    const auto a = cpu.task_weighting_values(), b = cuda.task_weighting_values();
     ASSERT_EQ(a.size(), 3u);
     for (std::size_t h = 0; h < a.size(); ++h) {
         EXPECT_NE(a[h], 0.0f) << "the log-variances should have moved";
@@ -286,18 +289,49 @@ TEST(CudaExecutorEmulated, LearnedTaskWeightsMatchTheCpuBackend) {
     }
 }
 
+// Every task-weighting method's CUDA half against its CPU half: weights,
+// losses and learned values over a few AdamW steps.
+TEST(CudaExecutorEmulated, EveryTaskWeightingMethodMatchesTheCpuBackend) {
+    const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.0f), 4);
+    for (const TaskWeightingMethod* method : task_weighting_methods()) {
+        ExecutorOptions options{9};
+        options.task_weighting = method->kind;
+        CpuExecutor cpu(graph, options);
+        CudaExecutor cuda(graph, options, 0);
+        OptimizerOptions adamw;
+        adamw.learning_rate = 0.05f;  // large, so the learned values move
+        for (int step = 0; step < 4; ++step) {
+            Batch batch_data = testing::make_batch(cpu, 30 + step);
+            ASSERT_TRUE(cpu.train_step(batch_data, adamw, adamw.learning_rate));
+            ASSERT_TRUE(cuda.train_step(batch_data, adamw, adamw.learning_rate));
+            for (std::size_t h = 0; h < graph.heads.size(); ++h) {
+                ASSERT_LT(relative(cpu.head_losses()[h], cuda.head_losses()[h]), 1e-4) << method->name;
+                ASSERT_LT(relative(cpu.head_weights()[h], cuda.head_weights()[h]), 1e-5) << method->name;
+            }
+        }
+        cuda.pull_state();
+        const auto a = cpu.task_weighting_values(), b = cuda.task_weighting_values();
+        ASSERT_EQ(a.size(), graph.heads.size() * std::size_t(method->parameters_per_head)) << method->name;
+        ASSERT_EQ(b.size(), a.size()) << method->name;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            EXPECT_GT(std::abs(a[i]), 1e-3f) << method->name << ": the learned value did not move";
+            EXPECT_NEAR(a[i], b[i], 1e-5f) << method->name;
+        }
+    }
+}
+
 TEST(CudaExecutorEmulated, NonFiniteLossSkipsTheUpdateOnTheDeviceAndKeepsTheStep) {
     const Graph graph = build_graph(testing::dag_model(), 3);
     CudaExecutor cuda(graph, {4}, 0);
     OptimizerOptions adamw;
-    testing::fill_batch(cuda, 1);
-    ASSERT_TRUE(cuda.train_step(adamw, 1e-3f));
+    Batch batch_data = testing::make_batch(cuda, 1);
+    ASSERT_TRUE(cuda.train_step(batch_data, adamw, 1e-3f));
     cuda.pull_state();
     const std::vector<float> before(cuda.parameters().begin(), cuda.parameters().end());
     const std::vector<float> moments(cuda.optimizer_state().begin(), cuda.optimizer_state().end());
-    testing::fill_batch(cuda, 2);
-    cuda.targets(1)[0] = std::nanf("");  // the box head's first target
-    EXPECT_FALSE(cuda.train_step(adamw, 1e-3f));  // a replayed graph (the first step was plain)
+    batch_data = testing::make_batch(cuda, 2);
+    batch_data.targets(1)[0] = std::nanf("");  // the box head's first target
+    EXPECT_FALSE(cuda.train_step(batch_data, adamw, 1e-3f));  // a replayed graph (the first step was plain)
     EXPECT_EQ(cuda.graph_replays(), 1);
     EXPECT_TRUE(std::isnan(cuda.head_losses()[1]));
     EXPECT_EQ(cuda.step(), 1);
@@ -305,8 +339,8 @@ TEST(CudaExecutorEmulated, NonFiniteLossSkipsTheUpdateOnTheDeviceAndKeepsTheStep
     for (std::size_t i = 0; i < before.size(); ++i) ASSERT_EQ(before[i], cuda.parameters()[i]) << i;
     for (std::size_t i = 0; i < moments.size(); ++i) ASSERT_EQ(moments[i], cuda.optimizer_state()[i]) << i;
     // The next good batch trains again, as step 2.
-    testing::fill_batch(cuda, 3);
-    EXPECT_TRUE(cuda.train_step(adamw, 1e-3f));
+    batch_data = testing::make_batch(cuda, 3);
+    EXPECT_TRUE(cuda.train_step(batch_data, adamw, 1e-3f));
     EXPECT_EQ(cuda.step(), 2);
 }
 
@@ -324,8 +358,8 @@ TEST(CudaExecutorEmulated, GraphReplayGivesTheSameBitsAsPlainLaunchesWithDropout
     for (int step = 0; step < 7; ++step) {
         const float learning_rate = 0.01f / float(1 + step);
         for (Executor* e : std::initializer_list<Executor*>{&replayed, &plain, &cpu}) {
-            testing::fill_batch(*e, 70 + step);
-            ASSERT_TRUE(e->train_step(adamw, learning_rate));
+            Batch batch_data = testing::make_batch(*e, 70 + step);
+            ASSERT_TRUE(e->train_step(batch_data, adamw, learning_rate));
         }
         for (std::size_t h = 0; h < graph.heads.size(); ++h) {
             ASSERT_EQ(replayed.head_losses()[h], plain.head_losses()[h]) << "step " << step << " head " << h;
@@ -347,10 +381,9 @@ TEST(CudaExecutorEmulated, SameSeedGivesBitwiseIdenticalLosses) {
     CudaExecutor a(graph, {8}, 0), b(graph, {8}, 0);
     OptimizerOptions adamw;
     for (int step = 0; step < 5; ++step) {
-        testing::fill_batch(a, step);
-        testing::fill_batch(b, step);
-        a.train_step(adamw, 1e-2f);
-        b.train_step(adamw, 1e-2f);
+        Batch batch_data = testing::make_batch(a, step);
+        a.train_step(batch_data, adamw, 1e-2f);
+        b.train_step(batch_data, adamw, 1e-2f);
         for (std::size_t h = 0; h < graph.heads.size(); ++h) ASSERT_EQ(a.head_losses()[h], b.head_losses()[h]);
     }
 }
@@ -364,11 +397,10 @@ TEST(CudaExecutorEmulated, PushedStateIsWhatTheNextStepUses) {
     std::copy(cpu.parameters().begin(), cpu.parameters().end(), cuda.parameters().begin());
     std::copy(cpu.state().begin(), cpu.state().end(), cuda.state().begin());
     cuda.push_state();
-    testing::fill_batch(cpu, 5);
-    testing::fill_batch(cuda, 5);
-    cpu.forward(false);
-    cuda.forward(false);
-    EXPECT_LT(relative(cpu.compute_loss(), cuda.compute_loss()), 1e-5);
+    Batch batch_data = testing::make_batch(cpu, 5);
+    cpu.forward(batch_data, false);
+    cuda.forward(batch_data, false);
+    EXPECT_LT(relative(cpu.compute_loss(batch_data), cuda.compute_loss(batch_data)), 1e-5);
 }
 
 TEST(CudaExecutorEmulated, NoDeviceAndAMissingDeviceAreClearErrors) {
@@ -405,9 +437,9 @@ TEST(CudaExecutorEmulated, OutOfMemoryNamesTheAllocationAndItsSize) {
 TEST(CudaExecutorEmulated, ProfileTimesEveryNodeAndPhase) {
     const Graph graph = build_graph(testing::dag_model(), 3);
     CudaExecutor cuda(graph, {1}, 0);
-    testing::fill_batch(cuda, 1);
+    Batch batch_data = testing::make_batch(cuda, 1);
     OptimizerOptions adamw;
-    const Executor::Timing timing = cuda.profile(2, adamw, 1e-3f);
+    const Executor::Timing timing = cuda.profile(batch_data, 2, adamw, 1e-3f);
     ASSERT_EQ(timing.forward_ms.size(), graph.nodes.size());
     EXPECT_GT(timing.step_ms, 0.0);
     EXPECT_GT(timing.loss_ms, 0.0);

@@ -101,21 +101,21 @@ inline ModelSpec gated_model() {
     return builder.build();
 }
 
-// Fills the executor's input, targets and masks with a reproducible batch:
-// class indices for CE heads, 0/1 for BCE heads, floats for regression heads.
-// Row 1 of the last head is masked out.
-inline void fill_batch(engine::Executor& executor, uint32_t seed) {
+// Fills a batch's input, targets and masks reproducibly: class indices for
+// CE heads, 0/1 for BCE heads, floats for regression heads. Row 1 of the last
+// head is masked out.
+inline void fill_batch(engine::Batch& batch, const engine::Graph& graph, uint32_t seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-    const engine::Graph& graph = executor.graph();
-    const int64_t batch = executor.batch();
-    for (int64_t i = 0; i < graph.tensors[0].shape.elements(); ++i) executor.input()[i] = value(rng);
+    const int64_t rows = batch.rows();
+    for (float& x : batch.input()) x = value(rng);
     for (int h = 0; h < int(graph.heads.size()); ++h) {
         const engine::Head& head = graph.heads[h];
-        float* targets = executor.targets(h);
-        for (int64_t row = 0; row < batch; ++row) {
-            for (int64_t j = 0; j < executor.target_floats(h); ++j) {
-                float& t = targets[row * executor.target_floats(h) + j];
+        const int64_t floats = batch.layout().heads[std::size_t(h)].target_floats;
+        float* targets = batch.targets(h);
+        for (int64_t row = 0; row < rows; ++row) {
+            for (int64_t j = 0; j < floats; ++j) {
+                float& t = targets[row * floats + j];
                 switch (head.spec.loss) {
                     case Loss::softmax_cross_entropy:
                         t = float(rng() % uint32_t(head.width));
@@ -128,10 +128,18 @@ inline void fill_batch(engine::Executor& executor, uint32_t seed) {
                         break;
                 }
             }
-            executor.mask(h)[row] = 1.0f;
+            batch.mask(h)[row] = 1.0f;
         }
     }
-    if (batch > 1) executor.mask(int(graph.heads.size()) - 1)[1] = 0.0f;
+    if (rows > 1) batch.mask(int(graph.heads.size()) - 1)[1] = 0.0f;
+    batch.set_loaded_rows(rows);
+}
+
+// A batch for `executor`'s graph, filled as above.
+inline engine::Batch make_batch(const engine::Executor& executor, uint32_t seed) {
+    engine::Batch batch(executor.batch_layout());
+    fill_batch(batch, executor.graph(), seed);
+    return batch;
 }
 
 // One range the gradients-final hook reported during backward(), with the

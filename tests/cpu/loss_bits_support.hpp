@@ -20,15 +20,16 @@ namespace ladon::testing {
 // seed 7 as the executor tests do.
 inline std::vector<float> loss_sequence(engine::Executor& executor, const Dataset& data, const RunConfig& config,
                                         int steps) {
-    engine::BatchLoader loader(data, executor);
+    engine::BatchLoader loader(data, executor.batch_layout());
+    engine::Batch batch_data(executor.batch_layout(), executor.batch_memory());
     std::vector<int64_t> order;
     std::vector<float> losses;
     const int64_t batch = executor.batch(), per_epoch = data.size() / batch;
     const OptimizerOptions& optimizer = config.training.optimizer;
     for (int step = 0; step < steps; ++step) {
         if (step % per_epoch == 0) engine::shuffled_indices(7, step / per_epoch + 1, order, data.size());
-        loader.load(std::span<const int64_t>(order.data() + (step % per_epoch) * batch, batch), step);
-        if (!executor.train_step(optimizer, optimizer.learning_rate)) break;
+        loader.load(std::span<const int64_t>(order.data() + (step % per_epoch) * batch, batch), batch_data, step);
+        if (!executor.train_step(batch_data, optimizer, optimizer.learning_rate)) break;
         losses.insert(losses.end(), executor.head_losses().begin(), executor.head_losses().end());
     }
     return losses;

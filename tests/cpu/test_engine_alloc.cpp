@@ -110,17 +110,18 @@ TEST(EngineAllocation, TheCounterSeesAllocationsOnlyWhileCounting) {
 int64_t allocations_after_the_first_step(const ModelSpec& model, const TrainerOptions& options, int steps) {
     auto data = make_synthetic_dataset({.seed = 3, .size = 4 * options.batch_size, .canvas = model.height});
     CpuExecutor executor(build_graph(model, options.batch_size),
-                      {options.seed, options.optimizer.kind, options.task_weighting == TaskWeighting::uncertainty});
-    BatchLoader loader(*data, executor);
+                      {options.seed, options.optimizer.kind, options.task_weighting});
+    BatchLoader loader(*data, executor.batch_layout());
+    Batch batch(executor.batch_layout());
     MetricAccumulator metrics(executor.graph());
     std::vector<int64_t> order;
     shuffled_indices(options.seed, 1, order, data->size());
     auto step = [&](int s) {
         const int64_t begin = (s % 4) * options.batch_size;
-        loader.load(std::span<const int64_t>(order.data() + begin, options.batch_size));
-        executor.forward(true);
-        executor.compute_loss();
-        metrics.add(executor);
+        loader.load(std::span<const int64_t>(order.data() + begin, options.batch_size), batch);
+        executor.forward(batch, true);
+        executor.compute_loss(batch);
+        metrics.add(executor, batch);
         executor.backward();
         executor.update(options.optimizer,
                         learning_rate_at(options.schedule, options.optimizer.learning_rate, executor.step()));
@@ -129,10 +130,10 @@ int64_t allocations_after_the_first_step(const ModelSpec& model, const TrainerOp
     AllocationCounter counter;
     for (int s = 1; s < steps; ++s) step(s);
     // An evaluation batch (partial: the loader pads it) allocates nothing either.
-    loader.load(std::span<const int64_t>(order.data(), options.batch_size - 1));
-    executor.forward(false);
-    executor.compute_loss();
-    metrics.add(executor);
+    loader.load(std::span<const int64_t>(order.data(), options.batch_size - 1), batch);
+    executor.forward(batch, false);
+    executor.compute_loss(batch);
+    metrics.add(executor, batch);
     return counter.count();
 }
 

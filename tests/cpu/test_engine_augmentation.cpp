@@ -1,10 +1,11 @@
 // Training-time augmentation keeps box labels on the pixels they describe.
+// No executor: the loader fills a Batch of a layout.
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "engine/batch_loader.hpp"
-#include "engine/cpu_executor.hpp"
+#include "engine/graph.hpp"
 #include "ladon/error.hpp"
 #include "ladon/model.hpp"
 
@@ -34,26 +35,25 @@ private:
     std::vector<ladon::TaskInfo> tasks_{{"box", ladon::TaskKind::regression, 4}};
 };
 
-std::unique_ptr<ladon::engine::CpuExecutor> make_test_executor() {
+ladon::engine::BatchLayout test_layout() {
     ladon::ModelBuilder builder(1, 9, 11);
     builder.trunk().flatten();
     builder.head("box", ladon::Loss::smooth_l1).dense(4);
-    return std::make_unique<ladon::engine::CpuExecutor>(ladon::engine::build_graph(builder.build(), 8), ladon::engine::ExecutorOptions{});
+    return ladon::engine::BatchLayout::of(ladon::engine::build_graph(builder.build(), 8));
 }
 
 TEST(EngineAugmentation, ShiftedAndFlippedBoxesStillFrameTheirPixel) {
     OnePixel data;
-    auto executor_owner = make_test_executor();
-    auto& executor = *executor_owner;
-    ladon::engine::BatchLoader loader(data, executor, {2, true, {"box"}, 7});
+    ladon::engine::BatchLoader loader(data, test_layout(), {2, true, {"box"}, 7});
+    ladon::engine::Batch batch(test_layout());
     const std::vector<int64_t> indices{0, 1, 2, 3, 4, 5, 6, 7};
     std::set<std::pair<int, int>> moves;
     int flipped_or_moved = 0;
     for (int64_t step = 0; step < 40; ++step) {
-        loader.load(indices, step);
+        loader.load(indices, batch, step);
         for (int64_t row = 0; row < 8; ++row) {
-            const float* image = executor.input() + row * 99;
-            const float* box = executor.targets(0) + row * 4;
+            const float* image = batch.input().data() + row * 99;
+            const float* box = batch.targets(0) + row * 4;
             int bright = -1;
             for (int i = 0; i < 99; ++i)
                 if (image[i] == 1.0f) bright = i;
@@ -75,23 +75,20 @@ TEST(EngineAugmentation, ShiftedAndFlippedBoxesStillFrameTheirPixel) {
 
 TEST(EngineAugmentation, SameStepGivesTheSameBatch) {
     OnePixel data;
-    auto executor_owner = make_test_executor();
-    auto& executor = *executor_owner;
-    ladon::engine::BatchLoader loader(data, executor, {2, true, {"box"}, 7});
+    ladon::engine::BatchLoader loader(data, test_layout(), {2, true, {"box"}, 7});
+    ladon::engine::Batch batch(test_layout());
     const std::vector<int64_t> indices{0, 1, 2, 3, 4, 5, 6, 7};
-    loader.load(indices, 5);
-    const std::vector<float> first(executor.input(), executor.input() + 8 * 99);
-    loader.load(indices, 6);
-    loader.load(indices, 5);
-    EXPECT_EQ(std::vector<float>(executor.input(), executor.input() + 8 * 99), first);
+    loader.load(indices, batch, 5);
+    const std::vector<float> first(batch.input().begin(), batch.input().end());
+    loader.load(indices, batch, 6);
+    loader.load(indices, batch, 5);
+    EXPECT_EQ(std::vector<float>(batch.input().begin(), batch.input().end()), first);
 }
 
 TEST(EngineAugmentation, BoxTaskMustBeAFourWideRegression) {
     OnePixel data;
-    auto executor_owner = make_test_executor();
-    auto& executor = *executor_owner;
     try {
-        ladon::engine::BatchLoader loader(data, executor, {1, false, {"shape"}, 1});
+        ladon::engine::BatchLoader loader(data, test_layout(), {1, false, {"shape"}, 1});
         FAIL() << "no error";
     } catch (const ladon::Error& e) {
         EXPECT_NE(std::string(e.what()).find("box task 'shape' must be a regression task of width 4"), std::string::npos)

@@ -134,11 +134,10 @@ TEST(EngineConfig, TomlModelEqualsTheBuilderModel) {
     engine::CpuExecutor builder_executor(builder_graph, {.seed = 17});
     ASSERT_TRUE(std::equal(toml_executor.parameters().begin(), toml_executor.parameters().end(),
                            builder_executor.parameters().begin(), builder_executor.parameters().end()));
-    ladon::testing::fill_batch(toml_executor, 3);
-    ladon::testing::fill_batch(builder_executor, 3);
-    toml_executor.forward(true);
-    builder_executor.forward(true);
-    EXPECT_EQ(toml_executor.compute_loss(), builder_executor.compute_loss());
+    const engine::Batch batch = ladon::testing::make_batch(toml_executor, 3);
+    toml_executor.forward(batch, true);
+    builder_executor.forward(batch, true);
+    EXPECT_EQ(toml_executor.compute_loss(batch), builder_executor.compute_loss(batch));
     for (int h = 0; h < 3; ++h) EXPECT_EQ(toml_executor.head_weights()[h], builder_executor.head_weights()[h]);
 }
 

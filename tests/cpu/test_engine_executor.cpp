@@ -19,12 +19,12 @@ namespace {
 
 using ladon::testing::dag_model;
 using ladon::testing::gated_model;
-using ladon::testing::fill_batch;
+using ladon::testing::make_batch;
 
 // The total loss in training mode at the executor's current parameters.
-double training_loss(Executor& executor) {
-    executor.forward(true);
-    return executor.compute_loss();
+double training_loss(Executor& executor, const Batch& batch_data) {
+    executor.forward(batch_data, true);
+    return executor.compute_loss(batch_data);
 }
 
 struct FiniteDifferenceReport {
@@ -37,10 +37,11 @@ struct FiniteDifferenceReport {
 // `per_slice` elements of every slice in `slices` (name, offset, count).
 // Elements where the one-sided differences disagree sit on a kink (ReLU at 0,
 // a max-pool switch) and are skipped.
-FiniteDifferenceReport check_parameter_gradients(Executor& executor, const std::vector<BufferSlice>& slices,
+FiniteDifferenceReport check_parameter_gradients(Executor& executor, const Batch& batch_data,
+                                                 const std::vector<BufferSlice>& slices,
                                                  int per_slice, double step, double relative_tolerance,
                                                  double absolute_tolerance) {
-    training_loss(executor);
+    training_loss(executor, batch_data);
     executor.backward();
     const std::vector<float> analytic(executor.gradients().begin(), executor.gradients().end());
     std::span<float> parameters = executor.parameters();
@@ -55,11 +56,11 @@ FiniteDifferenceReport check_parameter_gradients(Executor& executor, const std::
             const float original = parameters[index];
             const float plus = original + float(step), minus = original - float(step);
             parameters[index] = plus;
-            const double loss_plus = training_loss(executor);
+            const double loss_plus = training_loss(executor, batch_data);
             parameters[index] = minus;
-            const double loss_minus = training_loss(executor);
+            const double loss_minus = training_loss(executor, batch_data);
             parameters[index] = original;
-            const double loss_zero = training_loss(executor);
+            const double loss_zero = training_loss(executor, batch_data);
             const double h_plus = double(plus) - double(original), h_minus = double(original) - double(minus);
             const double numeric = (loss_plus - loss_minus) / (h_plus + h_minus);
             const double right = (loss_plus - loss_zero) / h_plus, left = (loss_zero - loss_minus) / h_minus;
@@ -81,9 +82,9 @@ TEST(EngineExecutor, WholeModelGradientsMatchFiniteDifferencesOfTheTotalLoss) {
     // the same mask for every forward of one step, so the training-mode loss
     // is a deterministic function of the parameters.
     CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7});
-    fill_batch(executor, 11);
+    Batch batch_data = make_batch(executor, 11);
     const FiniteDifferenceReport report =
-        check_parameter_gradients(executor, executor.graph().parameters, 8, 2e-3, 2e-2, 2e-4);
+        check_parameter_gradients(executor, batch_data, executor.graph().parameters, 8, 2e-3, 2e-2, 2e-4);
     EXPECT_GE(report.checked, 80);
     EXPECT_LE(report.kinks, report.checked / 10) << report.kinks << " of " << report.checked << " on kinks";
 }
@@ -94,9 +95,9 @@ TEST(EngineExecutor, GatedModelGradientsMatchFiniteDifferences) {
     // first activation is tanh: a ReLU flipping inside the step shifts the
     // conv's differences by ~10% without tripping the kink test.
     CpuExecutor executor(build_graph(gated_model(), 3), {.seed = 5});
-    fill_batch(executor, 13);
+    Batch batch_data = make_batch(executor, 13);
     const FiniteDifferenceReport report =
-        check_parameter_gradients(executor, executor.graph().parameters, 8, 2e-3, 2e-2, 2e-4);
+        check_parameter_gradients(executor, batch_data, executor.graph().parameters, 8, 2e-3, 2e-2, 2e-4);
     EXPECT_GE(report.checked, 80);
     EXPECT_LE(report.kinks, report.checked / 10) << report.kinks << " of " << report.checked << " on kinks";
 }
@@ -105,8 +106,8 @@ TEST(EngineExecutor, GradientsMatchFiniteDifferencesAfterAnUpdateMovedTheDropout
     // After an update the step count changes, so dropout draws a new mask;
     // forward and backward must still agree on it.
     CpuExecutor executor(build_graph(dag_model({1.0f, 1.0f, 1.0f}, 0.5f), 3), {.seed = 3});
-    fill_batch(executor, 5);
-    training_loss(executor);
+    Batch batch_data = make_batch(executor, 5);
+    training_loss(executor, batch_data);
     executor.backward();
     executor.update(OptimizerOptions{}, 1e-3f);
     ASSERT_EQ(executor.step(), 1);
@@ -114,14 +115,14 @@ TEST(EngineExecutor, GradientsMatchFiniteDifferencesAfterAnUpdateMovedTheDropout
     for (const BufferSlice& slice : executor.graph().parameters)
         if (slice.name.starts_with("heads.cls") || slice.name.starts_with("trunk.11")) cls.push_back(slice);
     ASSERT_EQ(cls.size(), 4u);
-    const FiniteDifferenceReport report = check_parameter_gradients(executor, cls, 12, 2e-3, 2e-2, 2e-4);
+    const FiniteDifferenceReport report = check_parameter_gradients(executor, batch_data, cls, 12, 2e-3, 2e-2, 2e-4);
     EXPECT_LE(report.kinks, report.checked / 10) << report.kinks << " of " << report.checked << " on kinks";
 }
 
 TEST(EngineExecutor, TotalLossIsTheWeightedSumOfHeadLosses) {
     CpuExecutor executor(build_graph(dag_model({1.0f, 0.5f, 2.0f}), 3), {.seed = 7});
-    fill_batch(executor, 11);
-    const double total = training_loss(executor);
+    Batch batch_data = make_batch(executor, 11);
+    const double total = training_loss(executor, batch_data);
     ASSERT_EQ(executor.head_losses().size(), 3u);
     double expected = 0.0;
     const std::vector<float> weights{1.0f, 0.5f, 2.0f};
@@ -135,9 +136,9 @@ TEST(EngineExecutor, TotalLossIsTheWeightedSumOfHeadLosses) {
 
 TEST(EngineExecutor, MaskedOutHeadHasZeroLossAndGivesNoGradient) {
     CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7});
-    fill_batch(executor, 11);
-    std::fill(executor.mask(2), executor.mask(2) + 3, 0.0f);  // "tags": no labels in this batch
-    training_loss(executor);
+    Batch batch_data = make_batch(executor, 11);
+    std::fill(batch_data.mask(2), batch_data.mask(2) + 3, 0.0f);  // "tags": no labels in this batch
+    training_loss(executor, batch_data);
     executor.backward();
     EXPECT_EQ(executor.head_losses()[2], 0.0f);
     for (const BufferSlice& slice : executor.graph().parameters) {
@@ -153,8 +154,8 @@ TEST(EngineExecutor, TrunkGradientIsTheSumOfEachHeadsGradient) {
     std::vector<std::vector<float>> gradients;
     for (const auto& weights : weightings) {
         CpuExecutor executor(build_graph(dag_model(weights), 3), {.seed = 21});
-        fill_batch(executor, 4);
-        training_loss(executor);
+        Batch batch_data = make_batch(executor, 4);
+        training_loss(executor, batch_data);
         executor.backward();
         gradients.emplace_back(executor.gradients().begin(), executor.gradients().end());
     }
@@ -190,9 +191,9 @@ TEST(EngineExecutor, SameSeedGivesBitwiseIdenticalLossesOverTwentySteps) {
     auto run = [](uint64_t seed) {
         CpuExecutor executor(build_graph(dag_model(), 3), {.seed = seed});
         std::vector<float> losses;
-        fill_batch(executor, 100);  // one batch, learnt by heart
+        Batch batch_data = make_batch(executor, 100);  // one batch, learnt by heart
         for (int step = 0; step < 20; ++step) {
-            training_loss(executor);
+            training_loss(executor, batch_data);
             executor.backward();
             executor.update(OptimizerOptions{}, 1e-2f);
             losses.insert(losses.end(), executor.head_losses().begin(), executor.head_losses().end());
@@ -213,9 +214,9 @@ TEST(EngineExecutor, BatchNormSyncThroughTheIdentityTrainsBitForBitAsWithoutIt) 
     auto run = [](bool synchronised, int& collectives) {
         CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 5});
         if (synchronised) executor.set_batch_norm_sync([&collectives](double*, int64_t) { ++collectives; });
-        fill_batch(executor, 100);
+        Batch batch_data = make_batch(executor, 100);
         for (int step = 0; step < 4; ++step) {
-            training_loss(executor);
+            training_loss(executor, batch_data);
             executor.backward();
             executor.update(OptimizerOptions{}, 1e-2f);
         }
@@ -261,39 +262,39 @@ TEST(EngineExecutor, InitialisationIsPyTorchsUniformFanInAndBatchNormOnesZeros) 
 
 TEST(EngineExecutor, EvaluationForwardIsRepeatableAndUsesRunningStatistics) {
     CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7});
-    fill_batch(executor, 11);
-    executor.forward(false);
+    Batch batch_data = make_batch(executor, 11);
+    executor.forward(batch_data, false);
     const std::vector<float> first(executor.head_output(0), executor.head_output(0) + 15);
-    executor.forward(false);
+    executor.forward(batch_data, false);
     EXPECT_TRUE(std::equal(first.begin(), first.end(), executor.head_output(0)));
     // A training forward updates batch norm's running statistics ...
     const std::vector<float> state_before(executor.state().begin(), executor.state().end());
-    executor.forward(true);
+    executor.forward(batch_data, true);
     EXPECT_NE(state_before, std::vector<float>(executor.state().begin(), executor.state().end()));
     // ... which the next evaluation forward then uses.
-    executor.forward(false);
+    executor.forward(batch_data, false);
     EXPECT_FALSE(std::equal(first.begin(), first.end(), executor.head_output(0)));
 }
 
 // ---------------------------------------------------------------- uncertainty weighting
 
 TEST(EngineExecutor, UncertaintyWeightingAddsOneLogVariancePerHeadAfterTheModel) {
-    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .task_weighting = TaskWeighting::uncertainty});
     const int64_t model = executor.graph().parameter_count;
     EXPECT_EQ(int64_t(executor.parameters().size()), model + 3);
     EXPECT_EQ(int64_t(executor.gradients().size()), model + 3);
-    ASSERT_EQ(executor.task_log_variances().size(), 3u);
-    for (float s : executor.task_log_variances()) EXPECT_EQ(s, 0.0f);  // every task weight starts at exp(0)
-    EXPECT_EQ(executor.task_log_variances().data(), executor.parameters().data() + model);
+    ASSERT_EQ(executor.task_weighting_values().size(), 3u);
+    for (float s : executor.task_weighting_values()) EXPECT_EQ(s, 0.0f);  // every task weight starts at exp(0)
+    EXPECT_EQ(executor.task_weighting_values().data(), executor.parameters().data() + model);
 }
 
 TEST(EngineExecutor, UncertaintyLogVarianceGradientIsOneMinusWeightedLoss) {
-    CpuExecutor executor(build_graph(dag_model({1.0f, 0.5f, 2.0f}), 3), {.seed = 7, .learn_task_weights = true});
-    fill_batch(executor, 11);
+    CpuExecutor executor(build_graph(dag_model({1.0f, 0.5f, 2.0f}), 3), {.seed = 7, .task_weighting = TaskWeighting::uncertainty});
+    Batch batch_data = make_batch(executor, 11);
     const int64_t model = executor.graph().parameter_count;
     const std::vector<float> s{0.3f, -0.4f, 1.1f}, w{1.0f, 0.5f, 2.0f};
     for (int h = 0; h < 3; ++h) executor.parameters()[model + h] = s[h];
-    const double total = training_loss(executor);
+    const double total = training_loss(executor, batch_data);
     double expected_total = 0.0;
     for (int h = 0; h < 3; ++h) {
         const double loss = executor.head_losses()[h];
@@ -308,16 +309,16 @@ TEST(EngineExecutor, UncertaintyLogVarianceGradientIsOneMinusWeightedLoss) {
     std::vector<BufferSlice> slices{{"log_variances", model, 3, {3}, BufferSlice::Init::zeros, 1}};
     for (const BufferSlice& slice : executor.graph().parameters)
         if (slice.name.starts_with("heads.")) slices.push_back(slice);
-    const FiniteDifferenceReport report = check_parameter_gradients(executor, slices, 4, 2e-3, 2e-2, 2e-4);
+    const FiniteDifferenceReport report = check_parameter_gradients(executor, batch_data, slices, 4, 2e-3, 2e-2, 2e-4);
     EXPECT_LE(report.kinks, report.checked / 10) << report.kinks << " of " << report.checked << " on kinks";
 }
 
 TEST(EngineExecutor, GradientsFinalHookTilesTheBufferTopDownWithFinalValuesOnTheDag) {
     // The DAG: a head on a trunk junction ("tags" on "sum"), batch norm,
     // concat; learned task weights, whose gradients are final before backward.
-    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
-    fill_batch(executor, 5);
-    training_loss(executor);
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .task_weighting = TaskWeighting::uncertainty});
+    Batch batch_data = make_batch(executor, 5);
+    training_loss(executor, batch_data);
     const auto ranges = testing::backward_recording_final_ranges(executor, executor.gradients().data());
     testing::expect_final_ranges_tile_the_buffer(ranges, executor.gradients());
     // The log-variances come first, alone; then one range per node with parameters at most.
@@ -328,7 +329,7 @@ TEST(EngineExecutor, GradientsFinalHookTilesTheBufferTopDownWithFinalValuesOnThe
     EXPECT_LE(int(ranges.size()), writers + 1);
     EXPECT_GT(int(ranges.size()), writers / 2);
     // A second backward reports the same ranges again.
-    training_loss(executor);
+    training_loss(executor, batch_data);
     const auto again = testing::backward_recording_final_ranges(executor, executor.gradients().data());
     ASSERT_EQ(again.size(), ranges.size());
     for (std::size_t r = 0; r < ranges.size(); ++r) EXPECT_EQ(again[r].begin, ranges[r].begin);
@@ -344,8 +345,8 @@ TEST(EngineExecutor, GradientsFinalHookWaitsForEveryHeadOfAHeadGroupsSharedBlock
     const Graph graph = build_graph(default_run_config().model, 4);
     ASSERT_EQ(graph.head_groups.size(), 1u);
     CpuExecutor executor(graph, {.seed = 3});
-    fill_batch(executor, 2);
-    training_loss(executor);
+    Batch batch_data = make_batch(executor, 2);
+    training_loss(executor, batch_data);
     const auto ranges = testing::backward_recording_final_ranges(executor, executor.gradients().data());
     testing::expect_final_ranges_tile_the_buffer(ranges, executor.gradients());
     const HeadGroup& group = graph.head_groups[0];
@@ -359,29 +360,28 @@ TEST(EngineExecutor, GradientsFinalHookWaitsForEveryHeadOfAHeadGroupsSharedBlock
 
 TEST(EngineExecutor, AGradientsFinalHookLeavesTheGradientsAsWithout) {
     CpuExecutor hooked(build_graph(dag_model(), 3), {.seed = 7}), plain(build_graph(dag_model(), 3), {.seed = 7});
-    fill_batch(hooked, 5);
-    fill_batch(plain, 5);
-    training_loss(hooked);
-    training_loss(plain);
+    Batch batch_data = make_batch(hooked, 5);
+    training_loss(hooked, batch_data);
+    training_loss(plain, batch_data);
     testing::backward_recording_final_ranges(hooked, hooked.gradients().data());
     plain.backward();
     EXPECT_EQ(std::memcmp(hooked.gradients().data(), plain.gradients().data(), plain.gradients().size() * 4), 0);
 }
 
 TEST(EngineExecutor, UncertaintyTrainingMovesTheLogVariances) {
-    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .learn_task_weights = true});
-    fill_batch(executor, 11);
+    CpuExecutor executor(build_graph(dag_model(), 3), {.seed = 7, .task_weighting = TaskWeighting::uncertainty});
+    Batch batch_data = make_batch(executor, 11);
     for (int step = 0; step < 10; ++step) {
-        training_loss(executor);
+        training_loss(executor, batch_data);
         executor.backward();
         executor.update(OptimizerOptions{}, 1e-2f);
     }
-    for (float s : executor.task_log_variances()) EXPECT_GT(std::abs(s), 1e-3f);
+    for (float s : executor.task_weighting_values()) EXPECT_GT(std::abs(s), 1e-3f);
 }
 
 TEST(EngineExecutor, WeightDecayNeverTouchesTaskLogVariances) {
     CpuExecutor executor(build_graph(dag_model(), 3),
-                      {.seed = 7, .optimizer = OptimizerOptions::Kind::sgd, .learn_task_weights = true});
+                      {.seed = 7, .optimizer = OptimizerOptions::Kind::sgd, .task_weighting = TaskWeighting::uncertainty});
     const int64_t model = executor.graph().parameter_count;
     for (int h = 0; h < 3; ++h) executor.parameters()[model + h] = 0.5f;
     const std::vector<float> before(executor.parameters().begin(), executor.parameters().end());
@@ -424,14 +424,15 @@ TEST(EngineExecutor, MemoryPlanMatchesTheGraphsBuffers) {
         EXPECT_EQ(plan.gradients, 4 * params);
         EXPECT_EQ(plan.optimizer_state, 2 * 4 * params);  // first and second moments
         // Values and gradients of every stored tensor; batch norm's saved mean
-        // and inverse std; max pool's argmax; targets (1 + 4 + 3 per row) and
-        // masks (1 per head and row).
-        const int64_t saved = 2 * 4, argmax = 3 * 4 * 4 * 3, targets = 3 * (1 + 4 + 3), masks = 3 * 3;
-        EXPECT_EQ(plan.activations, 4 * (2 * arena_floats(graph) + saved + argmax + targets + masks));
+        // and inverse std; max pool's argmax. The batch (targets 1 + 4 + 3
+        // per row, a mask per head and row) is the caller's Batch.
+        const int64_t saved = 2 * 4, argmax = 3 * 4 * 4 * 3;
+        EXPECT_EQ(plan.activations, 4 * (2 * arena_floats(graph) + saved + argmax));
+        EXPECT_EQ(adamw.batch_layout().target_floats(), 3 * (1 + 4 + 3));
         EXPECT_GT(plan.workspace, 0);
     }
     {
-        CpuExecutor sgd(Graph(graph), {.seed = 1, .optimizer = OptimizerOptions::Kind::sgd, .learn_task_weights = true});
+        CpuExecutor sgd(Graph(graph), {.seed = 1, .optimizer = OptimizerOptions::Kind::sgd, .task_weighting = TaskWeighting::uncertainty});
         const auto plan = sgd.memory_plan();
         EXPECT_EQ(plan.gradients, 4 * (params + 3));
         EXPECT_EQ(plan.optimizer_state, 4 * (params + 3));  // one momentum buffer

@@ -35,7 +35,7 @@ TEST(EngineLossBits, FashionMtlTwoHundredCpuStepsGiveTheRecordedLossBits) {
     const auto data = make_train_dataset(config.data);
     omp_set_num_threads(2);
     engine::CpuExecutor executor(engine::build_graph(config.model, config.training.batch_size),
-                                 {config.training.seed, config.training.optimizer.kind, false});
+                                 {config.training.seed, config.training.optimizer.kind, ladon::TaskWeighting::fixed});
     const std::vector<float> losses = loss_sequence(executor, *data, config, 200);
     ASSERT_EQ(losses.size(), 200u * 4u);
     const std::string core = openblas_get_corename();

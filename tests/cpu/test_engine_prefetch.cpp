@@ -1,6 +1,7 @@
 // The background batch prefetcher gives exactly the batches the loader gives
 // for the same steps, across epochs and with augmentation; a failure while
-// loading reaches the caller at the step it belongs to.
+// loading reaches the caller at the step it belongs to. No executor is
+// involved: batches are values of a layout.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +11,6 @@
 #include <vector>
 
 #include "engine/batch_loader.hpp"
-#include "engine/cpu_executor.hpp"
 #include "ladon/config.hpp"
 #include "ladon/dataset.hpp"
 #include "ladon/error.hpp"
@@ -20,8 +20,8 @@ namespace {
 
 constexpr uint64_t kSeed = 3;
 
-std::unique_ptr<CpuExecutor> make_executor(const RunConfig& config, int64_t batch) {
-    return std::make_unique<CpuExecutor>(build_graph(config.model, batch), ExecutorOptions{});
+BatchLayout layout_of(const RunConfig& config, int64_t batch) {
+    return BatchLayout::of(build_graph(config.model, batch));
 }
 
 RunConfig small_config() {
@@ -30,16 +30,12 @@ RunConfig small_config() {
     return config;
 }
 
-// Everything a step's batch consists of, as the executor holds it.
-std::vector<float> staged(Executor& executor) {
-    const int64_t batch = executor.batch();
-    EXPECT_EQ(executor.graph().tensors[0].shape.batch, batch);
-    // Tensor 0's shape includes the batch.
-    std::vector<float> all(executor.input(), executor.input() + executor.graph().tensors[0].shape.elements());
-    for (int h = 0; h < int(executor.graph().heads.size()); ++h) {
-        all.insert(all.end(), executor.targets(h), executor.targets(h) + batch * executor.target_floats(h));
-        all.insert(all.end(), executor.mask(h), executor.mask(h) + batch);
-    }
+// Everything a batch consists of.
+std::vector<float> contents(const Batch& batch) {
+    std::vector<float> all(batch.input().begin(), batch.input().end());
+    all.insert(all.end(), batch.all_targets().begin(), batch.all_targets().end());
+    all.insert(all.end(), batch.all_masks().begin(), batch.all_masks().end());
+    all.push_back(float(batch.loaded_rows()));
     return all;
 }
 
@@ -62,44 +58,53 @@ private:
 };
 
 // Rank 1 of 2 (rows 4..7 of every global batch of 8), three epochs' worth of
-// steps, a shift and a flip: after each next() the executor holds what
-// BatchLoader::load stages for the same rows and step, bit for bit, for any
-// depth.
+// steps, a shift and a flip: each next() gives what BatchLoader::load gives
+// for the same rows and step, bit for bit, for any depth, and the batch it
+// gave stays as it was (no reload into it) until the next call.
 TEST(EnginePrefetch, BatchesAreTheLoadersBitForBit) {
     const RunConfig config = small_config();
     auto data = make_train_dataset(config.data);
     const Augmentation augmentation{2, true, {"box"}, kSeed, 4};
     const StepOrder order{kSeed, data->size(), 8, 4, 4};
     ASSERT_EQ(order.steps_per_epoch(), 5);
-    auto reference = make_executor(config, 4);
-    BatchLoader loader(*data, *reference, augmentation);
+    const BatchLayout layout = layout_of(config, 4);
+    BatchLoader loader(*data, layout, augmentation);
+    Batch reference(layout);
     for (int depth : {1, 2, 3}) {
-        auto executor = make_executor(config, 4);
         const int64_t first = 2, last = 14;  // from inside epoch 1 to inside epoch 3
-        BatchPrefetcher prefetcher(*data, *executor, order, augmentation, first, last, depth);
+        BatchPrefetcher prefetcher(*data, layout, plain_host_memory(), order, augmentation, first, last, depth);
         std::vector<int64_t> permutation;
-        // The activation after the input in the arena: next() must not write
-        // past the input (a slot sized batch x batch once did).
-        const TensorShape& after = executor->graph().tensors[1].shape;
-        auto* neighbour = const_cast<float*>(executor->tensor_value(1));
         for (int64_t step = first; step < last; ++step) {
-            std::fill(neighbour, neighbour + after.elements(), 12345.0f);
-            EXPECT_EQ(prefetcher.next(step), 4);
-            EXPECT_EQ(std::count(neighbour, neighbour + after.elements(), 12345.0f), after.elements())
-                << "step " << step << ": next() wrote past the input";
+            const Batch& batch = prefetcher.next(step);
+            EXPECT_EQ(batch.loaded_rows(), 4);
+            const std::vector<float> given = contents(batch);
             shuffled_indices(kSeed, step / 5 + 1, permutation, data->size());
-            loader.load(std::span<const int64_t>(permutation.data() + (step % 5) * 8 + 4, 4), step);
-            const std::vector<float> expected = staged(*reference), actual = staged(*executor);
-            ASSERT_EQ(expected, actual) << "depth " << depth << ", step " << step;
+            loader.load(std::span<const int64_t>(permutation.data() + (step % 5) * 8 + 4, 4), reference, step);
+            ASSERT_EQ(contents(reference), given) << "depth " << depth << ", step " << step;
+            ASSERT_EQ(contents(batch), given) << "depth " << depth << ", step " << step << ": reloaded while lent";
         }
     }
+}
+
+// Augmentation needs no executor either: a flip mirrors the image and the box.
+TEST(EnginePrefetch, TheLoaderNeedsNoExecutor) {
+    const RunConfig config = small_config();
+    auto data = make_train_dataset(config.data);
+    const BatchLayout layout = layout_of(config, 2);
+    Batch plain(layout), augmented(layout);
+    const std::vector<int64_t> rows = {0, 1};
+    BatchLoader(*data, layout).load(rows, plain);
+    BatchLoader(*data, layout, Augmentation{0, true, {"box"}, kSeed, 0}).load(rows, augmented, 0);
+    EXPECT_EQ(plain.loaded_rows(), 2);
+    EXPECT_NE(contents(plain), contents(augmented));
+    EXPECT_THROW(BatchLoader(*data, layout).load(rows, *std::make_unique<Batch>(layout_of(config, 3))), Error);
 }
 
 TEST(EnginePrefetch, StepsOutOfOrderOrPastTheEndAreErrors) {
     const RunConfig config = small_config();
     auto data = make_train_dataset(config.data);
-    auto executor = make_executor(config, 8);
-    BatchPrefetcher prefetcher(*data, *executor, {kSeed, data->size(), 8, 0, 8}, {}, 0, 2);
+    const BatchLayout layout = layout_of(config, 8);
+    BatchPrefetcher prefetcher(*data, layout, plain_host_memory(), {kSeed, data->size(), 8, 0, 8}, {}, 0, 2);
     try {
         prefetcher.next(1);
         FAIL() << "step 1 before step 0";
@@ -107,11 +112,12 @@ TEST(EnginePrefetch, StepsOutOfOrderOrPastTheEndAreErrors) {
         EXPECT_NE(std::string(e.what()).find("asked for step 1, but the next prefetched step is 0"), std::string::npos)
             << e.what();
     }
-    EXPECT_EQ(prefetcher.next(0), 8);
-    EXPECT_EQ(prefetcher.next(1), 8);
+    EXPECT_EQ(prefetcher.next(0).loaded_rows(), 8);
+    EXPECT_EQ(prefetcher.next(1).loaded_rows(), 8);
     EXPECT_THROW(prefetcher.next(2), Error);
-    EXPECT_THROW(BatchPrefetcher(*data, *executor, {kSeed, data->size(), 8, 0, 8}, {}, 0, 2, 0), Error);
-    EXPECT_THROW(BatchPrefetcher(*data, *executor, {kSeed, data->size(), 8, 4, 8}, {}, 0, 2), Error);
+    EXPECT_THROW(BatchPrefetcher(*data, layout, plain_host_memory(), {kSeed, data->size(), 8, 0, 8}, {}, 0, 2, 0),
+                 Error);
+    EXPECT_THROW(BatchPrefetcher(*data, layout, plain_host_memory(), {kSeed, data->size(), 8, 4, 8}, {}, 0, 2), Error);
 }
 
 // The steps before the one holding the corrupt sample come through; that
@@ -123,9 +129,9 @@ TEST(EnginePrefetch, ACorruptSampleFailsItsOwnStepWithTheDatasetsMessage) {
     const int64_t bad_step = 3;
     OneBadSample data(make_train_dataset(config.data), permutation[bad_step * 8 + 5]);
     for (int depth : {1, 2, 4}) {
-        auto executor = make_executor(config, 8);
-        BatchPrefetcher prefetcher(data, *executor, {kSeed, data.size(), 8, 0, 8}, {}, 0, 5, depth);
-        for (int64_t step = 0; step < bad_step; ++step) EXPECT_EQ(prefetcher.next(step), 8);
+        BatchPrefetcher prefetcher(data, layout_of(config, 8), plain_host_memory(), {kSeed, data.size(), 8, 0, 8}, {},
+                                   0, 5, depth);
+        for (int64_t step = 0; step < bad_step; ++step) EXPECT_EQ(prefetcher.next(step).loaded_rows(), 8);
         try {
             prefetcher.next(bad_step);
             FAIL() << "depth " << depth << ": the corrupt sample was not reported";
@@ -141,10 +147,10 @@ TEST(EnginePrefetch, ACorruptSampleFailsItsOwnStepWithTheDatasetsMessage) {
 TEST(EnginePrefetch, DestroyingWithBatchesPendingReturns) {
     const RunConfig config = small_config();
     auto data = make_train_dataset(config.data);
-    auto executor = make_executor(config, 8);
-    { BatchPrefetcher untouched(*data, *executor, {kSeed, data->size(), 8, 0, 8}, {}, 0, 1000, 3); }
-    BatchPrefetcher prefetcher(*data, *executor, {kSeed, data->size(), 8, 0, 8}, {}, 0, 1000, 3);
-    EXPECT_EQ(prefetcher.next(0), 8);
+    const BatchLayout layout = layout_of(config, 8);
+    { BatchPrefetcher untouched(*data, layout, plain_host_memory(), {kSeed, data->size(), 8, 0, 8}, {}, 0, 1000, 3); }
+    BatchPrefetcher prefetcher(*data, layout, plain_host_memory(), {kSeed, data->size(), 8, 0, 8}, {}, 0, 1000, 3);
+    EXPECT_EQ(prefetcher.next(0).loaded_rows(), 8);
 }
 
 }  // namespace

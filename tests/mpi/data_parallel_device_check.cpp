@@ -5,7 +5,7 @@
 // bits. About a third of each head's labels are missing (masks), so the
 // ranks' present counts differ and the head-gradient weighting N·P_r/P
 // (Executor::scale_head_gradient) and the learned task weights' gradients
-// (set_task_weight_gradient) decide the result: without them the ranks train
+// (set_task_weighting_losses) decide the result: without them the ranks train
 // on another loss and miss by far more than the tolerance.
 //
 //   data_parallel_device_check MODE TOLERANCE [BUCKET_BYTES]
@@ -116,22 +116,22 @@ uint64_t mix(uint64_t x) {  // splitmix64
 }
 float uniform(uint64_t key) { return float(mix(key) >> 40) / float(1 << 24); }  // [0, 1)
 
-// Row `row` of the global batch of step `step`, written to the executor's
-// row `slot`: an image, a class (head 0) and a binary target (head 1), each
-// label missing with probability 0.35.
-void fill_row(Executor& executor, int step, int64_t row, int64_t slot) {
-    const int64_t pixels = executor.graph().tensors[0].shape.per_sample();
+// Row `row` of the global batch of step `step`, written to the batch's row
+// `slot`: an image, a class (head 0) and a binary target (head 1), each label
+// missing with probability 0.35.
+void fill_row(Batch& batch, int step, int64_t row, int64_t slot) {
+    const int64_t pixels = batch.layout().input.per_sample();
     const uint64_t base = (uint64_t(step) << 32) + uint64_t(row) * 1000;
-    float* image = executor.input() + slot * pixels;
+    float* image = batch.input().data() + slot * pixels;
     double left = 0, right = 0;
     for (int64_t i = 0; i < pixels; ++i) {
         image[i] = 2.0f * uniform(base + uint64_t(i)) - 1.0f;
         (i % 6 < 3 ? left : right) += image[i];
     }
-    executor.targets(0)[slot] = left > right ? (left > right + 1.0 ? 2.0f : 1.0f) : 0.0f;
-    executor.targets(1)[slot] = left + right > 0 ? 1.0f : 0.0f;
-    executor.mask(0)[slot] = uniform(base + 900) < 0.35f ? 0.0f : 1.0f;
-    executor.mask(1)[slot] = uniform(base + 901) < 0.35f ? 0.0f : 1.0f;
+    batch.targets(0)[slot] = left > right ? (left > right + 1.0 ? 2.0f : 1.0f) : 0.0f;
+    batch.targets(1)[slot] = left + right > 0 ? 1.0f : 0.0f;
+    batch.mask(0)[slot] = uniform(base + 900) < 0.35f ? 0.0f : 1.0f;
+    batch.mask(1)[slot] = uniform(base + 901) < 0.35f ? 0.0f : 1.0f;
 }
 
 ladon::ModelSpec model() {
@@ -180,7 +180,7 @@ struct Run {
     const char* name;
     OptimizerOptions optimizer;
     std::string mode;
-    ExecutorOptions options() const { return {5, optimizer.kind, /*learn_task_weights=*/true, /*cuda_graphs=*/false}; }
+    ExecutorOptions options() const { return {5, optimizer.kind, ladon::TaskWeighting::uncertainty, /*cuda_graphs=*/false}; }
 };
 
 // Rank 0: one process with batch B on the CPU executor (the single-process
@@ -189,10 +189,11 @@ struct Run {
 bool matches_one_cpu_process(const Run& run, Executor& ranks_result, int ranks,
                              const std::vector<std::vector<float>>& ranks_losses, double tolerance) {
     CpuExecutor reference(build_graph(model(), global_batch), run.options());
+    Batch batch(reference.batch_layout());
     double losses = 0;
     for (int step = 0; step < steps; ++step) {
-        for (int64_t row = 0; row < global_batch; ++row) fill_row(reference, step, row, row);
-        if (!reference.train_step(run.optimizer, run.optimizer.learning_rate)) {
+        for (int64_t row = 0; row < global_batch; ++row) fill_row(batch, step, row, row);
+        if (!reference.train_step(batch, run.optimizer, run.optimizer.learning_rate)) {
             std::printf("data parallel device check: the reference's step %d has a loss that is not finite\n", step);
             return false;
         }
@@ -246,10 +247,11 @@ Trained train(const Run& run, Communicator& host, Communicator& group, int devic
     trained.losses.resize(steps);
     DataParallel parallel(group, executor, bucket_bytes);
     parallel.broadcast_state();
+    Batch batch(executor.batch_layout(), executor.batch_memory());
     for (int step = 0; step < steps; ++step) {
         const int64_t rows = executor.batch();
-        for (int64_t slot = 0; slot < rows; ++slot) fill_row(executor, step, rank * rows + slot, slot);
-        if (!parallel.train_step(run.optimizer, run.optimizer.learning_rate, trained.losses[step]))
+        for (int64_t slot = 0; slot < rows; ++slot) fill_row(batch, step, rank * rows + slot, slot);
+        if (!parallel.train_step(batch, run.optimizer, run.optimizer.learning_rate, trained.losses[step]))
             throw ladon::Error(fmt::format("step {}: a loss is not finite", step));
     }
     trained.buckets_last_step = parallel.buckets_last_step();
