@@ -76,6 +76,26 @@ double max_loss_difference(Executor& cpu, Executor& cuda, const Dataset& data, i
     return worst;
 }
 
+// One forward, loss and backward on both backends: the losses, then every
+// parameter gradient within 1e-5 of the largest. Returns that largest.
+double one_step_gradients_match(CpuExecutor& cpu, CudaExecutor& cuda, const Batch& batch) {
+    cpu.forward(batch, true);
+    cuda.forward(batch, true);
+    EXPECT_NEAR(cpu.compute_loss(batch), cuda.compute_loss(batch), 1e-5);
+    cpu.backward();
+    cuda.backward();
+    cuda.pull_state();
+    double scale = 0.0;
+    for (float g : cpu.gradients()) scale = std::max(scale, double(std::abs(g)));
+    for (const BufferSlice& slice : cpu.graph().parameters)
+        for (int64_t i = 0; i < slice.count; ++i) {
+            EXPECT_NEAR(cpu.gradients()[slice.offset + i], cuda.gradients()[slice.offset + i], 1e-5 * scale)
+                << slice.name << "[" << i << "]";
+            if (::testing::Test::HasFailure()) return scale;
+        }
+    return scale;
+}
+
 // The embedded synthetic model (the default `ladon train`), AdamW as configured.
 struct SyntheticRun {
     RunConfig config = default_run_config();
@@ -163,18 +183,7 @@ TEST(CudaExecutorEmulated, GatedModelWithSoftmaxGlobalPoolMultiplyAndMixtureMatc
     CpuExecutor cpu(graph, options);
     CudaExecutor cuda(graph, options, 0);
     Batch batch_data = testing::make_batch(cpu, 3);
-    cpu.forward(batch_data, true);
-    cuda.forward(batch_data, true);
-    EXPECT_NEAR(cpu.compute_loss(batch_data), cuda.compute_loss(batch_data), 1e-5);
-    cpu.backward();
-    cuda.backward();
-    cuda.pull_state();
-    double scale = 0.0;
-    for (float g : cpu.gradients()) scale = std::max(scale, double(std::abs(g)));
-    for (const BufferSlice& slice : graph.parameters)
-        for (int64_t i = 0; i < slice.count; ++i)
-            ASSERT_NEAR(cpu.gradients()[slice.offset + i], cuda.gradients()[slice.offset + i], 1e-5 * scale)
-                << slice.name << "[" << i << "]";
+    one_step_gradients_match(cpu, cuda, batch_data);
     OptimizerOptions adamw;
     for (int step = 0; step < 10; ++step) {
         Batch batch_data = testing::make_batch(cpu, 20 + step);
@@ -192,18 +201,7 @@ TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpilo
     CpuExecutor cpu(graph, {5});
     CudaExecutor cuda(graph, {5}, 0);
     Batch batch_data = testing::make_batch(cpu, 9);
-    cpu.forward(batch_data, true);
-    cuda.forward(batch_data, true);
-    EXPECT_NEAR(cpu.compute_loss(batch_data), cuda.compute_loss(batch_data), 1e-5);
-    cpu.backward();
-    cuda.backward();
-    cuda.pull_state();
-    double scale = 0.0;
-    for (float g : cpu.gradients()) scale = std::max(scale, double(std::abs(g)));
-    for (const BufferSlice& slice : graph.parameters)
-        for (int64_t i = 0; i < slice.count; ++i)
-            ASSERT_NEAR(cpu.gradients()[slice.offset + i], cuda.gradients()[slice.offset + i], 1e-5 * scale)
-                << slice.name << "[" << i << "]";
+    const double scale = one_step_gradients_match(cpu, cuda, batch_data);
     // The input's gradient slot is never needed; every other tensor's is.
     for (std::size_t t = 1; t < graph.tensors.size(); ++t) {
         if (graph.tensors[t].alias_of >= 0) continue;

@@ -8,7 +8,9 @@
 // emulated faults) stay inside `#if defined(LADON_EMU)`.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstddef>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -104,5 +106,27 @@ protected:
 #endif
     }
 };
+
+// `size` floats uniform in [-scale, scale).
+inline std::vector<float> uniform_values(std::size_t size, unsigned seed, float scale = 1.0f) {
+    std::mt19937 generator(seed);
+    std::uniform_real_distribution<float> distribution(-scale, scale);
+    std::vector<float> values(size);
+    for (float& value : values) value = distribution(generator);
+    return values;
+}
+
+// Kernels that sum in another order than the CPU agree to rounding: each
+// element within absolute + relative * |expected|; the first five misses reported.
+inline void expect_all_near(const std::vector<float>& expected, const std::vector<float>& actual,
+                            const std::string& what, float absolute, float relative) {
+    ASSERT_EQ(expected.size(), actual.size()) << what;
+    int reported = 0;
+    for (std::size_t i = 0; i < expected.size() && reported < 5; ++i) {
+        if (std::abs(expected[i] - actual[i]) <= absolute + relative * std::abs(expected[i])) continue;
+        ADD_FAILURE() << what << ": element " << i << " expected " << expected[i] << ", got " << actual[i];
+        ++reported;
+    }
+}
 
 }  // namespace ladon::cuda_test

@@ -20,23 +20,13 @@ namespace {
 
 using cuda_test::DeviceBuffer;
 
-std::vector<float> random_values(std::size_t size, unsigned seed) {
-    std::mt19937 generator(seed);
-    std::uniform_real_distribution<float> distribution(-1.0f, 1.0f);
-    std::vector<float> values(size);
-    for (float& value : values) value = distribution(generator);
-    return values;
+std::vector<float> random_values(std::size_t size, unsigned seed, float scale = 1.0f) {
+    return cuda_test::uniform_values(size, seed, scale);
 }
 
 // Sums differ in order from the CPU's: equal to rounding.
 void expect_close(const std::vector<float>& expected, const std::vector<float>& actual, const std::string& what) {
-    ASSERT_EQ(expected.size(), actual.size()) << what;
-    int reported = 0;
-    for (std::size_t i = 0; i < expected.size() && reported < 5; ++i) {
-        if (std::abs(expected[i] - actual[i]) <= 1e-5f + 1e-5f * std::abs(expected[i])) continue;
-        ADD_FAILURE() << what << ": element " << i << " expected " << expected[i] << ", got " << actual[i];
-        ++reported;
-    }
+    cuda_test::expect_all_near(expected, actual, what, 1e-5f, 1e-5f);
 }
 
 struct Planes {
