@@ -271,6 +271,13 @@ const Batch& BatchPrefetcher::next(int64_t step) {
     return slot.batch;
 }
 
+const Batch* BatchPrefetcher::peek(int64_t step) {
+    if (step != expected_ || step >= last_step_) return nullptr;
+    Slot& slot = slots_[std::size_t(step) % slots_.size()];
+    std::lock_guard lock(mutex_);
+    return slot.step == step && !slot.failure ? &slot.batch : nullptr;
+}
+
 void shuffled_indices(uint64_t seed, int64_t epoch, std::vector<int64_t>& indices, int64_t n) {
     indices.resize(n);
     std::iota(indices.begin(), indices.end(), int64_t{0});

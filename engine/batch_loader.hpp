@@ -107,6 +107,9 @@ public:
 
     // Steps must be asked for in order, from first_step.
     const Batch& next(int64_t step);
+    // The batch of `step` if it is loaded already (nullptr if not, or if it
+    // failed): next(step) will return this one, unchanged. Never waits.
+    const Batch* peek(int64_t step);
 
 private:
     struct Slot {

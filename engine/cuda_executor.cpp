@@ -3,6 +3,8 @@
 // training step (a captured CUDA graph after the first).
 #include <algorithm>
 #include <cmath>
+#include <span>
+#include <utility>
 
 #include "engine/cuda_executor_impl.hpp"
 #include "engine/weighting/cuda_weighting.hpp"
@@ -48,6 +50,49 @@ void CudaExecutor::load_labels(const Batch& batch) {
         check(cudaMemcpyAsync(m.masks, batch.all_masks().data(), batch.all_masks().size_bytes(), cudaMemcpyHostToDevice,
                               m.stream.get()),
               "copying the batch's masks");
+}
+
+// train_step's `next`: its parts copied on the copy stream into next_batch,
+// after the move that last emptied it, while this step's kernels run.
+void CudaExecutor::stage_next(const Batch& next) {
+    Impl& m = *impl_;
+    const cudaStream_t c = m.copy_stream.get();
+    check(cudaStreamWaitEvent(c, m.next_free.get(), 0), "ordering the next batch's copy");
+    float* to = m.next_batch;
+    for (std::span<const float> part : {next.input(), next.all_targets(), next.all_masks()}) {
+        if (!part.empty())
+            check(cudaMemcpyAsync(to, part.data(), part.size_bytes(), cudaMemcpyHostToDevice, c),
+                  "copying the next batch in");
+        to += part.size();
+    }
+    check(cudaEventRecord(m.next_copied.get(), c), "cudaEventRecord (the next batch)");
+    m.staged = &next;
+}
+
+// A batch staged by the step before: moved into place on the device (after
+// its copy), instead of copied from the host. False if it was not staged.
+bool CudaExecutor::load_staged(const Batch& batch) {
+    Impl& m = *impl_;
+    const bool staged = m.staged == &batch;
+    if (m.staged != nullptr && !staged)  // a batch staged but not trained on: its copy must end before it may die
+        check(cudaEventSynchronize(m.next_copied.get()), "the next batch's copy");
+    m.staged = nullptr;
+    if (!staged) return false;
+    const cudaStream_t s = m.stream.get();
+    check(cudaStreamWaitEvent(s, m.next_copied.get(), 0), "waiting for the next batch's copy");
+    const float* from = m.next_batch;
+    const std::pair<float*, std::size_t> parts[] = {{m.activations, batch.input().size()},
+                                                    {m.targets, batch.all_targets().size()},
+                                                    {m.masks, batch.all_masks().size()}};
+    for (const auto& [to, floats] : parts) {
+        if (floats > 0)
+            check(cudaMemcpyAsync(to, from, floats * sizeof(float), cudaMemcpyDeviceToDevice, s),
+                  "moving the staged batch into place");
+        from += floats;
+    }
+    check(cudaEventRecord(m.next_free.get(), s), "cudaEventRecord (the staged batch moved)");
+    m.outputs_current = false;
+    return true;
 }
 
 // This step's dropout seeds: written by the host when the step is enqueued
@@ -254,14 +299,17 @@ void CudaExecutor::enqueue_step(const OptimizerOptions& optimizer, float learnin
 }
 
 bool CudaExecutor::train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
-                              const std::function<void(Executor&)>& gradients_ready) {
+                              const std::function<void(Executor&)>& gradients_ready, const Batch* next) {
     if (optimizer.kind != options_.optimizer)
         throw Error("executor: the optimizer kind changed after the optimizer state was planned");
     Impl& m = *impl_;
     const int heads = int(graph_.heads.size());
     check_batch(batch);
-    load_input(batch);
-    load_labels(batch);
+    if (next != nullptr) check_batch(*next);
+    if (!load_staged(batch)) {
+        load_input(batch);
+        load_labels(batch);
+    }
     if (gradients_ready) {
         // The hook works on the host's view (e.g. an MPI allreduce): the one
         // kind of step that waits in the middle, and is never captured.
@@ -297,6 +345,7 @@ bool CudaExecutor::train_step(const Batch& batch, const OptimizerOptions& optimi
         }
         m.captured.launch(m.stream.get());
     }
+    if (next != nullptr && next != &batch) stage_next(*next);  // copied while this step runs
     check(cudaStreamSynchronize(m.stream.get()), "the training step");
     m.outputs_current = true;
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());

@@ -13,7 +13,9 @@
 // descriptors and scratch), pinned host memory for the results a step
 // returns; batches come in pinned memory of their own (batch_memory()). A
 // step enqueues its copies and kernels without waiting; the host waits once,
-// at the end of train_step(), for the losses and outputs.
+// at the end of train_step(), for the losses and outputs. Given the next
+// step's batch, train_step() copies it in on a second stream while its own
+// kernels run, and the next step moves it into place on the device.
 //
 // CUDA graphs (ExecutorOptions::cuda_graphs): after one plain step,
 // train_step() captures the whole step (forward, loss, backward, update,
@@ -49,7 +51,7 @@ public:
     HostAllocator batch_memory() const override;
     void update(const OptimizerOptions& optimizer, float learning_rate) override;
     bool train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
-                    const std::function<void(Executor&)>& gradients_ready = {}) override;
+                    const std::function<void(Executor&)>& gradients_ready = {}, const Batch* next = nullptr) override;
     const float* head_output(int head) const override;
     void pull_state() override;
     void push_state() override;
@@ -81,6 +83,8 @@ protected:
 
 private:
     void upload_seeds();
+    void stage_next(const Batch& next);
+    bool load_staged(const Batch& batch);
     void enqueue_loss();
     void enqueue_loss_copies() const;
     void enqueue_output_copies() const;

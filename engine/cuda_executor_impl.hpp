@@ -51,12 +51,20 @@ struct CudaExecutor::Impl {
     int device = 0;
     std::string device_name;
     cuda::Stream stream;
+    // The next step's batch, copied in while this step runs (train_step's
+    // `next`): on its own stream into next_batch, which the step that trains
+    // on it moves into place on `stream`. next_free orders the copy after the
+    // move that emptied next_batch; next_copied the move after the copy.
+    cuda::Stream copy_stream;
+    cuda::Event next_copied, next_free;
+    const Batch* staged = nullptr;  // the batch in next_batch, or being copied there
     cuda::DeviceBuffer<unsigned char> memory;  // the one device allocation
     cuda_executor_detail::Layout layout;
     ArenaPlan plan;
 
     // Device buffers (views into `memory`).
     float *parameters = nullptr, *gradients = nullptr, *optimizer_state = nullptr, *state = nullptr;
+    float* next_batch = nullptr;  // input, targets and masks, as a Batch holds them
     float *activations = nullptr, *gradient_arena = nullptr, *saved = nullptr, *workspace = nullptr;
     int32_t* argmax = nullptr;
     float *targets = nullptr, *masks = nullptr, *head_losses = nullptr, *head_weights = nullptr;

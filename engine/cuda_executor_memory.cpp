@@ -52,6 +52,10 @@ void CudaExecutor::Impl::open_device(int index) {
     check(cudaSetDevice(index), "cudaSetDevice");
     device_name = found->name;
     stream = cuda::Stream(cudaStreamNonBlocking, "CUDA backend: cudaStreamCreate");
+    copy_stream = cuda::Stream(cudaStreamNonBlocking, "CUDA backend: cudaStreamCreate (batch copies)");
+    next_copied = cuda::Event(cudaEventDisableTiming, "CUDA backend: cudaEventCreate");
+    next_free = cuda::Event(cudaEventDisableTiming, "CUDA backend: cudaEventCreate");
+    check(cudaEventRecord(next_free.get(), stream.get()), "cudaEventRecord");
 }
 
 CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int device)
@@ -100,6 +104,9 @@ void CudaExecutor::allocate_device_memory() {
     const int r_workspace = layout.add("conv workspace", m.workspace_bytes);
     const int r_targets = layout.add("targets", std::size_t(batch_layout_.target_floats()) * f);
     const int r_masks = layout.add("masks", std::size_t(heads) * graph_.batch * f);
+    const std::size_t batch_floats = std::size_t(batch_layout_.input_floats() + batch_layout_.target_floats()) +
+                                     std::size_t(heads) * std::size_t(graph_.batch);
+    const int r_next_batch = layout.add("the next batch", batch_floats * f);
     const int r_heads = layout.add("loss descriptors", std::size_t(heads) * sizeof(ops::LossHead));
     const int r_losses = layout.add("head losses", 3 * std::size_t(heads) * f);
     const int r_loss_scratch = layout.add("loss scratch", m.loss_scratch_bytes);
@@ -133,6 +140,7 @@ void CudaExecutor::allocate_device_memory() {
     m.saved = reinterpret_cast<float*>(at(r_saved));
     m.workspace = m.workspace_bytes ? reinterpret_cast<float*>(at(r_workspace)) : nullptr;
     m.targets = reinterpret_cast<float*>(at(r_targets));
+    m.next_batch = reinterpret_cast<float*>(at(r_next_batch));
     m.masks = reinterpret_cast<float*>(at(r_masks));
     m.heads = reinterpret_cast<ops::LossHead*>(at(r_heads));
     m.head_losses = reinterpret_cast<float*>(at(r_losses));
@@ -219,6 +227,7 @@ CudaExecutor::~CudaExecutor() {
     // be thrown from here; a failed release leaks at worst, and its error is
     // cleared so that it does not surface in another executor's next check.
     cudaStreamSynchronize(impl_->stream.get());
+    cudaStreamSynchronize(impl_->copy_stream.get());
     impl_.reset();
     cudaGetLastError();
 }

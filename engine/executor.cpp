@@ -189,7 +189,7 @@ bool Executor::losses_finite() const {
 }
 
 bool Executor::train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
-                          const std::function<void(Executor&)>& gradients_ready) {
+                          const std::function<void(Executor&)>& gradients_ready, const Batch*) {
     forward(batch, true);
     compute_loss(batch);
     if (!losses_finite()) return false;

@@ -73,9 +73,12 @@ public:
     // optimizer state and step() as they were. Returns whether it ran; the
     // losses are in head_losses() and the outputs in head_output() either way.
     // A device backend enqueues the whole step and synchronises once, at its
-    // end.
+    // end. `next` (optional): the batch the following train_step() will
+    // get; a device backend copies it in while this step runs (the CPU
+    // ignores it). It must stay alive and unchanged until that call.
     virtual bool train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
-                            const std::function<void(Executor&)>& gradients_ready = {});
+                            const std::function<void(Executor&)>& gradients_ready = {},
+                            const Batch* next = nullptr);
 
     // Synchronised batch norm (training.sync_batch_norm): batch-norm nodes in
     // training mode sum their per-channel statistics (host doubles, in place)

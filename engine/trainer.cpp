@@ -275,8 +275,10 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         const int64_t epoch = impl.step / steps_per_epoch + 1;
         const int64_t position = impl.step % steps_per_epoch;
         const engine::Batch* step_batch = nullptr;
+        const engine::Batch* next_batch = nullptr;  // the next step's, if loaded: a GPU copies it in meanwhile
         if (prefetcher) {
             step_batch = &prefetcher->next(impl.step);
+            next_batch = prefetcher->peek(impl.step + 1);
         } else {
             loader->load(step_order.rows_of(impl.step, impl.order, impl.order_epoch), *loaded, impl.step);
             step_batch = &*loaded;
@@ -288,7 +290,7 @@ std::vector<EpochReport> Trainer::fit(const Dataset& train, const Dataset* test,
         // meet between its phases (losses, then gradients).
         bool finite = true;
         if (impl.group->size() == 1) {
-            finite = executor.train_step(*step_batch, options.optimizer, learning_rate);
+            finite = executor.train_step(*step_batch, options.optimizer, learning_rate, {}, next_batch);
             losses.assign(executor.head_losses().begin(), executor.head_losses().end());
         } else {
             finite = parallel.train_step(*step_batch, options.optimizer, learning_rate, losses);

@@ -374,6 +374,30 @@ TEST(CudaExecutorEmulated, GraphReplayGivesTheSameBitsAsPlainLaunchesWithDropout
         ASSERT_EQ(replayed.optimizer_state()[i], plain.optimizer_state()[i]) << i;
 }
 
+// train_step's `next`: the following batch copied in on the copy stream while
+// a step runs, then moved into place, gives the bits of copying each batch
+// from the host; a staged batch that is not the one trained on next is not used.
+TEST(CudaExecutorEmulated, AStagedNextBatchGivesTheBitsOfCopyingEachBatchIn) {
+    const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.3f), 4);
+    CudaExecutor staged(graph, {12}, 0), plain(graph, {12}, 0);
+    OptimizerOptions adamw;
+    std::vector<Batch> batches;
+    for (int step = 0; step < 6; ++step) batches.push_back(testing::make_batch(plain, 90 + step));
+    const Batch stray = testing::make_batch(plain, 7);
+    for (int step = 0; step < 6; ++step) {
+        // Step 3 stages a batch that step 4 does not train on.
+        const Batch* next = step == 3 ? &stray : step + 1 < 6 ? &batches[std::size_t(step) + 1] : nullptr;
+        ASSERT_TRUE(staged.train_step(batches[std::size_t(step)], adamw, 1e-2f, {}, next));
+        ASSERT_TRUE(plain.train_step(batches[std::size_t(step)], adamw, 1e-2f));
+        for (std::size_t h = 0; h < graph.heads.size(); ++h)
+            ASSERT_EQ(staged.head_losses()[h], plain.head_losses()[h]) << "step " << step << " head " << h;
+        for (std::size_t h = 0; h < graph.heads.size(); ++h)
+            for (int64_t i = 0; i < graph.batch * graph.heads[h].width; ++i)
+                ASSERT_EQ(staged.head_output(int(h))[i], plain.head_output(int(h))[i]) << "step " << step;
+    }
+    EXPECT_EQ(staged.graph_replays(), 5);
+}
+
 TEST(CudaExecutorEmulated, SameSeedGivesBitwiseIdenticalLosses) {
     const Graph graph = build_graph(testing::dag_model(), 4);
     CudaExecutor a(graph, {8}, 0), b(graph, {8}, 0);

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/batch_loader.hpp"
@@ -98,6 +100,33 @@ TEST(EnginePrefetch, TheLoaderNeedsNoExecutor) {
     EXPECT_EQ(plain.loaded_rows(), 2);
     EXPECT_NE(contents(plain), contents(augmented));
     EXPECT_THROW(BatchLoader(*data, layout).load(rows, *std::make_unique<Batch>(layout_of(config, 3))), Error);
+}
+
+// peek() gives the next step's batch once it is loaded, the very one next()
+// then returns, and never waits; it has nothing for a step other than the next.
+TEST(EnginePrefetch, PeekShowsTheNextBatchOnceLoadedAndNextReturnsIt) {
+    const RunConfig config = small_config();
+    auto data = make_train_dataset(config.data);
+    const BatchLayout layout = layout_of(config, 8);
+    BatchPrefetcher prefetcher(*data, layout, plain_host_memory(), {kSeed, data->size(), 8, 0, 8}, {}, 0, 4, 2);
+    EXPECT_EQ(prefetcher.peek(1), nullptr);  // not the next step
+    const Batch* seen = nullptr;
+    for (int64_t step = 0; step < 4; ++step) {
+        const Batch& batch = prefetcher.next(step);
+        if (seen != nullptr) {
+            EXPECT_EQ(seen, &batch) << "step " << step;
+        }
+        seen = nullptr;
+        for (int tries = 0; tries < 2000 && seen == nullptr && step + 1 < 4; ++tries) {
+            seen = prefetcher.peek(step + 1);
+            if (seen == nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        if (step + 1 < 4) {
+            EXPECT_NE(seen, nullptr) << "step " << step + 1 << " never loaded";
+        }
+        EXPECT_EQ(prefetcher.peek(step + 2), nullptr);
+    }
+    EXPECT_EQ(prefetcher.peek(4), nullptr);  // past the end
 }
 
 TEST(EnginePrefetch, StepsOutOfOrderOrPastTheEndAreErrors) {
