@@ -186,6 +186,14 @@ void check_stride(TableReader& reader, const LayerSpec& layer, bool from_checkpo
                             layer.stride[0], layer.stride[1], layer.op == OpKind::conv2d ? "1" : "the kernel size"));
 }
 
+// A window's kernel: positive, or the effective stride (the kernel, for a
+// pool) would be 0, which no config may hold.
+void check_kernel(TableReader& reader, const LayerSpec& layer) {
+    if (reader.node("kernel") == nullptr || (layer.kernel[0] > 0 && layer.kernel[1] > 0)) return;
+    reader.fail(reader.node("kernel"), "kernel",
+                fmt::format("expected positive values, got [{}, {}]", layer.kernel[0], layer.kernel[1]));
+}
+
 std::vector<LayerSpec> parse_layers(TableReader& parent, const std::string& key, bool from_checkpoint) {
     std::vector<LayerSpec> layers;
     const toml::node* n = parent.node(key);
@@ -217,6 +225,7 @@ std::vector<LayerSpec> parse_layers(TableReader& parent, const std::string& key,
         }
         read_op_fields(reader, *op, layer);
         reader.finish();
+        check_kernel(reader, layer);
         check_stride(reader, layer, from_checkpoint);
         layers.push_back(std::move(layer));
     }

@@ -17,9 +17,9 @@
 namespace ladon::engine {
 namespace {
 
-constexpr OpKind kEveryOp[] = {OpKind::conv2d,  OpKind::max_pool2d, OpKind::avg_pool2d, OpKind::dense,
-                               OpKind::relu,    OpKind::leaky_relu, OpKind::sigmoid,    OpKind::tanh,
-                               OpKind::flatten, OpKind::batch_norm, OpKind::dropout,    OpKind::add,
+constexpr OpKind kEveryOp[] = {OpKind::conv2d,  OpKind::max_pool2d, OpKind::avg_pool2d,      OpKind::dense,
+                               OpKind::relu,    OpKind::leaky_relu, OpKind::sigmoid,         OpKind::tanh,
+                               OpKind::flatten, OpKind::batch_norm, OpKind::dropout,         OpKind::add,
                                OpKind::concat,  OpKind::softmax,    OpKind::global_avg_pool, OpKind::multiply,
                                OpKind::mixture};
 
@@ -122,6 +122,17 @@ TEST(EngineOps, AStrideOfZeroIsAnErrorNamingTheKey) {
                               "{ op = \"avg_pool2d\", kernel = 2, stride = [2, 0] }"}) {
         const std::string error = config_error(one_layer_model(layer));
         EXPECT_NE(error.find("test.toml:4: model.trunk[0].stride: expected positive values"), std::string::npos)
+            << error;
+    }
+}
+
+// A kernel of 0 would make a pool's effective stride 0, which a written
+// config could not be read back with (the config fuzzer found it).
+TEST(EngineOps, AKernelOfZeroIsAnErrorNamingTheKey) {
+    for (const char* layer :
+         {"{ op = \"max_pool2d\", kernel = 0 }", "{ op = \"conv2d\", out_channels = 2, kernel = [3, 0] }"}) {
+        const std::string error = config_error(one_layer_model(layer));
+        EXPECT_NE(error.find("test.toml:4: model.trunk[0].kernel: expected positive values"), std::string::npos)
             << error;
     }
 }
