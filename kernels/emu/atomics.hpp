@@ -6,13 +6,29 @@
 // as CUDA's atomics: order needs __threadfence().
 #include <atomic>
 
+#include "kernels/emu/tsan.hpp"
+
 namespace ladon::emu::detail {
+
+// The order of the calling thread's atomic: relaxed, as CUDA's. The
+// race-checking build, which models no fence, makes the first atomic after a
+// __threadfence() acq_rel instead: "fence, then atomic" is how a block
+// publishes to another (tsan.hpp), and without the fence it stays relaxed, so
+// a missing fence is a race report.
+inline std::memory_order atomic_order() {
+    if constexpr (tsan::enabled) return tsan::take_fence() ? std::memory_order_acq_rel : std::memory_order_relaxed;
+    return std::memory_order_relaxed;
+}
+inline std::memory_order load_order(std::memory_order order) {
+    return order == std::memory_order_acq_rel ? std::memory_order_acquire : order;
+}
 
 template <typename T>
 T atomic_fetch_max(T* address, T value) {
     std::atomic_ref<T> target(*address);
-    T old = target.load(std::memory_order_relaxed);
-    while (old < value && !target.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
+    const std::memory_order order = atomic_order();
+    T old = target.load(load_order(order));
+    while (old < value && !target.compare_exchange_weak(old, value, order, load_order(order))) {
     }
     return old;
 }
@@ -20,8 +36,9 @@ T atomic_fetch_max(T* address, T value) {
 template <typename T>
 T atomic_fetch_min(T* address, T value) {
     std::atomic_ref<T> target(*address);
-    T old = target.load(std::memory_order_relaxed);
-    while (value < old && !target.compare_exchange_weak(old, value, std::memory_order_relaxed)) {
+    const std::memory_order order = atomic_order();
+    T old = target.load(load_order(order));
+    while (value < old && !target.compare_exchange_weak(old, value, order, load_order(order))) {
     }
     return old;
 }
@@ -30,15 +47,17 @@ T atomic_fetch_min(T* address, T value) {
 template <typename T, typename Next>
 T atomic_update(T* address, Next next) {
     std::atomic_ref<T> target(*address);
-    T old = target.load(std::memory_order_relaxed);
-    while (!target.compare_exchange_weak(old, next(old), std::memory_order_relaxed)) {
+    const std::memory_order order = atomic_order();
+    T old = target.load(load_order(order));
+    while (!target.compare_exchange_weak(old, next(old), order, load_order(order))) {
     }
     return old;
 }
 
 template <typename T>
 T atomic_compare_and_swap(T* address, T compare, T value) {
-    std::atomic_ref<T>(*address).compare_exchange_strong(compare, value, std::memory_order_relaxed);
+    const std::memory_order order = atomic_order();
+    std::atomic_ref<T>(*address).compare_exchange_strong(compare, value, order, load_order(order));
     return compare;  // the old value whether or not the swap happened
 }
 
@@ -48,7 +67,7 @@ T atomic_compare_and_swap(T* address, T compare, T value) {
 // (atomicAdd on long long, say) does not compile here either.
 #define LADON_EMU_ATOMIC(name, type, operation)                                             \
     inline type name(type* address, type value) {                                           \
-        return std::atomic_ref<type>(*address).operation(value, std::memory_order_relaxed); \
+        return std::atomic_ref<type>(*address).operation(value, ladon::emu::detail::atomic_order()); \
     }
 LADON_EMU_ATOMIC(atomicAdd, int, fetch_add)
 LADON_EMU_ATOMIC(atomicAdd, unsigned, fetch_add)
@@ -102,6 +121,13 @@ inline unsigned atomicDec(unsigned* address, unsigned limit) {
 }
 
 // Memory fences: blocks on different workers see each other's writes in order.
-inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+// ThreadSanitizer models no fence (g++ refuses them under it): the race
+// build marks the thread's next atomic instead (atomic_order above).
+inline void __threadfence() {
+    if constexpr (ladon::emu::detail::tsan::enabled)
+        ladon::emu::detail::tsan::mark_fence();
+    else
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+}
 // A block runs on one worker thread: keeping the compiler from reordering is enough.
 inline void __threadfence_block() { std::atomic_signal_fence(std::memory_order_seq_cst); }

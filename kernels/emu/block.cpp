@@ -3,7 +3,14 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "kernels/emu/shared_memory.hpp"
+#include "kernels/emu/tsan.hpp"
 
 namespace ladon::emu::detail {
 namespace {
@@ -24,6 +31,39 @@ BlockRunner& runner_for(const char* intrinsic) {
 }  // namespace
 
 bool inside_kernel() { return current_runner != nullptr; }
+
+void* block_shared_array(const void* key, std::size_t bytes) {
+    const tsan::Unchecked unchecked;  // allocating unchecked also makes ThreadSanitizer forget the memory's past
+    struct Arrays {
+        std::uint64_t block = 0;
+        std::vector<std::pair<const void*, std::unique_ptr<std::byte[]>>> arrays;
+    };
+    static thread_local Arrays current;  // the worker's block
+    if (current.block != block_serial) {
+        current.arrays.clear();
+        current.block = block_serial;
+    }
+    for (const auto& [array_key, memory] : current.arrays)
+        if (array_key == key) return memory.get();
+    auto memory = std::make_unique_for_overwrite<std::byte[]>(bytes);
+    std::memset(memory.get(), poison_byte, bytes);
+    return current.arrays.emplace_back(key, std::move(memory)).second.get();
+}
+
+void tsan::mark_fence() {
+    const Unchecked unchecked;
+    runner_for("__threadfence()").running_thread().fenced = true;
+}
+
+bool tsan::take_fence() {
+    const Unchecked unchecked;
+    return std::exchange(runner_for("an atomic").running_thread().fenced, false);
+}
+
+void* tsan::launch_end_object() {
+    static char object = 0;
+    return &object;
+}
 
 std::string coordinates(uint3 index) {
     char text[40];
@@ -53,10 +93,14 @@ std::optional<std::string> BlockRunner::run(const GridLaunch& launch, uint3 bloc
     block_serial = ++block_serials;
 
     const std::size_t count = std::size_t{launch.block.x} * launch.block.y * launch.block.z;
+    // Freed at the end of the block: ThreadSanitizer then forgets their history.
+    if constexpr (tsan::enabled) sync_objects_ = std::make_unique<char[]>(kRing * (1 + count));
     threads_.resize(count);
     for (std::size_t i = 0; i < count; ++i) {
         EmulatedThread& thread = threads_[i];
+        Fiber fiber = std::move(thread.fiber);  // keeps its ThreadSanitizer context (fiber.cpp)
         thread = EmulatedThread{};
+        thread.fiber = std::move(fiber);
         // x varies fastest, as CUDA numbers a block's threads (and so warps).
         thread.index = {static_cast<unsigned>(i % launch.block.x),
                         static_cast<unsigned>(i / launch.block.x % launch.block.y),
@@ -72,6 +116,7 @@ std::optional<std::string> BlockRunner::run(const GridLaunch& launch, uint3 bloc
         fault_ = describe_deadlock();
     }
     current_runner = nullptr;
+    sync_objects_.reset();
     return fault_;
 }
 
@@ -93,21 +138,29 @@ void BlockRunner::thread_main(void* runner) {
     try {
         self->launch_->run_thread(self->launch_->arguments);
     } catch (const std::exception& error) {
+        const tsan::Unchecked unchecked;
         self->fault_ = self->where(self->running_) + ": the kernel threw: " + error.what();
     } catch (...) {
+        const tsan::Unchecked unchecked;
         self->fault_ = self->where(self->running_) + ": the kernel threw an exception";
     }
+    tsan::release(tsan::launch_end_object());  // what the thread did, for the host after the launch
+    const tsan::Unchecked unchecked;
     self->threads_[self->running_].wait = ThreadWait::exited;
     ++self->exited_;
 }
 
 int BlockRunner::barrier(BarrierReduction reduction, int predicate) {
+    const tsan::Unchecked unchecked;
     EmulatedThread& thread = threads_[running_];
+    void* const generation = barrier_object(barriers_passed_);
+    tsan::release(generation);
     thread.wait = ThreadWait::block_barrier;
     thread.reduction = reduction;
     thread.predicate = predicate;
     ++waiting_at_barrier_;
     thread.fiber.suspend();
+    tsan::acquire(generation);  // every thread released it before any was resumed
     return thread.barrier_result;
 }
 

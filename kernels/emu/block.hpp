@@ -12,7 +12,9 @@
 // deadlocked: on a GPU it would hang or compute garbage. The scheduler stops
 // and describes it (which barrier, which thread waits, which one exited or
 // waits elsewhere), and the launch reports cudaErrorLaunchFailure.
+#include <array>
 #include <cstddef>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,6 +42,11 @@ struct EmulatedThread {
     int width = 0;
     std::uint64_t value = 0;
     std::uint64_t result = 0;
+    // The race-checking build (tsan.hpp): the warp intrinsics this thread
+    // has entered, and at its last release each lane's count then.
+    std::uint32_t warp_calls = 0;
+    std::array<std::uint32_t, 32> group_calls{};
+    bool fenced = false;  // a __threadfence() since its last atomic
     Fiber fiber;
 };
 
@@ -55,6 +62,7 @@ public:
     // as "block (x,y,z), thread (x,y,z): ...", if the block faulted.
     std::optional<std::string> run(const GridLaunch& launch, uint3 block_index, FiberOrder order);
 
+    EmulatedThread& running_thread() { return threads_[running_]; }
     // Called by the running fiber (through block_barrier / warp_collective).
     int barrier(BarrierReduction reduction, int predicate);
     std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int lane_argument, int width);
@@ -69,6 +77,14 @@ private:
     // never unwound, so the caller must own no heap memory at this point.
     [[noreturn]] void abandon_running_thread();
     std::string where(std::size_t thread) const;
+    // The race-checking build's sync objects (tsan.hpp), fresh for each
+    // block: a ring per barrier generation and per lane's warp call.
+    void* barrier_object(unsigned generation) const { return sync_object(generation % kRing); }
+    void* warp_object(std::size_t thread, std::uint32_t call) const {
+        return sync_object(kRing * (1 + thread) + call % kRing);
+    }
+    void* sync_object(std::size_t index) const { return sync_objects_ ? sync_objects_.get() + index : nullptr; }
+    static constexpr std::size_t kRing = 4;  // a thread is at most one generation ahead of another
 
     // warp.cpp
     std::optional<std::string> check_warp_call(unsigned mask, int width) const;
@@ -86,6 +102,7 @@ private:
     std::size_t exited_ = 0;
     unsigned barriers_passed_ = 0;
     std::optional<std::string> fault_;
+    std::unique_ptr<char[]> sync_objects_;
 };
 
 }  // namespace ladon::emu::detail

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <utility>
+
+#include "kernels/emu/tsan.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LADON_EMU_ASAN 1
@@ -59,12 +62,35 @@ FiberStack::FiberStack() {
 
 FiberStack::~FiberStack() { munmap(mapping_, guard_bytes_ + usable_bytes); }
 
+
 FiberStack& StackPool::at(std::size_t index) {
     while (stacks_.size() <= index) stacks_.push_back(std::make_unique<FiberStack>());
     return *stacks_[index];
 }
 
+Fiber::~Fiber() { tsan::destroy_fiber(tsan_fiber_); }
+
+void Fiber::swap(Fiber& other) noexcept {
+    std::swap(context_, other.context_);
+    std::swap(scheduler_, other.scheduler_);
+    std::swap(entry_, other.entry_);
+    std::swap(argument_, other.argument_);
+    std::swap(stack_bottom_, other.stack_bottom_);
+    std::swap(stack_size_, other.stack_size_);
+    std::swap(fake_stack_, other.fake_stack_);
+    std::swap(scheduler_stack_bottom_, other.scheduler_stack_bottom_);
+    std::swap(scheduler_stack_size_, other.scheduler_stack_size_);
+    std::swap(tsan_fiber_, other.tsan_fiber_);
+    std::swap(tsan_scheduler_, other.tsan_scheduler_);
+}
+
 void Fiber::start(FiberStack& stack, std::size_t slot, Entry entry, void* argument) {
+    // One ThreadSanitizer fiber per Fiber and stack, kept block after block:
+    // making one per block costs ~20x more. Thread i of a block is then
+    // ordered after thread i of the worker's previous block (program order),
+    // which hides a race between just those two (see tsan.hpp).
+    if (tsan_fiber_ == nullptr) tsan_fiber_ = tsan::create_fiber();
+    tsan::release(&tsan_start_);  // the scheduler's history (the launch) happens before the thread
     // A reused stack still carries the redzones ASan poisoned for the frames
     // of its previous fiber (which may have been abandoned mid-kernel after a
     // fault); unpoison it or the new fiber trips over them.
@@ -86,6 +112,8 @@ void Fiber::start(FiberStack& stack, std::size_t slot, Entry entry, void* argume
 void Fiber::resume() {
     void* scheduler_fake_stack = nullptr;
     start_switch(&scheduler_fake_stack, stack_bottom_, stack_size_);
+    tsan_scheduler_ = tsan::current_fiber();
+    tsan::switch_to(tsan_fiber_);
     const ctx::transfer_t back = ctx::jump_fcontext(context_, this);
     finish_switch(scheduler_fake_stack, nullptr, nullptr);
     context_ = back.fctx;
@@ -93,20 +121,34 @@ void Fiber::resume() {
 
 void Fiber::suspend() { switch_to_scheduler(false); }
 
+// The switch's own bookkeeping on the fiber's side goes unchecked; the
+// fiber leaves with checking on, as a finished one never comes back.
 void Fiber::switch_to_scheduler(bool final_switch) {
+    tsan::ignore_begin();
     // A finished fiber passes no fake-stack slot, so ASan frees its fake stack.
     start_switch(final_switch ? nullptr : &fake_stack_, scheduler_stack_bottom_, scheduler_stack_size_);
-    const ctx::transfer_t back = ctx::jump_fcontext(scheduler_, nullptr);
+    void* const tsan_scheduler = tsan_scheduler_;
+    const Context scheduler = scheduler_;
+    tsan::ignore_end();
+    tsan::switch_to(tsan_scheduler);
+    const ctx::transfer_t back = ctx::jump_fcontext(scheduler, nullptr);
+    tsan::ignore_begin();
     // Each resume() comes from a new point of the scheduler's stack.
     scheduler_ = back.fctx;
     finish_switch(fake_stack_, nullptr, nullptr);
+    tsan::ignore_end();
 }
 
 void Fiber::trampoline(Transfer from_scheduler) {
     auto* fiber = static_cast<Fiber*>(from_scheduler.data);
+    tsan::ignore_begin();  // the switch's own bookkeeping, on the fiber's side
     fiber->scheduler_ = from_scheduler.fctx;
     finish_switch(nullptr, &fiber->scheduler_stack_bottom_, &fiber->scheduler_stack_size_);
-    fiber->entry_(fiber->argument_);
+    const Entry entry = fiber->entry_;
+    void* const argument = fiber->argument_;
+    tsan::acquire(&fiber->tsan_start_);
+    tsan::ignore_end();
+    entry(argument);
     fiber->switch_to_scheduler(true);
     // A finished fiber is never resumed; its stack is reused by a new start().
     std::fputs("ladon emulator: a finished fiber was resumed\n", stderr);

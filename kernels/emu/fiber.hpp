@@ -49,6 +49,16 @@ class Fiber {
 public:
     using Entry = void (*)(void* argument);
 
+    Fiber() = default;
+    // Moving hands over the ThreadSanitizer fiber (tsan.hpp), which the
+    // destructor frees; a moved-to fiber's old one goes with the source.
+    Fiber(Fiber&& other) noexcept { swap(other); }
+    Fiber& operator=(Fiber&& other) noexcept {
+        swap(other);
+        return *this;
+    }
+    ~Fiber();
+
     // Prepares a fresh context on `stack`; the entry runs on the first
     // resume(). `slot` staggers the stack top by slot % 32 * 128 bytes: stacks
     // whose tops share a 4 KiB offset alias in the L1 cache (pitfall 9, ~20 %).
@@ -65,6 +75,7 @@ private:
 
     static void trampoline(Transfer from_scheduler);
     void switch_to_scheduler(bool final_switch);
+    void swap(Fiber& other) noexcept;
 
     Context context_ = nullptr;    // the fiber's saved context while it is not running
     Context scheduler_ = nullptr;  // the scheduler's saved context while the fiber runs
@@ -77,6 +88,11 @@ private:
     void* fake_stack_ = nullptr;
     const void* scheduler_stack_bottom_ = nullptr;
     std::size_t scheduler_stack_size_ = 0;
+    // ThreadSanitizer's contexts (null in other builds): this fiber's, made
+    // at its first start(), and the scheduler's while the fiber runs.
+    void* tsan_fiber_ = nullptr;
+    void* tsan_scheduler_ = nullptr;
+    char tsan_start_ = 0;  // released by start(), acquired by the thread's first step
 };
 
 }  // namespace ladon::emu::detail

@@ -12,6 +12,7 @@
 
 #include "kernels/emu/block.hpp"
 #include "kernels/emu/symbol_name.hpp"
+#include "kernels/emu/tsan.hpp"
 #include "kernels/emu/worker_pool.hpp"
 
 namespace ladon::emu {
@@ -97,6 +98,7 @@ cudaError_t launch_grid(const GridLaunch& launch) {
     if (!state.pool || state.pool->size() != state.workers)
         state.pool = std::make_unique<detail::WorkerPool>(state.workers);
     std::optional<std::string> fault = state.pool->run(launch, state.order);
+    detail::tsan::acquire(detail::tsan::launch_end_object());  // the grid's work happened before what follows
     lock.unlock();
     if (!fault) return cudaSuccess;
     std::string message = "kernel " + detail::function_name(launch.kernel) + ": " + *fault;

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "kernels/emu/builtins.hpp"
+#include "kernels/emu/tsan.hpp"
 
 namespace ladon::emu::detail {
 
@@ -29,6 +30,12 @@ inline void poison_once_per_block(void* storage, std::size_t bytes, std::uint64_
     poisoned_for_block = block_serial;
 }
 
+// The race-checking build: the array `key` stands for, in memory allocated
+// afresh for each block (poisoned), so ThreadSanitizer holds no access of
+// another block's against it. Unchecked: the allocation, the bookkeeping
+// and the poison are the emulator's.
+void* block_shared_array(const void* key, std::size_t bytes);
+
 }  // namespace ladon::emu::detail
 
 #if defined(LADON_EMU_PLAIN_STATIC_SHARED)
@@ -37,10 +44,18 @@ inline void poison_once_per_block(void* storage, std::size_t bytes, std::uint64_
 #define LADON_EMU_SHARED_STORAGE static thread_local
 #endif
 
+#if defined(LADON_EMU_TSAN)
+#define LADON_SHARED(type, name, dimensions)                                         \
+    static const char ladon_emu_key_##name = 0;                                       \
+    using ladon_emu_type_##name = type dimensions;                                    \
+    ladon_emu_type_##name& name = *static_cast<ladon_emu_type_##name*>(               \
+        ::ladon::emu::detail::block_shared_array(&ladon_emu_key_##name, sizeof(ladon_emu_type_##name)))
+#else
 #define LADON_SHARED(type, name, dimensions)                                  \
     LADON_EMU_SHARED_STORAGE type name dimensions;                            \
     LADON_EMU_SHARED_STORAGE std::uint64_t ladon_emu_poisoned_for_##name = 0; \
     ::ladon::emu::detail::poison_once_per_block(&name, sizeof(name), ladon_emu_poisoned_for_##name)
+#endif
 
 // The launch allocates exactly `shared_bytes` (16-byte aligned) per worker and
 // poisons it before each block, so ASan reports any access past the size the

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kernels/emu/block.hpp"
+#include "kernels/emu/tsan.hpp"
 
 namespace ladon::emu::detail {
 namespace {
@@ -84,6 +85,7 @@ std::size_t shuffle_source(WarpOp op, std::size_t lane, int lane_argument, int w
 
 std::uint64_t BlockRunner::warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int lane_argument,
                                            int width) {
+    const tsan::Unchecked unchecked;
     if (auto error = check_warp_call(mask, width))
         fault_ = where(running_) + ": " + intrinsic_name(op) + "(mask " + hex(mask) + "): " + *error;
     if (fault_) abandon_running_thread();  // after `error` is destroyed: nothing of ours leaks
@@ -94,7 +96,14 @@ std::uint64_t BlockRunner::warp_collective(WarpOp op, unsigned mask, std::uint64
     thread.lane_argument = lane_argument;
     thread.width = width;
     thread.value = value;
+    tsan::release(warp_object(running_, thread.warp_calls));
     thread.fiber.suspend();
+    // Every lane of the group released its arrival before any was resumed.
+    const std::size_t warp_start = running_ - running_ % lanes_per_warp;
+    if constexpr (tsan::enabled)
+        for (std::size_t lane = 0; lane < lanes_per_warp; ++lane)
+            if (is_lane_in(mask, lane)) tsan::acquire(warp_object(warp_start + lane, thread.group_calls[lane]));
+    ++thread.warp_calls;
     return thread.result;
 }
 
@@ -166,8 +175,14 @@ void BlockRunner::complete_warp_group(std::size_t warp_start, WarpOp op, unsigne
             }
         }
     }
-    for (std::size_t lane = 0; lane < lanes_per_warp; ++lane)
-        if (is_lane_in(mask, lane)) threads_[warp_start + lane].wait = ThreadWait::none;
+    for (std::size_t lane = 0; lane < lanes_per_warp; ++lane) {
+        if (!is_lane_in(mask, lane)) continue;
+        EmulatedThread& thread = threads_[warp_start + lane];
+        if constexpr (tsan::enabled)  // whose arrivals the lane acquires (warp_collective)
+            for (std::size_t other = 0; other < lanes_per_warp; ++other)
+                if (is_lane_in(mask, other)) thread.group_calls[other] = threads_[warp_start + other].warp_calls;
+        thread.wait = ThreadWait::none;
+    }
 }
 
 std::optional<std::string> BlockRunner::describe_warp_deadlock() const {

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "kernels/emu/block.hpp"
+#include "kernels/emu/tsan.hpp"
 
 namespace ladon::emu::detail {
 
@@ -38,7 +39,8 @@ std::optional<std::string> WorkerPool::run(const GridLaunch& launch, FiberOrder 
 }
 
 void WorkerPool::worker_main() {
-    BlockRunner runner;  // owns this worker's fiber stacks
+    const tsan::Unchecked unchecked;  // the scheduler's own accesses are the emulator's, not a kernel's
+    BlockRunner runner;               // owns this worker's fiber stacks
     std::uint64_t seen_generation = 0;
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -66,7 +68,12 @@ void WorkerPool::run_blocks(BlockRunner& runner) {
         const uint3 block_index{static_cast<unsigned>(block % launch.grid.x),
                                 static_cast<unsigned>(block / launch.grid.x % launch.grid.y),
                                 static_cast<unsigned>(block / grid_xy)};
-        std::memset(shared.get(), poison_byte, launch.shared_bytes);
+        std::unique_ptr<std::byte[]> fresh;  // the race-checking build: new memory has no other block's past
+        if constexpr (tsan::enabled) {
+            fresh = std::make_unique_for_overwrite<std::byte[]>(launch.shared_bytes);
+            dynamic_shared_memory = fresh.get();
+        }
+        std::memset(dynamic_shared_memory, poison_byte, launch.shared_bytes);
         std::optional<std::string> fault;
         try {
             fault = runner.run(launch, block_index, order_);
