@@ -28,8 +28,8 @@ int64_t BatchLayout::target_offset(int head) const {
 }
 
 HostAllocator plain_host_memory() {
-    return
-        [](std::size_t floats) { return std::shared_ptr<float>(new float[floats](), std::default_delete<float[]>()); };
+    // Uninitialised: the Batch fills it.
+    return [](std::size_t floats) { return std::shared_ptr<float>(new float[floats], std::default_delete<float[]>()); };
 }
 
 Batch::Batch(BatchLayout layout, const HostAllocator& allocate) : layout_(std::move(layout)) {

@@ -69,7 +69,6 @@ public:
     // device copies in, one copy each.
     std::span<const float> all_targets() const { return {targets_, std::size_t(layout_.target_floats())}; }
     std::span<const float> all_masks() const { return {masks_, std::size_t(layout_.rows) * layout_.heads.size()}; }
-    int64_t target_offset(int head) const { return target_offsets_[std::size_t(head)]; }
 
 private:
     BatchLayout layout_;

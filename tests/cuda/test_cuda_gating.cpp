@@ -20,14 +20,7 @@ namespace {
 
 using cuda_test::DeviceBuffer;
 
-std::vector<float> random_values(std::size_t size, unsigned seed, float scale = 1.0f) {
-    return cuda_test::uniform_values(size, seed, scale);
-}
-
-// Sums differ in order from the CPU's: equal to rounding.
-void expect_close(const std::vector<float>& expected, const std::vector<float>& actual, const std::string& what) {
-    cuda_test::expect_all_near(expected, actual, what, 1e-5f, 1e-5f);
-}
+using cuda_test::uniform_values;
 
 struct Planes {
     int64_t planes, spatial;
@@ -40,26 +33,26 @@ class CudaGating : public cuda_test::DeviceTest {};
 
 TEST_F(CudaGating, GlobalAvgPoolMatchesCpu) {
     for (const Planes& s : plane_shapes) {
-        const std::vector<float> x = random_values(std::size_t(s.planes * s.spatial), 1);
-        const std::vector<float> grad_y = random_values(std::size_t(s.planes), 2);
-        const std::vector<float> initial = random_values(x.size(), 3);
+        const std::vector<float> x = uniform_values(std::size_t(s.planes * s.spatial), 1);
+        const std::vector<float> grad_y = uniform_values(std::size_t(s.planes), 2);
+        const std::vector<float> initial = uniform_values(x.size(), 3);
         std::vector<float> y(std::size_t(s.planes)), grad_x = initial;
         cpu::global_avg_pool_forward(s.planes, s.spatial, x.data(), y.data());
         cpu::global_avg_pool_backward(s.planes, s.spatial, grad_y.data(), grad_x.data());
         DeviceBuffer<float> dx(x), dy(y.size()), dgy(grad_y), dgx(initial);
         ASSERT_CUDA_SUCCESS(cuda::global_avg_pool_forward(s.planes, s.spatial, dx.get(), dy.get(), nullptr));
         ASSERT_CUDA_SUCCESS(cuda::global_avg_pool_backward(s.planes, s.spatial, dgy.get(), dgx.get(), nullptr));
-        expect_close(y, dy.download(), s.str() + ", forward");
-        expect_close(grad_x, dgx.download(), s.str() + ", backward");
+        cuda_test::expect_all_near(y, dy.download(), s.str() + ", forward", 1e-5f, 1e-5f);
+        cuda_test::expect_all_near(grad_x, dgx.download(), s.str() + ", backward", 1e-5f, 1e-5f);
     }
 }
 
 TEST_F(CudaGating, MultiplyMatchesCpuAndAccumulatesBothGradients) {
     for (const Planes& s : plane_shapes) {
         const std::size_t count = std::size_t(s.planes * s.spatial);
-        const std::vector<float> a = random_values(std::size_t(s.planes), 4), b = random_values(count, 5);
-        const std::vector<float> grad_y = random_values(count, 6);
-        const std::vector<float> initial_a = random_values(a.size(), 7), initial_b = random_values(count, 8);
+        const std::vector<float> a = uniform_values(std::size_t(s.planes), 4), b = uniform_values(count, 5);
+        const std::vector<float> grad_y = uniform_values(count, 6);
+        const std::vector<float> initial_a = uniform_values(a.size(), 7), initial_b = uniform_values(count, 8);
         std::vector<float> y(count), grad_a = initial_a, grad_b = initial_b;
         cpu::multiply_forward(s.planes, s.spatial, a.data(), b.data(), y.data());
         cpu::multiply_backward(s.planes, s.spatial, a.data(), b.data(), grad_y.data(), grad_a.data(), grad_b.data());
@@ -67,9 +60,9 @@ TEST_F(CudaGating, MultiplyMatchesCpuAndAccumulatesBothGradients) {
         ASSERT_CUDA_SUCCESS(cuda::multiply_forward(s.planes, s.spatial, da.get(), db.get(), dy.get(), nullptr));
         ASSERT_CUDA_SUCCESS(
             cuda::multiply_backward(s.planes, s.spatial, da.get(), db.get(), dgy.get(), dga.get(), dgb.get(), nullptr));
-        expect_close(y, dy.download(), s.str() + ", forward");
-        expect_close(grad_a, dga.download(), s.str() + ", gate gradient");
-        expect_close(grad_b, dgb.download(), s.str() + ", input gradient");
+        cuda_test::expect_all_near(y, dy.download(), s.str() + ", forward", 1e-5f, 1e-5f);
+        cuda_test::expect_all_near(grad_a, dga.download(), s.str() + ", gate gradient", 1e-5f, 1e-5f);
+        cuda_test::expect_all_near(grad_b, dgb.download(), s.str() + ", input gradient", 1e-5f, 1e-5f);
     }
 }
 
@@ -84,16 +77,16 @@ void check_mixture(int64_t batch, int64_t features, int experts, bool skip_some)
     const std::string what = std::to_string(batch) + "x" + std::to_string(features) + ", " + std::to_string(experts) +
                              " experts" + (skip_some ? ", some gradients skipped" : "");
     const std::size_t count = std::size_t(batch * features);
-    const std::vector<float> gate = random_values(std::size_t(batch * experts), 9);
-    const std::vector<float> grad_y = random_values(count, 10);
-    const std::vector<float> initial_gate = random_values(gate.size(), 11);
+    const std::vector<float> gate = uniform_values(std::size_t(batch * experts), 9);
+    const std::vector<float> grad_y = uniform_values(count, 10);
+    const std::vector<float> initial_gate = uniform_values(gate.size(), 11);
     std::vector<std::vector<float>> values, grads;
     std::vector<DeviceBuffer<float>> device_values, device_grads;
     std::vector<const float*> cpu_values, gpu_values;
     std::vector<float*> cpu_grads, gpu_grads;
     for (int e = 0; e < experts; ++e) {
-        values.push_back(random_values(count, 12u + unsigned(e)));
-        grads.push_back(random_values(count, 40u + unsigned(e)));
+        values.push_back(uniform_values(count, 12u + unsigned(e)));
+        grads.push_back(uniform_values(count, 40u + unsigned(e)));
         device_values.emplace_back(values.back());
         device_grads.emplace_back(grads.back());
     }
@@ -111,10 +104,11 @@ void check_mixture(int64_t batch, int64_t features, int experts, bool skip_some)
     ASSERT_CUDA_SUCCESS(cuda::mixture_forward(batch, features, dgate.get(), gpu_values, dy.get(), nullptr));
     ASSERT_CUDA_SUCCESS(
         cuda::mixture_backward(batch, features, dgate.get(), gpu_values, dgy.get(), dgg.get(), gpu_grads, nullptr));
-    expect_close(y, dy.download(), what + ", forward");
-    expect_close(grad_gate, dgg.download(), what + ", gate gradient");
+    cuda_test::expect_all_near(y, dy.download(), what + ", forward", 1e-5f, 1e-5f);
+    cuda_test::expect_all_near(grad_gate, dgg.download(), what + ", gate gradient", 1e-5f, 1e-5f);
     for (int e = 0; e < experts; ++e)
-        expect_close(grads[e], device_grads[e].download(), what + ", expert " + std::to_string(e) + " gradient");
+        cuda_test::expect_all_near(grads[e], device_grads[e].download(),
+                                   what + ", expert " + std::to_string(e) + " gradient", 1e-5f, 1e-5f);
 }
 
 TEST_F(CudaGating, MixtureMatchesCpuOnOddShapes) {

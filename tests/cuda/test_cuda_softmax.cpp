@@ -20,14 +20,7 @@ namespace {
 
 using cuda_test::DeviceBuffer;
 
-std::vector<float> random_values(std::size_t size, unsigned seed, float scale = 1.0f) {
-    return cuda_test::uniform_values(size, seed, scale);
-}
-
-// Sums differ in order from the CPU's: equal to rounding.
-void expect_close(const std::vector<float>& expected, const std::vector<float>& actual, const std::string& what) {
-    cuda_test::expect_all_near(expected, actual, what, 2e-6f, 1e-5f);
-}
+using cuda_test::uniform_values;
 
 struct Shape {
     int64_t batch, channels, spatial;
@@ -45,18 +38,18 @@ class CudaSoftmax : public cuda_test::DeviceTest {};
 
 TEST_F(CudaSoftmax, ForwardMatchesCpuOnOddShapes) {
     for (const Shape& s : shapes) {
-        const std::vector<float> x = random_values(s.count(), 1, 8.0f);
+        const std::vector<float> x = uniform_values(s.count(), 1, 8.0f);
         std::vector<float> expected(s.count());
         cpu::softmax_forward(s.batch, s.channels, s.spatial, x.data(), expected.data());
         DeviceBuffer<float> device_x(x), device_y(s.count());
         ASSERT_CUDA_SUCCESS(
             cuda::softmax_forward(s.batch, s.channels, s.spatial, device_x.get(), device_y.get(), nullptr));
-        expect_close(expected, device_y.download(), s.str());
+        cuda_test::expect_all_near(expected, device_y.download(), s.str(), 2e-6f, 1e-5f);
     }
 }
 
 TEST_F(CudaSoftmax, ForwardIsStableForLargeLogits) {
-    std::vector<float> x = random_values(2 * 40, 2, 1.0f);
+    std::vector<float> x = uniform_values(2 * 40, 2, 1.0f);
     for (std::size_t i = 0; i < x.size(); i += 3) x[i] = 1e4f + x[i];
     std::vector<float> expected(x.size());
     cpu::softmax_forward(2, 40, 1, x.data(), expected.data());
@@ -64,26 +57,26 @@ TEST_F(CudaSoftmax, ForwardIsStableForLargeLogits) {
     ASSERT_CUDA_SUCCESS(cuda::softmax_forward(2, 40, 1, device_x.get(), device_y.get(), nullptr));
     const std::vector<float> y = device_y.download();
     for (float v : y) ASSERT_TRUE(std::isfinite(v));
-    expect_close(expected, y, "logits near 1e4");
+    cuda_test::expect_all_near(expected, y, "logits near 1e4", 2e-6f, 1e-5f);
 }
 
 TEST_F(CudaSoftmax, BackwardMatchesCpuAndAccumulates) {
     for (const Shape& s : shapes) {
-        const std::vector<float> x = random_values(s.count(), 3, 4.0f), grad_y = random_values(s.count(), 4, 1.0f);
-        const std::vector<float> initial = random_values(s.count(), 5, 1.0f);
+        const std::vector<float> x = uniform_values(s.count(), 3, 4.0f), grad_y = uniform_values(s.count(), 4, 1.0f);
+        const std::vector<float> initial = uniform_values(s.count(), 5, 1.0f);
         std::vector<float> y(s.count()), expected = initial;
         cpu::softmax_forward(s.batch, s.channels, s.spatial, x.data(), y.data());
         cpu::softmax_backward(s.batch, s.channels, s.spatial, y.data(), grad_y.data(), expected.data());
         DeviceBuffer<float> device_y(y), device_grad_y(grad_y), device_grad_x(initial);
         ASSERT_CUDA_SUCCESS(cuda::softmax_backward(s.batch, s.channels, s.spatial, device_y.get(), device_grad_y.get(),
                                                    device_grad_x.get(), nullptr));
-        expect_close(expected, device_grad_x.download(), s.str());
+        cuda_test::expect_all_near(expected, device_grad_x.download(), s.str(), 2e-6f, 1e-5f);
     }
 }
 
 TEST_F(CudaSoftmax, SameBitsUnderEverySchedule) {
     const Shape s{4, 45, 1};
-    const std::vector<float> x = random_values(s.count(), 6, 4.0f);
+    const std::vector<float> x = uniform_values(s.count(), 6, 4.0f);
     std::vector<float> first;
     cuda_test::for_each_schedule([&](const std::string& schedule) {
         DeviceBuffer<float> device_x(x), device_y(s.count());
