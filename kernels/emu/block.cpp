@@ -32,22 +32,29 @@ BlockRunner& runner_for(const char* intrinsic) {
 
 bool inside_kernel() { return current_runner != nullptr; }
 
+BlockRunner& running_block(const char* what) { return runner_for(what); }
+
 void* block_shared_array(const void* key, std::size_t bytes) {
-    const tsan::Unchecked unchecked;  // allocating unchecked also makes ThreadSanitizer forget the memory's past
     struct Arrays {
         std::uint64_t block = 0;
         std::vector<std::pair<const void*, std::unique_ptr<std::byte[]>>> arrays;
     };
-    static thread_local Arrays current;  // the worker's block
-    if (current.block != block_serial) {
-        current.arrays.clear();
-        current.block = block_serial;
+    void* array = nullptr;
+    {
+        const tsan::Unchecked unchecked;  // allocating unchecked also makes ThreadSanitizer forget the memory's past
+        static thread_local Arrays current;  // the worker's block
+        if (current.block != block_serial) {
+            current.arrays.clear();
+            current.block = block_serial;
+        }
+        for (const auto& [array_key, memory] : current.arrays)
+            if (array_key == key) return memory.get();
+        auto memory = std::make_unique_for_overwrite<std::byte[]>(bytes);
+        std::memset(memory.get(), poison_byte, bytes);
+        array = current.arrays.emplace_back(key, std::move(memory)).second.get();
     }
-    for (const auto& [array_key, memory] : current.arrays)
-        if (array_key == key) return memory.get();
-    auto memory = std::make_unique_for_overwrite<std::byte[]>(bytes);
-    std::memset(memory.get(), poison_byte, bytes);
-    return current.arrays.emplace_back(key, std::move(memory)).second.get();
+    note_static_shared(array, bytes);  // may end the thread: outside the unchecked scope
+    return array;
 }
 
 void tsan::mark_fence() {
@@ -78,6 +85,17 @@ int block_barrier(BarrierReduction reduction, int predicate) {
 std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int lane_argument, int width) {
     return runner_for("a warp intrinsic").warp_collective(op, mask, value, lane_argument, width);
 }
+
+void warp_aligned(const AlignedInstruction& instruction, const void* input, void* output) {
+    runner_for(instruction.name).warp_aligned(instruction, input, output);
+}
+
+void report_fault(std::string message) {
+    const tsan::Unchecked unchecked;
+    runner_for("a checked primitive").report_fault(std::move(message));
+}
+
+void abandon_if_faulted() { runner_for("a checked primitive").abandon_if_faulted(); }
 
 std::optional<std::string> BlockRunner::run(const GridLaunch& launch, uint3 block_index, FiberOrder order) {
     launch_ = &launch;
@@ -116,6 +134,8 @@ std::optional<std::string> BlockRunner::run(const GridLaunch& launch, uint3 bloc
         fault_ = describe_deadlock();
     }
     current_runner = nullptr;
+    finish_async_copies();
+    record_shared_use(launch.kernel, launch.shared_bytes);
     sync_objects_.reset();
     return fault_;
 }
@@ -146,6 +166,7 @@ void BlockRunner::thread_main(void* runner) {
     }
     tsan::release(tsan::launch_end_object());  // what the thread did, for the host after the launch
     const tsan::Unchecked unchecked;
+    if (!self->fault_) self->check_copies_at_exit();
     self->threads_[self->running_].wait = ThreadWait::exited;
     ++self->exited_;
 }

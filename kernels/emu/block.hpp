@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/emu/fiber.hpp"
@@ -27,6 +28,17 @@
 namespace ladon::emu::detail {
 
 enum class ThreadWait : std::uint8_t { none, block_barrier, warp, exited };
+
+// A cp.async the thread has issued and not yet waited for (async_copy.cpp):
+// its destination holds the poison pattern until the wait copies.
+struct PendingCopy {
+    std::byte* destination;
+    const std::byte* source;
+    std::uint8_t bytes;         // 4, 8 or 16
+    std::uint8_t source_bytes;  // the rest is zero-filled
+    std::uint32_t group;        // its commit group; uncommitted while `uncommitted`
+    static constexpr std::uint32_t uncommitted = ~std::uint32_t{0};
+};
 
 struct EmulatedThread {
     uint3 index{0, 0, 0};
@@ -42,6 +54,15 @@ struct EmulatedThread {
     int width = 0;
     std::uint64_t value = 0;
     std::uint64_t result = 0;
+    // In an aligned warp instruction: which, and this lane's operands.
+    const AlignedInstruction* instruction = nullptr;
+    const void* aligned_input = nullptr;
+    void* aligned_output = nullptr;
+    // cp.async: copies not yet waited for, groups committed so far, and the
+    // shared address and size of every copy issued (for the bank count).
+    std::vector<PendingCopy> pending_copies;
+    std::uint32_t committed_groups = 0;
+    std::vector<std::pair<std::uintptr_t, std::uint8_t>> issued_copies;
     // The race-checking build (tsan.hpp): the warp intrinsics this thread
     // has entered, and at its last release each lane's count then.
     std::uint32_t warp_calls = 0;
@@ -52,6 +73,11 @@ struct EmulatedThread {
 
 // Whether the calling thread is running an emulated thread (a kernel).
 bool inside_kernel();
+
+class BlockRunner;
+// The block the calling emulated thread belongs to; outside a kernel, a
+// message naming `what` and abort.
+BlockRunner& running_block(const char* what);
 
 // "(x,y,z)", as messages write a block or thread index.
 std::string coordinates(uint3 index);
@@ -66,6 +92,15 @@ public:
     // Called by the running fiber (through block_barrier / warp_collective).
     int barrier(BarrierReduction reduction, int predicate);
     std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int lane_argument, int width);
+    void warp_aligned(const AlignedInstruction& instruction, const void* input, void* output);
+    void report_fault(std::string message) { fault_ = where(running_) + ": " + std::move(message); }
+    void abandon_if_faulted() {
+        if (fault_) abandon_running_thread();
+    }
+    // async_copy.cpp
+    void async_copy(void* destination, const void* source, int bytes, int source_bytes);
+    void commit_async_copies();
+    void wait_async_copies(int newest_groups_left);
 
 private:
     static void thread_main(void* runner);
@@ -91,7 +126,13 @@ private:
     bool release_warp_groups();
     bool warp_group_ready(std::size_t warp_start, const EmulatedThread& caller) const;
     void complete_warp_group(std::size_t warp_start, WarpOp op, unsigned mask, int width);
+    void run_aligned_instruction(std::size_t warp_start);
+    void wait_for_warp_group();
     std::optional<std::string> describe_warp_deadlock() const;
+    // async_copy.cpp: a thread that ends with copies pending is a fault; at
+    // the block's end, poisoning is lifted and the copies' banks counted.
+    void check_copies_at_exit();
+    void finish_async_copies();
 
     const GridLaunch* launch_ = nullptr;
     uint3 block_index_{0, 0, 0};

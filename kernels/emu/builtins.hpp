@@ -5,6 +5,7 @@
 // fiber never changes OS thread (it never does) and every switch is an opaque
 // call after which the compiler re-reads them (pitfall 10). `inline` with a
 // constant initialiser: no TLS init wrapper on each access.
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/emu/keywords.hpp"
@@ -21,6 +22,9 @@ namespace ladon::emu::detail {
 // and a number no other block execution in this process has (it tells static
 // shared arrays when a new block starts; see shared_memory.hpp).
 inline thread_local void* dynamic_shared_memory = nullptr;
+inline thread_local std::size_t dynamic_shared_bytes = 0;
+// The kernel's cudaFuncAttributeMaxDynamicSharedMemorySize, 0 if never set.
+inline thread_local std::size_t opted_in_dynamic_shared_bytes = 0;
 inline thread_local std::uint64_t block_serial = 0;
 
 // Fills memory nobody has written yet: device allocations, shared memory at

@@ -15,3 +15,4 @@
 #include "kernels/emu/runtime.hpp"
 #include "kernels/emu/shared_memory.hpp"
 #include "kernels/emu/sync.hpp"
+#include "kernels/emu/tensor_core.hpp"

@@ -97,7 +97,8 @@ cudaError_t launch_grid(const GridLaunch& launch) {
     if (const cudaError_t error = check_configuration(launch, max_dynamic_shared); error != cudaSuccess) return error;
     if (!state.pool || state.pool->size() != state.workers)
         state.pool = std::make_unique<detail::WorkerPool>(state.workers);
-    std::optional<std::string> fault = state.pool->run(launch, state.order);
+    const std::size_t opted_in = attribute != state.max_dynamic_shared.end() ? attribute->second : 0;
+    std::optional<std::string> fault = state.pool->run(launch, state.order, opted_in);
     detail::tsan::acquire(detail::tsan::launch_end_object());  // the grid's work happened before what follows
     lock.unlock();
     if (!fault) return cudaSuccess;

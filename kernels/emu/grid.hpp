@@ -8,6 +8,7 @@
 // that is correct for the GPU gives the same result both ways.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "kernels/emu/runtime.hpp"
 
@@ -33,6 +34,23 @@ cudaError_t launch_grid(const GridLaunch& launch);
 
 enum class FiberOrder { forward, reverse };
 
+// A kernel's shared memory per block, as its launches have used it: static
+// (every LADON_SHARED array its blocks reached, summed) and dynamic (the last
+// launch's), and how many blocks of it fit an SM of compute capability 9.0
+// (228 KiB each, 1 KiB reserved per block, at most 32 blocks) on shared
+// memory alone.
+struct SharedMemoryUse {
+    std::size_t static_bytes = 0;
+    std::size_t dynamic_bytes = 0;
+    int blocks_per_sm = 0;
+};
+// Empty if the kernel has not been launched.
+std::optional<SharedMemoryUse> shared_memory_use(const void* kernel);
+template <typename... Parameters>
+std::optional<SharedMemoryUse> shared_memory_use(void (*kernel)(Parameters...)) {
+    return shared_memory_use(reinterpret_cast<const void*>(kernel));
+}
+
 // Settings apply to the next launch; they start from the environment.
 // With LADON_EMU_PLAIN_STATIC_SHARED the worker count is always 1.
 void set_worker_count(int workers);
@@ -48,5 +66,13 @@ namespace ladon::emu::detail {
 constexpr unsigned max_threads_per_block = 1024;
 constexpr std::size_t default_max_dynamic_shared_bytes = 48 * 1024;
 constexpr std::size_t max_dynamic_shared_bytes_optin = 227 * 1024;
+constexpr std::size_t max_static_shared_bytes = 48 * 1024;
+constexpr std::size_t shared_bytes_per_sm = 228 * 1024;
+constexpr std::size_t shared_reserved_per_block = 1024;
+constexpr std::size_t max_blocks_per_sm = 32;
+
+// At a block's end (shared_memory.cpp): its shared memory counts towards the
+// kernel's SharedMemoryUse.
+void record_shared_use(const void* kernel, std::size_t dynamic_bytes);
 
 }  // namespace ladon::emu::detail

@@ -142,6 +142,14 @@ Device& device() {
     return instance;
 }
 
+}  // namespace
+
+bool is_global_memory(const void* address, std::size_t bytes) {
+    return device().device_memory.contains(address, bytes) || device().pinned_memory.contains(address, bytes);
+}
+
+namespace {
+
 bool is_default_stream(cudaStream_t stream) {
     return stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread;
 }

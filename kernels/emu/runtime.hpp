@@ -51,6 +51,9 @@ cudaError_t record_error(cudaError_t error, std::string message);
 cudaError_t record_kernel_fault(std::string message);
 // cudaErrorLaunchFailure while a kernel fault is unread, else cudaSuccess.
 cudaError_t pending_kernel_fault();
+// Whether [address, address + bytes) lies inside one cudaMalloc or
+// cudaMallocHost allocation: memory a kernel may address.
+bool is_global_memory(const void* address, std::size_t bytes);
 // The default stream or one created and not yet destroyed.
 bool is_valid_stream(cudaStream_t stream);
 // Whether `stream` is capturing a graph; record() adds work to the capture.

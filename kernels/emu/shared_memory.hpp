@@ -24,10 +24,20 @@
 
 namespace ladon::emu::detail {
 
+// Each static array of the block, as its declaration is first reached: it
+// counts towards the block's shared memory, which must fit CUDA's limits
+// (48 KiB in all without opting in; a kernel fault names the sizes), and
+// cp.async and ldmatrix may address it.
+void note_static_shared(const void* array, std::size_t bytes);
+// Whether [address, address + bytes) lies inside one of the running block's
+// shared arrays or its dynamic shared memory.
+bool is_shared_memory(const void* address, std::size_t bytes);
+
 inline void poison_once_per_block(void* storage, std::size_t bytes, std::uint64_t& poisoned_for_block) {
     if (poisoned_for_block == block_serial) return;
     std::memset(storage, poison_byte, bytes);
     poisoned_for_block = block_serial;
+    note_static_shared(storage, bytes);
 }
 
 // The race-checking build: the array `key` stands for, in memory allocated

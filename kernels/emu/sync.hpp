@@ -6,6 +6,7 @@
 // here, which is why code between two sync points runs as one piece.
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 #include "kernels/emu/builtins.hpp"
@@ -18,13 +19,32 @@ enum class BarrierReduction : std::uint8_t { none, count, all, any };
 // the threads' predicates (0 for `none`).
 int block_barrier(BarrierReduction reduction, int predicate);
 
-enum class WarpOp : std::uint8_t { sync, shuffle_index, shuffle_up, shuffle_down, shuffle_xor, ballot, any, all };
+enum class WarpOp : std::uint8_t { sync, shuffle_index, shuffle_up, shuffle_down, shuffle_xor, ballot, any, all, aligned };
 
 // Rendezvous of the lanes named in `mask`: every one of them must call the
 // same intrinsic with the same mask. `value` is the lane's contribution (its
 // bits, zero-extended), `lane_argument` the source lane, delta or lane mask.
 // Returns this lane's result bits.
 std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int lane_argument, int width);
+
+// A warp-wide `.sync.aligned` instruction (mma, ldmatrix: tensor_core.cpp).
+// Every lane of a full warp must call it, the same instruction; when all 32
+// have, `run` computes every lane's output from every lane's input at once,
+// so payloads may be as large as the instruction needs. `run` returns an
+// empty string, or what is wrong with the operands of the lane it sets.
+struct AlignedInstruction {
+    const char* name;  // "mma.m16n8k8.tf32", for messages
+    std::string (*run)(const void* const* inputs, void* const* outputs, int& faulty_lane);
+};
+void warp_aligned(const AlignedInstruction& instruction, const void* input, void* output);
+
+// A fault found by the running emulated thread itself (a misused primitive):
+// records "block (..), thread (..): message" for the launch. The caller then
+// calls abandon_if_faulted() once its own temporaries are gone, which never
+// returns: the fiber's frames are not unwound, so nothing of it may own heap
+// memory then.
+void report_fault(std::string message);
+void abandon_if_faulted();
 
 // A shuffled value travels as up to 64 raw bits, whatever its type.
 template <typename T>

@@ -5,6 +5,7 @@
 // later call (which a "write, barrier, read" exchange would need two barriers
 // to prevent).
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdio>
 #include <optional>
@@ -36,8 +37,14 @@ const char* intrinsic_name(WarpOp op) {
             return "__any_sync";
         case WarpOp::all:
             return "__all_sync";
+        case WarpOp::aligned:
+            return "an aligned warp instruction";
     }
     return "a warp intrinsic";
+}
+
+const char* call_name(const EmulatedThread& thread) {
+    return thread.op == WarpOp::aligned ? thread.instruction->name : intrinsic_name(thread.op);
 }
 
 std::string hex(unsigned mask) {
@@ -47,7 +54,7 @@ std::string hex(unsigned mask) {
 }
 
 std::string call_text(const EmulatedThread& thread) {
-    return std::string(intrinsic_name(thread.op)) + "(mask " + hex(thread.mask) + ")";
+    return std::string(call_name(thread)) + "(mask " + hex(thread.mask) + ")";
 }
 
 bool is_lane_in(unsigned mask, std::size_t lane) { return (mask >> lane & 1u) != 0; }
@@ -90,21 +97,46 @@ std::uint64_t BlockRunner::warp_collective(WarpOp op, unsigned mask, std::uint64
         fault_ = where(running_) + ": " + intrinsic_name(op) + "(mask " + hex(mask) + "): " + *error;
     if (fault_) abandon_running_thread();  // after `error` is destroyed: nothing of ours leaks
     EmulatedThread& thread = threads_[running_];
-    thread.wait = ThreadWait::warp;
     thread.op = op;
+    thread.instruction = nullptr;
     thread.mask = mask;
     thread.lane_argument = lane_argument;
     thread.width = width;
     thread.value = value;
+    wait_for_warp_group();
+    return thread.result;
+}
+
+// Every lane of the warp, or it deadlocks; the warp must be a whole one.
+void BlockRunner::warp_aligned(const AlignedInstruction& instruction, const void* input, void* output) {
+    const tsan::Unchecked unchecked;
+    constexpr unsigned full_mask = 0xffffffffu;
+    if (auto error = check_warp_call(full_mask, warpSize))
+        fault_ = where(running_) + ": " + instruction.name + ": " + *error + " (every lane of a whole warp must execute it)";
+    if (fault_) abandon_running_thread();
+    EmulatedThread& thread = threads_[running_];
+    thread.op = WarpOp::aligned;
+    thread.mask = full_mask;
+    thread.width = warpSize;
+    thread.instruction = &instruction;
+    thread.aligned_input = input;
+    thread.aligned_output = output;
+    wait_for_warp_group();
+    abandon_if_faulted();  // the group's operands were refused (complete_warp_group)
+}
+
+void BlockRunner::wait_for_warp_group() {
+    EmulatedThread& thread = threads_[running_];
+    thread.wait = ThreadWait::warp;
     tsan::release(warp_object(running_, thread.warp_calls));
     thread.fiber.suspend();
     // Every lane of the group released its arrival before any was resumed.
     const std::size_t warp_start = running_ - running_ % lanes_per_warp;
     if constexpr (tsan::enabled)
         for (std::size_t lane = 0; lane < lanes_per_warp; ++lane)
-            if (is_lane_in(mask, lane)) tsan::acquire(warp_object(warp_start + lane, thread.group_calls[lane]));
+            if (is_lane_in(thread.mask, lane))
+                tsan::acquire(warp_object(warp_start + lane, thread.group_calls[lane]));
     ++thread.warp_calls;
-    return thread.result;
 }
 
 // Misuse the GPU leaves undefined, reported at the call.
@@ -140,13 +172,14 @@ bool BlockRunner::warp_group_ready(std::size_t warp_start, const EmulatedThread&
         if (!is_lane_in(caller.mask, lane)) continue;
         const EmulatedThread& other = threads_[warp_start + lane];
         if (other.wait != ThreadWait::warp || other.op != caller.op || other.mask != caller.mask ||
-            other.width != caller.width)
+            other.width != caller.width || other.instruction != caller.instruction)
             return false;
     }
     return true;
 }
 
 void BlockRunner::complete_warp_group(std::size_t warp_start, WarpOp op, unsigned mask, int width) {
+    if (op == WarpOp::aligned) run_aligned_instruction(warp_start);
     // Every result first: a value read must be the one given to this call.
     unsigned votes = 0;
     for (std::size_t lane = 0; lane < lanes_per_warp; ++lane)
@@ -167,6 +200,8 @@ void BlockRunner::complete_warp_group(std::size_t warp_start, WarpOp op, unsigne
             case WarpOp::all:
                 thread.result = votes == mask;
                 break;
+            case WarpOp::aligned:
+                break;
             default: {
                 // Reading a lane outside the mask is undefined on the GPU; a
                 // poisoned value (NaN for floats) makes any use of it visible.
@@ -183,6 +218,20 @@ void BlockRunner::complete_warp_group(std::size_t warp_start, WarpOp op, unsigne
                 if (is_lane_in(mask, other)) thread.group_calls[other] = threads_[warp_start + other].warp_calls;
         thread.wait = ThreadWait::none;
     }
+}
+
+void BlockRunner::run_aligned_instruction(std::size_t warp_start) {
+    std::array<const void*, lanes_per_warp> inputs{};
+    std::array<void*, lanes_per_warp> outputs{};
+    for (std::size_t lane = 0; lane < lanes_per_warp; ++lane) {
+        inputs[lane] = threads_[warp_start + lane].aligned_input;
+        outputs[lane] = threads_[warp_start + lane].aligned_output;
+    }
+    const AlignedInstruction& instruction = *threads_[warp_start].instruction;
+    int faulty_lane = 0;
+    std::string error = instruction.run(inputs.data(), outputs.data(), faulty_lane);
+    if (!error.empty() && !fault_)
+        fault_ = where(warp_start + static_cast<std::size_t>(faulty_lane)) + ": " + instruction.name + ": " + error;
 }
 
 std::optional<std::string> BlockRunner::describe_warp_deadlock() const {

@@ -22,10 +22,12 @@ WorkerPool::~WorkerPool() {
     for (std::thread& thread : threads_) thread.join();
 }
 
-std::optional<std::string> WorkerPool::run(const GridLaunch& launch, FiberOrder order) {
+std::optional<std::string> WorkerPool::run(const GridLaunch& launch, FiberOrder order,
+                                           std::size_t opted_in_dynamic_shared) {
     std::unique_lock lock(mutex_);
     launch_ = &launch;
     order_ = order;
+    opted_in_dynamic_shared_ = opted_in_dynamic_shared;
     block_count_ = std::uint64_t{launch.grid.x} * launch.grid.y * launch.grid.z;
     next_block_ = 0;
     failed_ = false;
@@ -60,6 +62,8 @@ void WorkerPool::run_blocks(BlockRunner& runner) {
     // them; 16-byte aligned like the GPU's (operator new's alignment).
     const auto shared = std::make_unique_for_overwrite<std::byte[]>(launch.shared_bytes);
     dynamic_shared_memory = shared.get();
+    dynamic_shared_bytes = launch.shared_bytes;
+    opted_in_dynamic_shared_bytes = opted_in_dynamic_shared_;
     const std::uint64_t grid_xy = std::uint64_t{launch.grid.x} * launch.grid.y;
     for (;;) {
         const std::uint64_t taken = next_block_++;

@@ -30,7 +30,8 @@ public:
 
     // Runs every block of `launch`; returns the first fault ("block (..),
     // thread (..): ...") after which no further block is started.
-    std::optional<std::string> run(const GridLaunch& launch, FiberOrder order);
+    // `opted_in_dynamic_shared`: the kernel's cudaFuncAttributeMaxDynamicSharedMemorySize, 0 if unset.
+    std::optional<std::string> run(const GridLaunch& launch, FiberOrder order, std::size_t opted_in_dynamic_shared);
 
 private:
     void worker_main();
@@ -46,6 +47,7 @@ private:
     // The current launch, set under mutex_ before workers wake.
     const GridLaunch* launch_ = nullptr;
     FiberOrder order_ = FiberOrder::forward;
+    std::size_t opted_in_dynamic_shared_ = 0;
     std::uint64_t block_count_ = 0;
     std::atomic<std::uint64_t> next_block_{0};
     std::atomic<bool> failed_{false};

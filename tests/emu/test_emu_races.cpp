@@ -4,6 +4,7 @@
 // fence in place runs clean. Built only where ThreadSanitizer's fiber API is
 // (CI's main build); TSAN_OPTIONS=halt_on_error=1 turns a report into a death.
 #include "emu/emu_test_support.hpp"
+#include "kernels/cuda/tensor_core.cuh"
 
 namespace ladon::emu_test {
 namespace {
@@ -69,6 +70,21 @@ __global__ void last_block_sums(float* partials, unsigned* arrivals, float* tota
     }
 }
 
+// Each thread copies its 16 bytes of a tile with cp.async and, after a
+// barrier, reads its neighbour's: a race with the neighbour's copy (written
+// at its wait_group) unless every wait comes before the barrier.
+template <bool wait_before_barrier>
+__global__ void async_neighbour_read(const float* input, float* output) {
+    LADON_SHARED(uint4, tile, [32]);
+    cuda::tensor_core::cp_async<16>(&tile[threadIdx.x], input + 4 * threadIdx.x);
+    cuda::tensor_core::cp_async_commit();
+    if constexpr (wait_before_barrier) cuda::tensor_core::cp_async_wait<0>();
+    __syncthreads();
+    const float value = reinterpret_cast<const float*>(tile)[(4 * threadIdx.x + 4) % 128];
+    if constexpr (!wait_before_barrier) cuda::tensor_core::cp_async_wait<0>();
+    output[threadIdx.x] = value;
+}
+
 class EmuRaces : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -122,6 +138,19 @@ TEST_F(EmuRaces, AMissingFenceBetweenBlocksIsADataRace) {
     ASSERT_EQ(cudaSuccess, cuda::launch(last_block_sums<true>, dim3(blocks), dim3(32), 0, nullptr, partials.get(),
                                         arrivals.get(), total.get()));
     EXPECT_EQ(total.download()[0], float(blocks * (blocks + 1) / 2));
+}
+
+TEST_F(EmuRaces, ReadingACpAsyncTileBeforeItsWaitIsADataRace) {
+    std::vector<float> input(128);
+    for (std::size_t i = 0; i < input.size(); ++i) input[i] = float(i);
+    DeviceBuffer<float> device_input(input), output(32);
+    EXPECT_DEATH(cuda::launch(async_neighbour_read<false>, dim3(1), dim3(32), 0, nullptr, device_input.get(),
+                              output.get()),
+                 "data race.*\\n(.*\\n)*.*async_neighbour_read");
+    ASSERT_EQ(cudaSuccess, cuda::launch(async_neighbour_read<true>, dim3(1), dim3(32), 0, nullptr,
+                                        device_input.get(), output.get()));
+    EXPECT_EQ(output.download()[31], 0.0f);
+    EXPECT_EQ(output.download()[0], 4.0f);
 }
 
 }  // namespace
