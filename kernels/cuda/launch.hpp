@@ -40,6 +40,20 @@ cudaError_t launch(void (*kernel)(Parameters...), dim3 grid, dim3 block, std::si
         std::tuple<std::decay_t<Parameters>...> arguments;
     };
     const Call call{kernel, std::tuple<std::decay_t<Parameters>...>(std::forward<Arguments>(arguments)...)};
+    // A pointer argument must address device or pinned memory (or be null).
+    const auto check_pointers = [&]<std::size_t... index>(std::index_sequence<index...>) {
+        cudaError_t error = cudaSuccess;
+        const auto check = [&](std::size_t position, const auto& argument) {
+            if constexpr (std::is_pointer_v<std::decay_t<decltype(argument)>>)
+                if (error == cudaSuccess)
+                    error = ladon::emu::detail::check_pointer_argument(reinterpret_cast<const void*>(kernel), position,
+                                                                       argument);
+        };
+        (check(index, std::get<index>(call.arguments)), ...);
+        return error;
+    };
+    if (const cudaError_t error = check_pointers(std::index_sequence_for<Parameters...>{}); error != cudaSuccess)
+        return error;
     const auto run_thread = [](const void* context) {
         const Call& call = *static_cast<const Call*>(context);
         std::apply(call.kernel, call.arguments);

@@ -21,6 +21,7 @@
 
 #include "kernels/emu/builtins.hpp"
 #include "kernels/emu/grid.hpp"
+#include "kernels/emu/symbol_name.hpp"
 
 // Stream capture (CUDA graphs): while a stream captures, its work is
 // recorded instead of run; a graph launch runs the recording in order.
@@ -146,6 +147,19 @@ Device& device() {
 
 bool is_global_memory(const void* address, std::size_t bytes) {
     return device().device_memory.contains(address, bytes) || device().pinned_memory.contains(address, bytes);
+}
+
+cudaError_t check_pointer_argument(const void* kernel, std::size_t index, const volatile void* pointer) {
+    const void* address = const_cast<const void*>(pointer);
+    if (address == nullptr || is_global_memory(address, 0)) return cudaSuccess;
+    char text[32];
+    std::snprintf(text, sizeof text, "%p", address);
+    std::string message = "kernel " + function_name(kernel) + ": pointer argument " + std::to_string(index + 1) +
+                          " (" + text +
+                          ") lies in no device or pinned allocation: a host pointer, or freed memory? A GPU faults "
+                          "with an illegal address where the kernel uses it";
+    std::fprintf(stderr, "ladon emulator: %s\n", message.c_str());
+    return record_kernel_fault(std::move(message));
 }
 
 namespace {

@@ -54,6 +54,12 @@ cudaError_t pending_kernel_fault();
 // Whether [address, address + bytes) lies inside one cudaMalloc or
 // cudaMallocHost allocation: memory a kernel may address.
 bool is_global_memory(const void* address, std::size_t bytes);
+// A kernel's pointer argument number `index` (from 0): null, or inside (or
+// one past) a cudaMalloc or cudaMallocHost allocation. Anything else (a host
+// pointer, freed memory) is recorded as a kernel fault naming the kernel
+// and the argument, and returned: on a GPU the kernel would fault with an
+// illegal address when it used it.
+cudaError_t check_pointer_argument(const void* kernel, std::size_t index, const volatile void* pointer);
 // The default stream or one created and not yet destroyed.
 bool is_valid_stream(cudaStream_t stream);
 // Whether `stream` is capturing a graph; record() adds work to the capture.

@@ -143,5 +143,32 @@ TEST(EmuContracts, StaticPlusDynamicSharedMemoryIsCheckedAgainstTheLimits) {
     EXPECT_EQ(4, use->blocks_per_sm);  // 228 KiB / (40 + 16 + 1 KiB reserved)
 }
 
+__global__ void scale(float* values, float factor) {
+    if (values != nullptr) values[threadIdx.x] *= factor;
+}
+
+TEST(EmuContracts, PointerArgumentsMustAddressDeviceOrPinnedMemory) {
+    std::vector<float> host(32, 1.0f);
+    expect_kernel_fault(cuda::launch(scale, dim3(1), dim3(32), 0, nullptr, host.data(), 2.0f),
+                        {"kernel ladon::emu_test::", "scale(float*, float)", "pointer argument 1",
+                         "lies in no device or pinned allocation"});
+    EXPECT_EQ(1.0f, host[0]) << "the kernel did not run";
+
+    DeviceBuffer<float> device(32);
+    device.zero();
+    EXPECT_CUDA_SUCCESS(cuda::launch(scale, dim3(1), dim3(32), 0, nullptr, device.get(), 2.0f));
+    EXPECT_CUDA_SUCCESS(cuda::launch(scale, dim3(1), dim3(32), 0, nullptr, static_cast<float*>(nullptr), 2.0f));
+    float* pinned = nullptr;
+    ASSERT_CUDA_SUCCESS(cudaMallocHost(reinterpret_cast<void**>(&pinned), 32 * sizeof(float)));
+    for (int i = 0; i < 32; ++i) pinned[i] = 1.0f;
+    EXPECT_CUDA_SUCCESS(cuda::launch(scale, dim3(1), dim3(32), 0, nullptr, pinned, 2.0f));
+    EXPECT_EQ(2.0f, pinned[31]);
+    ASSERT_CUDA_SUCCESS(cudaFreeHost(pinned));
+    float* freed = nullptr;
+    ASSERT_CUDA_SUCCESS(cudaMalloc(reinterpret_cast<void**>(&freed), 32 * sizeof(float)));
+    ASSERT_CUDA_SUCCESS(cudaFree(freed));
+    expect_kernel_fault(cuda::launch(scale, dim3(1), dim3(32), 0, nullptr, freed, 2.0f), {"pointer argument 1"});
+}
+
 }  // namespace
 }  // namespace ladon::emu_test
