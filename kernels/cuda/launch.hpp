@@ -58,13 +58,14 @@ cudaError_t launch(void (*kernel)(Parameters...), dim3 grid, dim3 block, std::si
         const Call& call = *static_cast<const Call*>(context);
         std::apply(call.kernel, call.arguments);
     };
-    if (ladon::emu::detail::is_capturing(stream)) {
-        // A graph keeps the launch, arguments included, to run when replayed.
+    if (ladon::emu::detail::runs_later(stream)) {
+        // Queued (or captured into a graph): the launch keeps its arguments
+        // to run later, and a configuration over the limits is refused now.
         auto owned = std::make_shared<const Call>(call);
-        return ladon::emu::detail::record(stream, [owned, run_thread, grid, block, shared_bytes, stream] {
-            return ladon::emu::launch_grid({reinterpret_cast<const void*>(owned->kernel), grid, block, shared_bytes,
-                                            stream, run_thread, owned.get()});
-        });
+        const ladon::emu::GridLaunch later{reinterpret_cast<const void*>(kernel), grid, block, shared_bytes, stream,
+                                           run_thread, owned.get()};
+        if (const cudaError_t error = ladon::emu::check_launch(later); error != cudaSuccess) return error;
+        return ladon::emu::detail::submit(stream, [owned, later] { return ladon::emu::launch_grid(later); });
     }
     return ladon::emu::launch_grid(
         {reinterpret_cast<const void*>(kernel), grid, block, shared_bytes, stream, run_thread, &call});

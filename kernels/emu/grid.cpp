@@ -84,6 +84,15 @@ cudaError_t check_configuration(const GridLaunch& launch, std::size_t max_dynami
 
 }  // namespace
 
+cudaError_t check_launch(const GridLaunch& launch) {
+    Launcher& state = launcher();
+    std::lock_guard lock(state.mutex);
+    const auto attribute = state.max_dynamic_shared.find(launch.kernel);
+    return check_configuration(launch, attribute != state.max_dynamic_shared.end()
+                                           ? attribute->second
+                                           : detail::default_max_dynamic_shared_bytes);
+}
+
 cudaError_t launch_grid(const GridLaunch& launch) {
     if (detail::inside_kernel())
         return detail::record_error(cudaErrorNotSupported,

@@ -31,6 +31,9 @@ struct GridLaunch {
 // cudaErrorLaunchFailure for a fault inside the kernel (the first one; the
 // remaining blocks are skipped). Errors are recorded as by any runtime call.
 cudaError_t launch_grid(const GridLaunch& launch);
+// The checks launch_grid makes before running anything, for a launch queued
+// to run later: the same errors, recorded the same way.
+cudaError_t check_launch(const GridLaunch& launch);
 
 enum class FiberOrder { forward, reverse };
 

@@ -1,149 +1,25 @@
-// The emulated device's state: memory allocations, streams and events, and its
-// properties. One process-wide device, guarded by mutexes: any host thread
-// may call the runtime, as with CUDA.
+// The emulated device: memory allocations, copies and fills, and its
+// properties (streams, events and graphs: streams.cpp). One process-wide
+// device, guarded by mutexes: any host thread may call the runtime.
 #include "kernels/emu/runtime.hpp"
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <functional>
-#include <new>
-#include <optional>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 #include "kernels/emu/builtins.hpp"
 #include "kernels/emu/grid.hpp"
 #include "kernels/emu/symbol_name.hpp"
-
-// Stream capture (CUDA graphs): while a stream captures, its work is
-// recorded instead of run; a graph launch runs the recording in order.
-using RecordedWork = std::function<cudaError_t()>;
-struct CUgraph_st {
-    std::vector<RecordedWork> work;
-};
-struct CUgraphExec_st {
-    std::vector<RecordedWork> work;
-};
-
-struct CUstream_st {
-    bool capturing = false;
-    bool invalidated = false;  // a synchronising call during capture
-    std::vector<RecordedWork> recorded;
-};
-
-struct CUevent_st {
-    unsigned flags = cudaEventDefault;
-    std::optional<std::chrono::steady_clock::time_point> recorded;
-};
+#include "kernels/emu/device_state.hpp"
 
 namespace ladon::emu::detail {
-namespace {
-
-constexpr std::size_t kibibyte = 1024, gibibyte = kibibyte * kibibyte * kibibyte;
-// An upper bound, so that a runaway allocation fails as on a GPU instead of
-// exhausting the machine.
-constexpr std::size_t emulated_global_memory_bytes = 16 * gibibyte;
-constexpr std::align_val_t allocation_alignment{256};  // cudaMalloc's guarantee
-
-// Live allocations by start address, so a pointer range can be checked.
-class AllocationTable {
-public:
-    explicit AllocationTable(bool poison) : poison_(poison) {}
-    ~AllocationTable() {
-        for (auto [address, bytes] : blocks_) ::operator delete(reinterpret_cast<void*>(address), allocation_alignment);
-    }
-
-    void* allocate(std::size_t bytes, std::size_t capacity) {
-        std::lock_guard lock(mutex_);
-        if (bytes > capacity - used_bytes_) return nullptr;
-        void* memory = ::operator new(bytes, allocation_alignment, std::nothrow);
-        if (memory == nullptr) return nullptr;
-        if (poison_) std::memset(memory, poison_byte, bytes);
-        blocks_.emplace(reinterpret_cast<std::uintptr_t>(memory), bytes);
-        used_bytes_ += bytes;
-        return memory;
-    }
-
-    bool release(void* memory) {
-        std::lock_guard lock(mutex_);
-        const auto found = blocks_.find(reinterpret_cast<std::uintptr_t>(memory));
-        if (found == blocks_.end()) return false;
-        used_bytes_ -= found->second;
-        blocks_.erase(found);
-        ::operator delete(memory, allocation_alignment);
-        return true;
-    }
-
-    // Whether [memory, memory + bytes) lies inside one allocation.
-    bool contains(const void* memory, std::size_t bytes) const {
-        const auto address = reinterpret_cast<std::uintptr_t>(memory);
-        std::lock_guard lock(mutex_);
-        auto after = blocks_.upper_bound(address);
-        if (after == blocks_.begin()) return false;
-        const auto& [start, size] = *std::prev(after);
-        return address - start <= size && bytes <= size - (address - start);
-    }
-
-    std::size_t used_bytes() const {
-        std::lock_guard lock(mutex_);
-        return used_bytes_;
-    }
-
-private:
-    const bool poison_;
-    mutable std::mutex mutex_;
-    std::map<std::uintptr_t, std::size_t> blocks_;
-    std::size_t used_bytes_ = 0;
-};
-
-// Owns every live stream or event, so a stale or foreign handle is detected.
-template <typename Handle>
-class HandleTable {
-public:
-    Handle* create() {
-        auto handle = std::make_unique<Handle>();
-        Handle* raw = handle.get();
-        std::lock_guard lock(mutex_);
-        handles_.emplace(raw, std::move(handle));
-        return raw;
-    }
-    bool destroy(Handle* handle) {
-        std::lock_guard lock(mutex_);
-        return handles_.erase(handle) == 1;
-    }
-    bool contains(Handle* handle) const {
-        std::lock_guard lock(mutex_);
-        return handles_.contains(handle);
-    }
-
-private:
-    mutable std::mutex mutex_;
-    std::unordered_map<Handle*, std::unique_ptr<Handle>> handles_;
-};
-
-struct Device {
-    AllocationTable device_memory{true};
-    AllocationTable pinned_memory{false};
-    HandleTable<CUstream_st> streams;
-    HandleTable<CUevent_st> events;
-    HandleTable<CUgraph_st> graphs;
-    HandleTable<CUgraphExec_st> graph_execs;
-};
 
 Device& device() {
     static Device instance;
     return instance;
 }
-
-}  // namespace
 
 bool is_global_memory(const void* address, std::size_t bytes) {
     return device().device_memory.contains(address, bytes) || device().pinned_memory.contains(address, bytes);
@@ -163,10 +39,6 @@ cudaError_t check_pointer_argument(const void* kernel, std::size_t index, const 
 }
 
 namespace {
-
-bool is_default_stream(cudaStream_t stream) {
-    return stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread;
-}
 
 cudaError_t invalid_value(const char* call, const std::string& why) {
     return record_error(cudaErrorInvalidValue, std::string(call) + ": " + why);
@@ -203,35 +75,30 @@ cudaError_t copy(const char* call, void* destination, const void* source, std::s
     return cudaSuccess;
 }
 
+cudaError_t check_fill(const char* call, void* device_pointer, std::size_t bytes) {
+    if (bytes != 0 && !device().device_memory.contains(device_pointer, bytes))
+        return invalid_value(call, range_text(device_pointer, bytes) + " is not inside one cudaMalloc allocation");
+    return cudaSuccess;
+}
+
 cudaError_t fill(const char* call, void* device_pointer, int value, std::size_t bytes) {
     if (const cudaError_t fault = pending_kernel_fault(); fault != cudaSuccess) return fault;
-    if (bytes == 0) return cudaSuccess;
-    if (!device().device_memory.contains(device_pointer, bytes))
-        return invalid_value(call, range_text(device_pointer, bytes) + " is not inside one cudaMalloc allocation");
-    std::memset(device_pointer, value, bytes);
+    if (const cudaError_t error = check_fill(call, device_pointer, bytes); error != cudaSuccess) return error;
+    if (bytes != 0) std::memset(device_pointer, value, bytes);
     return cudaSuccess;
+}
+
+// A copy or fill on `stream`: refused at once if its arguments are wrong,
+// else submitted (run now on the default stream, queued on a created one).
+template <typename Check, typename Work>
+cudaError_t checked_submit(cudaStream_t stream, const char* call, Check check, Work work) {
+    if (!is_valid_stream(stream))
+        return record_error(cudaErrorInvalidResourceHandle, std::string(call) + ": unknown stream");
+    if (const cudaError_t error = check(); error != cudaSuccess) return error;
+    return submit(stream, work);
 }
 
 }  // namespace
-
-bool is_valid_stream(cudaStream_t stream) { return is_default_stream(stream) || device().streams.contains(stream); }
-
-bool is_capturing(cudaStream_t stream) {
-    return !is_default_stream(stream) && device().streams.contains(stream) && stream->capturing;
-}
-
-cudaError_t record(cudaStream_t stream, std::function<cudaError_t()> work) {
-    stream->recorded.push_back(std::move(work));
-    return cudaSuccess;
-}
-
-// A call that waits for `stream` while it captures: CUDA refuses it and
-// invalidates the capture.
-cudaError_t refuse_while_capturing(cudaStream_t stream, const char* call) {
-    if (!is_capturing(stream)) return cudaSuccess;
-    stream->invalidated = true;
-    return record_error(cudaErrorStreamCaptureUnsupported, std::string(call) + ": the stream is capturing a graph");
-}
 
 }  // namespace ladon::emu::detail
 
@@ -296,7 +163,10 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* properties, int device_index
     return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return ladon::emu::detail::pending_kernel_fault(); }
+cudaError_t cudaDeviceSynchronize() {
+    ladon::emu::detail::run_queued_work(true);
+    return ladon::emu::detail::pending_kernel_fault();
+}
 
 cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
     if (free_bytes == nullptr || total_bytes == nullptr)
@@ -339,19 +209,23 @@ cudaError_t cudaFreeHost(void* host_pointer) {
     return cudaSuccess;
 }
 
+// The synchronous calls run on the legacy default stream: after every
+// blocking stream's queued work.
+static cudaError_t copy_on(cudaStream_t stream, const char* call, void* destination, const void* source,
+                           std::size_t bytes, cudaMemcpyKind kind) {
+    using namespace ladon::emu::detail;
+    return checked_submit(
+        stream, call, [=] { return check_copy(call, destination, source, bytes, kind); },
+        [=] { return copy(call, destination, source, bytes, kind); });
+}
+
 cudaError_t cudaMemcpy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind) {
-    return ladon::emu::detail::copy("cudaMemcpy", destination, source, bytes, kind);
+    return copy_on(nullptr, "cudaMemcpy", destination, source, bytes, kind);
 }
 
 cudaError_t cudaMemcpyAsync(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
-    if (!ladon::emu::detail::is_valid_stream(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: unknown stream");
-    if (ladon::emu::detail::is_capturing(stream))
-        return ladon::emu::detail::record(stream, [=] {
-            return ladon::emu::detail::copy("cudaMemcpyAsync", destination, source, bytes, kind);
-        });
-    return ladon::emu::detail::copy("cudaMemcpyAsync", destination, source, bytes, kind);
+    return copy_on(stream, "cudaMemcpyAsync", destination, source, bytes, kind);
 }
 
 // Rows of `width` bytes, each checked as one copy (so every row must lie in
@@ -359,193 +233,54 @@ cudaError_t cudaMemcpyAsync(void* destination, const void* source, std::size_t b
 cudaError_t cudaMemcpy2DAsync(void* destination, std::size_t destination_pitch, const void* source,
                               std::size_t source_pitch, std::size_t width, std::size_t height, cudaMemcpyKind kind,
                               cudaStream_t stream) {
-    if (!ladon::emu::detail::is_valid_stream(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaMemcpy2DAsync: unknown stream");
-    if (height > 1 && (width > destination_pitch || width > source_pitch))
-        return record_error(cudaErrorInvalidPitchValue, "cudaMemcpy2DAsync: width is larger than a pitch");
-    if (ladon::emu::detail::is_capturing(stream))
-        return ladon::emu::detail::record(stream, [=] {
-            return cudaMemcpy2DAsync(destination, destination_pitch, source, source_pitch, width, height, kind,
-                                     nullptr);
-        });
-    for (std::size_t row = 0; row < height; ++row) {
-        const cudaError_t error = ladon::emu::detail::copy(
-            "cudaMemcpy2DAsync", static_cast<unsigned char*>(destination) + row * destination_pitch,
-            static_cast<const unsigned char*>(source) + row * source_pitch, width, kind);
-        if (error != cudaSuccess) return error;
-    }
-    return cudaSuccess;
+    using namespace ladon::emu::detail;
+    const auto rows = [=](auto each_row) {
+        for (std::size_t row = 0; row < height; ++row)
+            if (const cudaError_t error = each_row(static_cast<unsigned char*>(destination) + row * destination_pitch,
+                                                   static_cast<const unsigned char*>(source) + row * source_pitch);
+                error != cudaSuccess)
+                return error;
+        return cudaSuccess;
+    };
+    const auto check = [=] {
+        if (height > 1 && (width > destination_pitch || width > source_pitch))
+            return record_error(cudaErrorInvalidPitchValue, "cudaMemcpy2DAsync: width is larger than a pitch");
+        return rows([=](void* to, const void* from) { return check_copy("cudaMemcpy2DAsync", to, from, width, kind); });
+    };
+    return checked_submit(stream, "cudaMemcpy2DAsync", check, [=] {
+        return rows([=](void* to, const void* from) { return copy("cudaMemcpy2DAsync", to, from, width, kind); });
+    });
 }
 
 // A __constant__ variable is an ordinary global here: the copy is host to host.
 cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* source, std::size_t bytes, std::size_t offset,
                                cudaMemcpyKind) {
-    return ladon::emu::detail::copy("cudaMemcpyToSymbol",
-                                    static_cast<unsigned char*>(const_cast<void*>(symbol)) + offset, source, bytes,
-                                    cudaMemcpyHostToHost);
+    void* destination = static_cast<unsigned char*>(const_cast<void*>(symbol)) + offset;
+    return ladon::emu::detail::submit(nullptr, [=] {
+        return ladon::emu::detail::copy("cudaMemcpyToSymbol", destination, source, bytes, cudaMemcpyHostToHost);
+    });
 }
 
 cudaError_t cudaMemcpyFromSymbol(void* destination, const void* symbol, std::size_t bytes, std::size_t offset,
                                  cudaMemcpyKind) {
-    return ladon::emu::detail::copy("cudaMemcpyFromSymbol", destination,
-                                    static_cast<const unsigned char*>(symbol) + offset, bytes, cudaMemcpyHostToHost);
+    const void* source = static_cast<const unsigned char*>(symbol) + offset;
+    return ladon::emu::detail::submit(nullptr, [=] {
+        return ladon::emu::detail::copy("cudaMemcpyFromSymbol", destination, source, bytes, cudaMemcpyHostToHost);
+    });
+}
+
+static cudaError_t fill_on(cudaStream_t stream, const char* call, void* device_pointer, int value,
+                           std::size_t bytes) {
+    using namespace ladon::emu::detail;
+    return checked_submit(
+        stream, call, [=] { return check_fill(call, device_pointer, bytes); },
+        [=] { return fill(call, device_pointer, value, bytes); });
 }
 
 cudaError_t cudaMemset(void* device_pointer, int value, std::size_t bytes) {
-    return ladon::emu::detail::fill("cudaMemset", device_pointer, value, bytes);
+    return fill_on(nullptr, "cudaMemset", device_pointer, value, bytes);
 }
 
 cudaError_t cudaMemsetAsync(void* device_pointer, int value, std::size_t bytes, cudaStream_t stream) {
-    if (!ladon::emu::detail::is_valid_stream(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: unknown stream");
-    if (ladon::emu::detail::is_capturing(stream))
-        return ladon::emu::detail::record(stream, [=] {
-            return ladon::emu::detail::fill("cudaMemsetAsync", device_pointer, value, bytes);
-        });
-    return ladon::emu::detail::fill("cudaMemsetAsync", device_pointer, value, bytes);
-}
-
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
-    if (stream == nullptr) return record_error(cudaErrorInvalidValue, "cudaStreamCreate: null pointer");
-    *stream = device().streams.create();
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-    if (!device().streams.destroy(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: unknown stream");
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-    if (!ladon::emu::detail::is_valid_stream(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: unknown stream");
-    if (const cudaError_t refused = ladon::emu::detail::refuse_while_capturing(stream, "cudaStreamSynchronize");
-        refused != cudaSuccess)
-        return refused;
-    return ladon::emu::detail::pending_kernel_fault();
-}
-
-cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
-
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
-    if (!ladon::emu::detail::is_valid_stream(stream) || !device().events.contains(event))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: unknown stream or event");
-    return cudaSuccess;
-}
-
-cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
-
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
-    if (event == nullptr) return record_error(cudaErrorInvalidValue, "cudaEventCreate: null pointer");
-    *event = device().events.create();
-    (*event)->flags = flags;
-    return cudaSuccess;
-}
-
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-    if (!device().events.contains(event) || !ladon::emu::detail::is_valid_stream(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: unknown event or stream");
-    if (ladon::emu::detail::is_capturing(stream))
-        return record_error(cudaErrorNotSupported, "cudaEventRecord: the emulator captures no events into graphs");
-    // Streams are immediate: all work recorded before has already finished.
-    event->recorded = std::chrono::steady_clock::now();
-    return cudaSuccess;
-}
-
-cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-    if (!device().events.contains(event))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: unknown event");
-    return ladon::emu::detail::pending_kernel_fault();
-}
-
-cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
-
-cudaError_t cudaEventElapsedTime(float* milliseconds, cudaEvent_t start, cudaEvent_t end) {
-    if (milliseconds == nullptr) return record_error(cudaErrorInvalidValue, "cudaEventElapsedTime: null pointer");
-    if (!device().events.contains(start) || !device().events.contains(end))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: unknown event");
-    if (!start->recorded || !end->recorded || (start->flags & cudaEventDisableTiming) ||
-        (end->flags & cudaEventDisableTiming))
-        return record_error(cudaErrorInvalidResourceHandle,
-                            "cudaEventElapsedTime: an event was not recorded or was created without timing");
-    *milliseconds = std::chrono::duration<float, std::milli>(*end->recorded - *start->recorded).count();
-    return cudaSuccess;
-}
-
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-    if (!device().events.destroy(event))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: unknown event");
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
-    if (ladon::emu::detail::is_default_stream(stream) || !device().streams.contains(stream))
-        return record_error(cudaErrorStreamCaptureUnsupported,
-                            "cudaStreamBeginCapture: only a created stream can capture (not the default stream)");
-    if (stream->capturing)
-        return record_error(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
-    stream->capturing = true;
-    stream->invalidated = false;
-    stream->recorded.clear();
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
-    if (graph == nullptr) return record_error(cudaErrorInvalidValue, "cudaStreamEndCapture: null pointer");
-    if (!ladon::emu::detail::is_capturing(stream))
-        return record_error(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
-    stream->capturing = false;
-    std::vector<RecordedWork> work;
-    work.swap(stream->recorded);
-    if (stream->invalidated) {
-        *graph = nullptr;
-        return record_error(cudaErrorStreamCaptureInvalidated,
-                            "cudaStreamEndCapture: a synchronising call during capture invalidated it");
-    }
-    *graph = device().graphs.create();
-    (*graph)->work = std::move(work);
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
-    if (status == nullptr) return record_error(cudaErrorInvalidValue, "cudaStreamIsCapturing: null pointer");
-    if (!ladon::emu::detail::is_valid_stream(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaStreamIsCapturing: unknown stream");
-    *status = ladon::emu::detail::is_capturing(stream)
-                  ? (stream->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive)
-                  : cudaStreamCaptureStatusNone;
-    return cudaSuccess;
-}
-
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
-    if (exec == nullptr || !device().graphs.contains(graph))
-        return record_error(cudaErrorInvalidValue, "cudaGraphInstantiate: null pointer or unknown graph");
-    *exec = device().graph_execs.create();
-    (*exec)->work = graph->work;
-    return cudaSuccess;
-}
-
-cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
-    if (!device().graph_execs.contains(exec) || !ladon::emu::detail::is_valid_stream(stream))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaGraphLaunch: unknown graph or stream");
-    if (ladon::emu::detail::is_capturing(stream))
-        return record_error(cudaErrorNotSupported, "cudaGraphLaunch: the emulator does not capture graph launches");
-    for (const auto& work : exec->work)
-        if (const cudaError_t error = work(); error != cudaSuccess) return error;
-    return cudaSuccess;
-}
-
-cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
-    if (!device().graph_execs.destroy(exec))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaGraphExecDestroy: unknown graph");
-    return cudaSuccess;
-}
-
-cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
-    if (!device().graphs.destroy(graph))
-        return record_error(cudaErrorInvalidResourceHandle, "cudaGraphDestroy: unknown graph");
-    return cudaSuccess;
+    return fill_on(stream, "cudaMemsetAsync", device_pointer, value, bytes);
 }

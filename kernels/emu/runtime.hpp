@@ -15,12 +15,20 @@
 // One emulated device, 0. A call outside this list fails to link.
 //
 // Differences from a GPU, all deliberate:
-// - Streams and events are immediate: every call has finished when it returns.
+// - Work on a created stream (launches, async copies and memsets, graph
+//   launches, event records) is queued and runs, in order, only when
+//   something waits for it: cudaStreamSynchronize/Query, an event recorded
+//   after it being waited for (cudaStreamWaitEvent, cudaEventSynchronize),
+//   cudaDeviceSynchronize, or work on the legacy default stream (blocking
+//   streams only). Work on the default stream runs at once. A missing
+//   dependency between streams so gives wrong results (or poison), as it
+//   might on a GPU, instead of passing by luck. Argument errors are still
+//   returned by the call; kernel faults of queued work by synchronising calls.
 // - Stream capture records kernel launches, async copies and memsets (their
 //   arguments as captured, pointers read when the graph runs, as on a GPU);
 //   a synchronising call on a capturing stream fails with
 //   cudaErrorStreamCaptureUnsupported and invalidates the capture, and events
-//   are not captured. cudaGraphLaunch runs the recording in order.
+//   are not captured. cudaGraphLaunch queues the recording on its stream.
 // - Only cudaFuncAttributeMaxDynamicSharedMemorySize has an effect (it raises
 //   the dynamic shared memory a kernel's launch may ask for above 48 KiB).
 // - __constant__ variables are ordinary globals that cudaMemcpyToSymbol
@@ -62,9 +70,13 @@ bool is_global_memory(const void* address, std::size_t bytes);
 cudaError_t check_pointer_argument(const void* kernel, std::size_t index, const volatile void* pointer);
 // The default stream or one created and not yet destroyed.
 bool is_valid_stream(cudaStream_t stream);
-// Whether `stream` is capturing a graph; record() adds work to the capture.
-bool is_capturing(cudaStream_t stream);
-cudaError_t record(cudaStream_t stream, std::function<cudaError_t()> work);
+// Work for `stream` (streams.cpp): recorded into the graph while the stream
+// captures; queued on a created stream, to run when something waits for
+// it; run at once on the default stream, after every blocking stream's
+// queue. Returns the work's result if it ran, else cudaSuccess.
+cudaError_t submit(cudaStream_t stream, std::function<cudaError_t()> work);
+// Whether work for `stream` runs later (a created stream, or capturing).
+bool runs_later(cudaStream_t stream);
 
 }  // namespace ladon::emu::detail
 

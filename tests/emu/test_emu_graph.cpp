@@ -40,6 +40,9 @@ TEST(EmuGraph, CapturedWorkRunsOnlyWhenTheGraphLaunchesAndReadsPinnedInputsThen)
     cudaGraphExec_t exec = nullptr;
     ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
     ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+    // The host may change the pinned input only once the replay has read it
+    // (the emulator's stream runs the replay here, a GPU at some point).
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
     for (int i = 0; i < n; ++i) host[i] = 10.0f;  // the next replay copies the new values
     ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
     ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
