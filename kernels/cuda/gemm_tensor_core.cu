@@ -1,0 +1,57 @@
+// Launch wrapper for gemm_tensor_core.cuh.
+#include <cstdint>
+
+#include "kernels/cuda/device.hpp"
+#include "kernels/cuda/gemm_tensor_core.cuh"
+#include "kernels/cuda/gemm_tensor_core.hpp"
+#include "kernels/cuda/launch.hpp"
+
+namespace ladon::cuda {
+namespace {
+
+template <bool transpose_a, bool transpose_b, bool bf16>
+cudaError_t launch_gemm(const GemmArguments& g, dim3 grid, cudaStream_t stream) {
+    using namespace tc_gemm;
+    const auto kernel = gemm_kernel<transpose_a, transpose_b, bf16>;
+    constexpr std::size_t shared_bytes = sizeof(float) * stages *
+                                         (TileLayout<!transpose_a, bf16>::floats + TileLayout<transpose_b, bf16>::floats);
+    static_assert(shared_bytes > 48 * 1024, "the opt-in below is needed only above 48 KiB");
+    if (const cudaError_t error =
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int{shared_bytes});
+        error != cudaSuccess)
+        return error;
+    return launch(kernel, grid, dim3(threads_per_block), shared_bytes, stream, g);
+}
+
+template <bool bf16>
+cudaError_t launch_for_layout(const GemmArguments& g, dim3 grid, cudaStream_t stream) {
+    if (g.transpose_a)
+        return g.transpose_b ? launch_gemm<true, true, bf16>(g, grid, stream)
+                             : launch_gemm<true, false, bf16>(g, grid, stream);
+    return g.transpose_b ? launch_gemm<false, true, bf16>(g, grid, stream)
+                         : launch_gemm<false, false, bf16>(g, grid, stream);
+}
+
+bool aligned16(const float* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; }
+
+}  // namespace
+
+bool gemm_tensor_core_applies(const GemmArguments& g) {
+    return g.k > 0 && g.lda % 4 == 0 && g.ldb % 4 == 0 && aligned16(g.a) && aligned16(g.b);
+}
+
+cudaError_t gemm_tensor_core(const GemmArguments& g, MatmulPrecision precision, cudaStream_t stream) {
+    using namespace tc_gemm;
+    if (!gemm_tensor_core_applies(g)) return gemm(g, stream);
+    if (g.m < 0 || g.n < 0) return cudaErrorInvalidValue;
+    if (g.m == 0 || g.n == 0) return cudaSuccess;
+    if (g.lda < (g.transpose_a ? g.m : g.k) || g.ldb < (g.transpose_b ? g.k : g.n) || g.ldc < g.n)
+        return cudaErrorInvalidValue;
+    const int64_t blocks_x = (g.n + block_n - 1) / block_n, blocks_y = (g.m + block_m - 1) / block_m;
+    if (blocks_y > 65535 || blocks_x > INT32_MAX) return cudaErrorInvalidValue;
+    const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y));
+    return precision == MatmulPrecision::bf16 ? launch_for_layout<true>(g, grid, stream)
+                                              : launch_for_layout<false>(g, grid, stream);
+}
+
+}  // namespace ladon::cuda
