@@ -140,6 +140,8 @@ inline double dense_flops(const DenseShape& s) {
 
 enum class ConvPass { forward, backward_data, backward_filter };
 enum class DensePass { forward, backward_data, backward_filter };
+// The dense passes on the tensor cores (CUDA only: gemm_tensor_core).
+enum class MatmulMath { tf32, bf16 };
 enum class PoolPass { max_forward, max_backward, average_forward, average_backward };
 enum class BatchNormPass { forward_training, backward };
 enum class OptimizerKind { adamw, sgd };
@@ -392,6 +394,18 @@ void add_all_rows(Runner& runner, const char* backend_name, const Backend& backe
                 runner.add(row_name(backend_name, pass_name(pass), layer.name, batch), [=] {
                     return backend.dense(DenseShape{batch, layer.in_features, layer.out_features}, pass);
                 });
+    if constexpr (requires { backend.dense_tensor_core(DenseShape{}, DensePass::forward, MatmulMath::tf32); })
+        for (const MatmulMath math : {MatmulMath::tf32, MatmulMath::bf16})
+            for (const DensePass pass : {DensePass::forward, DensePass::backward_data, DensePass::backward_filter})
+                for (const auto& layer : dense_layers)
+                    for (const int64_t batch : batches) {
+                        const std::string op =
+                            std::string(pass_name(pass)) + (math == MatmulMath::tf32 ? "_tf32" : "_bf16");
+                        runner.add(row_name(backend_name, op.c_str(), layer.name, batch), [=] {
+                            return backend.dense_tensor_core(DenseShape{batch, layer.in_features, layer.out_features},
+                                                             pass, math);
+                        });
+                    }
     for (const PoolPass pass :
          {PoolPass::max_forward, PoolPass::max_backward, PoolPass::average_forward, PoolPass::average_backward})
         for (const auto& map : feature_maps)

@@ -24,6 +24,7 @@
 #include "kernels/cuda/conv2d.hpp"
 #include "kernels/cuda/device_memory.hpp"
 #include "kernels/cuda/gemm.hpp"
+#include "kernels/cuda/gemm_tensor_core.hpp"
 #include "kernels/cuda/multi_head_loss.hpp"
 #include "kernels/cuda/optimizer.hpp"
 #include "kernels/cuda/pool.hpp"
@@ -235,6 +236,32 @@ struct CudaBackend {
             row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::dense_backward_data(s, w, gy, gx, stream)); };
         else
             row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::dense_backward_filter(s, x, gy, gw, nullptr, stream)); };
+        return row;
+    }
+
+    // The same three products on ladon's tensor-core GEMM (TF32 or BF16
+    // operands, FP32 accumulation), beside the same cuBLAS calls.
+    Prepared dense_tensor_core(const DenseShape& s, DensePass pass, MatmulMath math) const {
+        Prepared row = dense(s, pass);
+        const cudaStream_t stream = cuda->stream();
+        // dense() keeps x, w, gy, y, gx, gw in this order.
+        const auto buffer = [&](std::size_t i) { return static_cast<DeviceBuffer*>(row.resources[i].get())->floats(); };
+        float *x = buffer(0), *w = buffer(1), *gy = buffer(2), *y = buffer(3), *gx = buffer(4), *gw = buffer(5);
+        ladon::cuda::GemmArguments g;
+        if (pass == DensePass::forward) {  // y [N, O] = x [N, I] . w^T
+            g.transpose_b = true, g.m = s.batch, g.n = s.out_features, g.k = s.in_features;
+            g.a = x, g.lda = s.in_features, g.b = w, g.ldb = s.in_features, g.c = y, g.ldc = s.out_features;
+        } else if (pass == DensePass::backward_data) {  // gx [N, I] += gy [N, O] . w [O, I]
+            g.m = s.batch, g.n = s.in_features, g.k = s.out_features, g.beta = 1.0f;
+            g.a = gy, g.lda = s.out_features, g.b = w, g.ldb = s.in_features, g.c = gx, g.ldc = s.in_features;
+        } else {  // gw [O, I] += gy^T [O, N] . x [N, I]
+            g.transpose_a = true, g.m = s.out_features, g.n = s.in_features, g.k = s.batch, g.beta = 1.0f;
+            g.a = gy, g.lda = s.out_features, g.b = x, g.ldb = s.in_features, g.c = gw, g.ldc = s.in_features;
+        }
+        const auto precision =
+            math == MatmulMath::tf32 ? ladon::cuda::MatmulPrecision::tf32 : ladon::cuda::MatmulPrecision::bf16;
+        if (!ladon::cuda::gemm_tensor_core_applies(g)) row.label += " (ladon: FP32 fallback, unaligned)";
+        row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::gemm_tensor_core(g, precision, stream)); };
         return row;
     }
 
