@@ -121,6 +121,7 @@ std::string to_toml(const RunConfig& config) {
         << "task_weighting = \"" << engine::task_weighting_method(t.task_weighting).name << "\"\n"
         << "on_non_finite_loss = \"" << (t.on_non_finite_loss == NonFiniteLoss::skip ? "skip" : "stop") << "\"\n"
         << "cuda_graphs = " << (t.cuda_graphs ? "true" : "false") << "\n"
+        << "precision = \"" << precision_name(t.precision) << "\"\n"
         << "sync_batch_norm = " << (t.sync_batch_norm ? "true" : "false") << "\n"
         << "allreduce_bucket_mb = " << number(t.allreduce_bucket_mb) << "\n";
     const OptimizerOptions& o = t.optimizer;

@@ -1,6 +1,8 @@
 // The CPU executor: every node through ladon::cpu.
 #include "engine/cpu_executor.hpp"
 
+#include <mutex>
+#include <cstdio>
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -12,6 +14,14 @@
 namespace ladon::engine {
 
 CpuExecutor::CpuExecutor(Graph graph, const ExecutorOptions& options) : Executor(std::move(graph), options) {
+    if (options_.precision == Precision::tf32 || options_.precision == Precision::bf16) {
+        static std::once_flag said;
+        std::call_once(said, [&] {
+            std::fprintf(stderr, "ladon: precision = \"%s\" has no effect on the CPU backend, which computes in fp32\n",
+                         precision_name(options_.precision));
+        });
+    }
+    options_.precision = Precision::fp32;
     threads_ = omp_get_max_threads();
     plan_ = plan_arena(graph_);
     activations_.assign(plan_.arena, 0.0f);

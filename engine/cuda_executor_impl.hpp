@@ -12,6 +12,7 @@
 #include "engine/fusion.hpp"
 #include "engine/ops/cuda_op.hpp"
 #include "kernels/cuda/device_memory.hpp"
+#include "kernels/cuda/gemm.hpp"
 
 namespace ladon::engine {
 inline namespace LADON_CUDA_BACKEND_NAMESPACE {
@@ -49,6 +50,7 @@ struct Layout {
 // memory it names, the stream last.
 struct CudaExecutor::Impl {
     int device = 0;
+    cuda::MatmulPrecision matmul = cuda::MatmulPrecision::tf32;  // of dense layers: the executor's precision
     std::string device_name;
     cuda::Stream stream;
     // The next step's batch, copied in while this step runs (train_step's

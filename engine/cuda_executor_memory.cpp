@@ -60,6 +60,10 @@ void CudaExecutor::Impl::open_device(int index) {
 
 CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int device)
     : Executor(std::move(graph), options), impl_(std::make_unique<Impl>()) {
+    if (options_.precision == Precision::automatic) options_.precision = Precision::tf32;
+    impl_->matmul = options_.precision == Precision::bf16   ? cuda::MatmulPrecision::bf16
+                    : options_.precision == Precision::tf32 ? cuda::MatmulPrecision::tf32
+                                                            : cuda::MatmulPrecision::fp32;
     // A throw from here on releases what impl_ holds so far.
     impl_->open_device(device);
     plan_fusions();

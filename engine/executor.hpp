@@ -34,6 +34,7 @@ struct ExecutorOptions {
     OptimizerOptions::Kind optimizer = OptimizerOptions::Kind::adamw;
     TaskWeighting task_weighting = TaskWeighting::fixed;  // engine/weighting/: fixed, or learned values per head
     bool cuda_graphs = true;          // CUDA backend: replay each training step as a captured graph
+    Precision precision = Precision::automatic;  // resolved by the backend: precision() says which
 };
 
 class Executor {
@@ -46,6 +47,8 @@ public:
     int64_t batch() const { return graph_.batch; }
     // "cpu", "cuda" or "cuda (emulated)".
     virtual std::string backend_name() const = 0;
+    // The math of conv and dense layers in effect (never automatic).
+    Precision precision() const { return options_.precision; }
 
     // What a batch for this executor holds, and the host memory to allocate
     // one in (pinned on a device backend, so its copy in is one DMA).

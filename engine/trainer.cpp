@@ -31,7 +31,7 @@ struct Trainer::Impl {
               // Several ranks meet inside each step (DataParallel::train_step):
               // never a captured graph.
               engine::ExecutorOptions{opts.seed, opts.optimizer.kind, opts.task_weighting,
-                                      opts.cuda_graphs && group->size() == 1},
+                                      opts.cuda_graphs && group->size() == 1, opts.precision},
               engine::BackendChoice{opts.backend, opts.cuda_device})) {}
     ModelSpec model;
     TrainerOptions options;
@@ -145,6 +145,21 @@ std::vector<StateTensor> Trainer::state_tensors() {
 void Trainer::state_tensors_written() { impl_->executor->push_state(); }
 
 std::string Trainer::backend_name() const { return impl_->executor->backend_name(); }
+Precision Trainer::precision() const { return impl_->executor->precision(); }
+
+const char* precision_name(Precision precision) {
+    switch (precision) {
+        case Precision::automatic:
+            return "auto";
+        case Precision::fp32:
+            return "fp32";
+        case Precision::tf32:
+            return "tf32";
+        case Precision::bf16:
+            return "bf16";
+    }
+    return "?";
+}
 
 Trainer::MemoryPlan Trainer::memory_plan() const {
     const auto plan = impl_->executor->memory_plan();

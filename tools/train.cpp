@@ -159,10 +159,11 @@ int train_ranks(const TrainArguments& arguments, const std::shared_ptr<Communica
                     bucket_note(config.training, *trainer_group).c_str());
 
     const auto plan = trainer.memory_plan();
-    std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, %s backend\n",
+    std::printf("ladon: %s, %lld train / %lld test samples, %lld parameters, batch %lld, %s backend, precision %s\n",
                 train_data->name().c_str(), static_cast<long long>(train_data->size()),
                 static_cast<long long>(test_data ? test_data->size() : 0), static_cast<long long>(trainer.parameter_count()),
-                static_cast<long long>(config.training.batch_size), trainer.backend_name().c_str());
+                static_cast<long long>(config.training.batch_size), trainer.backend_name().c_str(),
+                precision_name(trainer.precision()));
     std::printf("memory: parameters %.2f MiB, gradients %.2f MiB, optimizer %.2f MiB, activations %.2f MiB, "
                 "workspace %.2f MiB\nrun folder: %s\n",
                 plan.parameters / 1048576.0, plan.gradients / 1048576.0, plan.optimizer_state / 1048576.0,

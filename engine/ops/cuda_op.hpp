@@ -5,6 +5,7 @@
 // OpBuffers are device memory and every kernel is enqueued on one stream.
 #include "engine/ops/op.hpp"
 #include "kernels/cuda/device.hpp"
+#include "kernels/cuda/gemm.hpp"
 
 #if defined(LADON_EMU)
 #define LADON_CUDA_BACKEND_NAMESPACE emulated
@@ -26,6 +27,7 @@ struct CudaOpStep : OpStep {
     // stored, so backward reads the sign from y (relu, leaky relu).
     bool fused_into_producer = false;
     uint64_t* dropout_seeds = nullptr;  // device, per node: the step's seeds (CUDA graphs replay them)
+    cuda::MatmulPrecision matmul = cuda::MatmulPrecision::fp32;  // the executor's precision, for dense layers
 };
 
 struct CudaOpDefinition {

@@ -71,15 +71,16 @@ namespace {
 cudaError_t forward(const CudaOpStep& s) {
     const Node& n = s.node;
     return cuda::dense_forward(n.dense, s.x(), s.param(n.weight), s.param(n.bias), s.epilogue, s.epilogue_slope,
-                               s.epilogue_output ? s.epilogue_output : s.y(), s.stream);
+                               s.epilogue_output ? s.epilogue_output : s.y(), s.stream, s.matmul);
 }
 
 cudaError_t backward(const CudaOpStep& s) {
     const Node& n = s.node;
     cudaError_t e =
-        cuda::dense_backward_filter(n.dense, s.x(), s.grad_y(), s.param_grad(n.weight), s.param_grad(n.bias), s.stream);
+        cuda::dense_backward_filter(n.dense, s.x(), s.grad_y(), s.param_grad(n.weight), s.param_grad(n.bias), s.stream,
+                                    s.matmul);
     if (e == cudaSuccess && s.needs_grad(n.inputs[0]))
-        e = cuda::dense_backward_data(n.dense, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream);
+        e = cuda::dense_backward_data(n.dense, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream, s.matmul);
     return e;
 }
 

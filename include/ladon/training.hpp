@@ -47,6 +47,16 @@ enum class TaskWeighting {
 // kernels on an NVIDIA GPU; only in builds with CUDA).
 enum class Backend { cpu, cuda };
 
+// The math of convolution and dense layers (config: training.precision).
+// fp32: FP32 everywhere, the SIMT kernels. tf32 / bf16 (CUDA): the operands
+// rounded to TF32 or BF16 for the tensor cores, FP32 accumulation and
+// storage. automatic: tf32 on CUDA (PyTorch's choice for convolutions), fp32
+// on the CPU, which computes in FP32 whatever is asked (and says so once).
+// So far the dense layers (and head groups) take the tensor cores; the
+// convolutions follow (issue 13).
+enum class Precision { automatic, fp32, tf32, bf16 };
+const char* precision_name(Precision precision);
+
 enum class NonFiniteLoss {
     stop,  // throw ladon::Error naming the task and the step
     skip,  // skip that batch's update and go on (counted in StepReport)
@@ -80,6 +90,7 @@ struct TrainerOptions {
     Backend backend = Backend::cpu;  // where the steps run (ladon train --device)
     int cuda_device = 0;             // with Backend::cuda
     bool cuda_graphs = true;         // CUDA: capture the training step once, then replay it
+    Precision precision = Precision::automatic;
     // Several ranks: batch norm normalises with the statistics of the whole
     // global batch (summed over the ranks) instead of each rank's own rows.
     bool sync_batch_norm = false;
@@ -186,6 +197,8 @@ public:
     void state_tensors_written();
     // "cpu", "cuda" or "cuda (emulated)".
     std::string backend_name() const;
+    // The conv and dense math in effect on that backend (never automatic).
+    Precision precision() const;
     int64_t step() const;             // batches trained on so far
     int64_t optimizer_step() const;   // updates applied (AdamW's t)
     int64_t skipped_steps() const;

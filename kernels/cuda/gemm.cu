@@ -1,9 +1,11 @@
-// Launch wrappers for gemm.cuh: the generic GEMM and the dense layer on it.
+// Launch wrappers for gemm.cuh: the generic GEMM and the dense layer on it
+// (on the tensor-core GEMM where the precision asks for it).
 #include <cstdint>
 
 #include "kernels/cuda/device.hpp"
 #include "kernels/cuda/gemm.cuh"
 #include "kernels/cuda/gemm.hpp"
+#include "kernels/cuda/gemm_tensor_core.hpp"
 #include "kernels/cuda/launch.hpp"
 
 namespace ladon::cuda {
@@ -36,7 +38,8 @@ cudaError_t gemm(const GemmArguments& g, cudaStream_t stream) {
 
 // output[N, O] = act(input[N, I] · weight[O, I]^T + bias): B = weight, transposed.
 cudaError_t dense_forward(const ops::DenseShape& shape, const float* input, const float* weight, const float* bias,
-                          ops::Activation activation, float negative_slope, float* output, cudaStream_t stream) {
+                          ops::Activation activation, float negative_slope, float* output, cudaStream_t stream,
+                          MatmulPrecision precision) {
     if (!valid_shape(shape)) return cudaErrorInvalidValue;
     GemmArguments g;
     g.transpose_b = true;
@@ -47,12 +50,12 @@ cudaError_t dense_forward(const ops::DenseShape& shape, const float* input, cons
     g.c = output, g.ldc = shape.out_features;
     g.bias = bias;
     g.activation = activation, g.negative_slope = negative_slope;
-    return gemm(g, stream);
+    return gemm_tensor_core(g, precision, stream);
 }
 
 // grad_input[N, I] += grad_output[N, O] · weight[O, I]: no transposes, beta = 1.
 cudaError_t dense_backward_data(const ops::DenseShape& shape, const float* weight, const float* grad_output,
-                                float* grad_input, cudaStream_t stream) {
+                                float* grad_input, cudaStream_t stream, MatmulPrecision precision) {
     if (!valid_shape(shape)) return cudaErrorInvalidValue;
     GemmArguments g;
     g.m = shape.batch, g.n = shape.in_features, g.k = shape.out_features;
@@ -60,13 +63,14 @@ cudaError_t dense_backward_data(const ops::DenseShape& shape, const float* weigh
     g.b = weight, g.ldb = shape.in_features;
     g.beta = 1.0f;
     g.c = grad_input, g.ldc = shape.in_features;
-    return gemm(g, stream);
+    return gemm_tensor_core(g, precision, stream);
 }
 
 // grad_weight[O, I] += grad_output^T[O, N] · input[N, I]: A = grad_output
 // transposed, the batch is K, beta = 1. Then the bias's column sum.
 cudaError_t dense_backward_filter(const ops::DenseShape& shape, const float* input, const float* grad_output,
-                                  float* grad_weight, float* grad_bias, cudaStream_t stream) {
+                                  float* grad_weight, float* grad_bias, cudaStream_t stream,
+                                  MatmulPrecision precision) {
     if (!valid_shape(shape)) return cudaErrorInvalidValue;
     GemmArguments g;
     g.transpose_a = true;
@@ -75,7 +79,7 @@ cudaError_t dense_backward_filter(const ops::DenseShape& shape, const float* inp
     g.b = input, g.ldb = shape.in_features;
     g.beta = 1.0f;
     g.c = grad_weight, g.ldc = shape.in_features;
-    if (const cudaError_t error = gemm(g, stream); error != cudaSuccess) return error;
+    if (const cudaError_t error = gemm_tensor_core(g, precision, stream); error != cudaSuccess) return error;
     if (grad_bias == nullptr || shape.out_features == 0) return cudaSuccess;
     const int64_t blocks = (shape.out_features + sgemm::bias_columns - 1) / sgemm::bias_columns;
     if (blocks > INT32_MAX) return cudaErrorInvalidValue;

@@ -9,23 +9,29 @@
 
 namespace ladon::cuda {
 
+// The math of the dense layers' GEMMs: FP32 on the SIMT kernel, or the
+// operands rounded to TF32 / BF16 for the tensor cores (gemm_tensor_core.hpp).
+enum class MatmulPrecision { fp32, tf32, bf16 };
+
 // output[N, O] = activation(input[N, I] · weight[O, I]^T + bias), the bias
 // and the activation fused into the GEMM's epilogue. bias may be nullptr.
 // Computing the activation here equals cpu::dense_forward followed by
 // cpu::activation_forward.
 cudaError_t dense_forward(const ops::DenseShape& shape, const float* input, const float* weight,
                           const float* bias /*nullable*/, ops::Activation activation, float negative_slope,
-                          float* output, cudaStream_t stream);
+                          float* output, cudaStream_t stream, MatmulPrecision precision = MatmulPrecision::fp32);
 
 // grad_input[N, I] += grad_output[N, O] · weight[O, I].
 cudaError_t dense_backward_data(const ops::DenseShape& shape, const float* weight, const float* grad_output,
-                                float* grad_input, cudaStream_t stream);
+                                float* grad_input, cudaStream_t stream,
+                                MatmulPrecision precision = MatmulPrecision::fp32);
 
 // grad_weight[O, I] += grad_output^T[O, N] · input[N, I] (the batch is the
 // GEMM's inner dimension) and grad_bias[O] += column sums of grad_output.
 // Deterministic: no atomics, every sum in a fixed order.
 cudaError_t dense_backward_filter(const ops::DenseShape& shape, const float* input, const float* grad_output,
-                                  float* grad_weight, float* grad_bias /*nullable*/, cudaStream_t stream);
+                                  float* grad_weight, float* grad_bias /*nullable*/, cudaStream_t stream,
+                                  MatmulPrecision precision = MatmulPrecision::fp32);
 
 // The GEMM underneath, row-major: C[M, N] = alpha · op(A) · op(B) + beta · C,
 // then + bias[column] and the activation. op(A) is [M, K]: A is stored

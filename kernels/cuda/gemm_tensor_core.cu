@@ -42,7 +42,7 @@ bool gemm_tensor_core_applies(const GemmArguments& g) {
 
 cudaError_t gemm_tensor_core(const GemmArguments& g, MatmulPrecision precision, cudaStream_t stream) {
     using namespace tc_gemm;
-    if (!gemm_tensor_core_applies(g)) return gemm(g, stream);
+    if (precision == MatmulPrecision::fp32 || !gemm_tensor_core_applies(g)) return gemm(g, stream);
     if (g.m < 0 || g.n < 0) return cudaErrorInvalidValue;
     if (g.m == 0 || g.n == 0) return cudaSuccess;
     if (g.lda < (g.transpose_a ? g.m : g.k) || g.ldb < (g.transpose_b ? g.k : g.n) || g.ldc < g.n)

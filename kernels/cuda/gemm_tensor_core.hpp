@@ -1,5 +1,5 @@
 #pragma once
-// The GEMM of gemm.hpp on the tensor cores: the operands rounded to TF32 or
+// The GEMM of gemm.hpp on the tensor cores (precision fp32: gemm itself): the operands rounded to TF32 or
 // BF16 as the fragments are loaded, FP32 accumulation and output. Same
 // arguments and contract as cuda::gemm; where the tensor-core kernel's
 // alignment does not hold (lda or ldb not a multiple of 4 floats, A or B not
@@ -8,8 +8,6 @@
 #include "kernels/cuda/gemm.hpp"
 
 namespace ladon::cuda {
-
-enum class MatmulPrecision { tf32, bf16 };
 
 cudaError_t gemm_tensor_core(const GemmArguments& arguments, MatmulPrecision precision, cudaStream_t stream);
 

@@ -100,7 +100,7 @@ double one_step_gradients_match(CpuExecutor& cpu, CudaExecutor& cuda, const Batc
 struct SyntheticRun {
     RunConfig config = default_run_config();
     std::unique_ptr<Dataset> data = make_train_dataset(config.data);
-    ExecutorOptions options{3, config.training.optimizer.kind, TaskWeighting::fixed};
+    ExecutorOptions options{3, config.training.optimizer.kind, TaskWeighting::fixed, true, Precision::fp32};
     Graph graph = build_graph(config.model, 16);
 };
 
@@ -146,7 +146,7 @@ TEST(CudaExecutorEmulated, SyntheticModelFreeRunningMatchesTheCpuBackendWithin1e
 TEST(CudaExecutorEmulated, DagModelWithBatchNormDropoutConcatAndSgdMatchesTheCpuBackend) {
     // Every op kind, a head on an inner tensor, label smoothing, a masked row.
     const Graph graph = build_graph(testing::dag_model(), 5);
-    const ExecutorOptions options{11, OptimizerOptions::Kind::sgd, TaskWeighting::fixed};
+    const ExecutorOptions options{11, OptimizerOptions::Kind::sgd, TaskWeighting::fixed, true, Precision::fp32};
     CpuExecutor cpu(graph, options);
     CudaExecutor cuda(graph, options, 0);
     OptimizerOptions sgd;
@@ -179,7 +179,7 @@ TEST(CudaExecutorEmulated, DagModelWithBatchNormDropoutConcatAndSgdMatchesTheCpu
 
 TEST(CudaExecutorEmulated, GatedModelWithSoftmaxGlobalPoolMultiplyAndMixtureMatchesTheCpuBackend) {
     const Graph graph = build_graph(testing::gated_model(), 5);
-    const ExecutorOptions options{13};
+    const ExecutorOptions options{.seed = 13, .precision = Precision::fp32};
     CpuExecutor cpu(graph, options);
     CudaExecutor cuda(graph, options, 0);
     Batch batch_data = testing::make_batch(cpu, 3);
@@ -224,7 +224,7 @@ TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpilo
 
 TEST(CudaExecutorEmulated, GradientsFinalHookTilesTheBufferTopDownWithFinalValuesOnTheDag) {
     const Graph graph = build_graph(testing::dag_model(), 3);
-    ExecutorOptions options{7};
+    ExecutorOptions options{.seed = 7, .precision = Precision::fp32};
     options.task_weighting = TaskWeighting::uncertainty;
     CudaExecutor cuda(graph, options, 0);
     Batch batch_data = testing::make_batch(cuda, 5);
@@ -264,7 +264,8 @@ TEST(CudaExecutorEmulated, GradientsFinalHookReportsAHeadGroupsBlockOnlyAfterIts
 
 TEST(CudaExecutorEmulated, LearnedTaskWeightsMatchTheCpuBackend) {
     const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.0f), 4);
-    const ExecutorOptions options{2, OptimizerOptions::Kind::adamw, TaskWeighting::uncertainty};
+    const ExecutorOptions options{2, OptimizerOptions::Kind::adamw, TaskWeighting::uncertainty, true,
+                                  Precision::fp32};
     CpuExecutor cpu(graph, options);
     CudaExecutor cuda(graph, options, 0);
     OptimizerOptions adamw;
@@ -292,7 +293,7 @@ TEST(CudaExecutorEmulated, LearnedTaskWeightsMatchTheCpuBackend) {
 TEST(CudaExecutorEmulated, EveryTaskWeightingMethodMatchesTheCpuBackend) {
     const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.0f), 4);
     for (const TaskWeightingMethod* method : task_weighting_methods()) {
-        ExecutorOptions options{9};
+        ExecutorOptions options{.seed = 9, .precision = Precision::fp32};
         options.task_weighting = method->kind;
         CpuExecutor cpu(graph, options);
         CudaExecutor cuda(graph, options, 0);
@@ -347,7 +348,7 @@ TEST(CudaExecutorEmulated, GraphReplayGivesTheSameBitsAsPlainLaunchesWithDropout
     // corrections) reach a replayed graph through device memory: if any were
     // baked into the capture, the graph run would drift from the plain one.
     const Graph graph = build_graph(testing::dag_model({1.0f, 0.5f, 2.0f}, 0.4f), 4);
-    ExecutorOptions with_graphs{6}, without{6};
+    ExecutorOptions with_graphs{.seed = 6, .precision = Precision::fp32}, without = with_graphs;
     without.cuda_graphs = false;
     CudaExecutor replayed(graph, with_graphs, 0), plain(graph, without, 0);
     CpuExecutor cpu(graph, with_graphs);

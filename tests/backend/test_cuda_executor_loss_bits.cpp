@@ -21,7 +21,9 @@ TEST(CudaExecutorEmulatedLossBits, FashionMtlTwoHundredStepsGiveTheRecordedLossB
     config.data.train_size = 400;  // 200 steps: one epoch
     const auto data = make_train_dataset(config.data);
     engine::CudaExecutor executor(engine::build_graph(config.model, config.training.batch_size),
-                                  {config.training.seed, config.training.optimizer.kind, ladon::TaskWeighting::fixed}, 0);
+                                  {config.training.seed, config.training.optimizer.kind, ladon::TaskWeighting::fixed,
+                                   true, ladon::Precision::fp32},
+                                  0);
     const std::vector<float> losses = loss_sequence(executor, *data, config, 200);
     ASSERT_EQ(losses.size(), 200u * 4u);
     const uint64_t hash = bits_hash(losses);

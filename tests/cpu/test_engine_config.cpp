@@ -337,6 +337,22 @@ TEST(EngineConfig, DefaultRunConfigTrainsTheSyntheticShapes) {
     EXPECT_NE(a, b);
 }
 
+// training.precision: auto (the default) and the three maths round-trip
+// through the writer; anything else names the key and the choices.
+TEST(EngineConfig, PrecisionIsReadWrittenAndChecked) {
+    EXPECT_EQ(ladon::Precision::automatic, parse_run_config(kRunConfig, "test.toml").training.precision);
+    for (const char* name : {"auto", "fp32", "tf32", "bf16"}) {
+        const RunConfig config =
+            parse_run_config(spoilt("[training]", std::string("[training]\nprecision = \"") + name + "\""), "test.toml");
+        EXPECT_STREQ(name, ladon::precision_name(config.training.precision));
+        const std::string written = to_toml(config);
+        EXPECT_EQ(config.training.precision, parse_run_config(written, "written.toml").training.precision) << name;
+    }
+    EXPECT_NE(parse_error(spoilt("[training]", "[training]\nprecision = \"fp16\""))
+                  .find("training.precision: unknown value \"fp16\"; expected one of: auto, fp32, tf32, bf16"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace ladon
 
@@ -355,3 +371,4 @@ TEST(EngineConfig, NamesWithControlCharactersQuotesAndBackslashesRoundTrip) {
     EXPECT_EQ(again.model.trunk[0].name, name);
     EXPECT_EQ(ladon::to_toml(again), text);
 }
+

@@ -74,16 +74,20 @@ public:
     }
     void broadcast(float* data, int64_t count, int root) override { host_->broadcast(data, count, root); }
     void allreduce_sum(float* data, int64_t count) override { host_->allreduce_sum(data, count); }
+    // Device memory is host memory on the emulator, but the executor's
+    // stream runs its queued work only when something waits for it (as a
+    // GPU's may still be running): MPI reads the buffer after the producer's
+    // work, as NCCL would order it after an event on that stream.
     void allreduce_mean(float* data, int64_t count) override {
         last_mean_ = data;
+        synchronize(stream_);
         host_->allreduce_mean(data, count);
     }
-    // The emulator's kernels have run when their launch returns, so the
-    // bucket is final on the host as it is started: MPI averages it at once.
     void allreduce_mean_after(float* data, int64_t count, void* producer) override {
         if (producer != stream_) wrong_producer_ = true;
         lowest_bucket_ = data;
         ++buckets_;
+        synchronize(producer);
         host_->allreduce_mean(data, count);
     }
     void join(void* consumer) override {
@@ -105,6 +109,10 @@ public:
     bool wrong_producer_ = false;  // a bucket or join not on the executor's stream
 
 private:
+    static void synchronize(void* stream) {
+        if (cudaStreamSynchronize(static_cast<cudaStream_t>(stream)) != cudaSuccess)
+            throw ladon::Error("data parallel device check: the producer stream failed");
+    }
     std::shared_ptr<Communicator> host_;
 };
 
@@ -180,7 +188,8 @@ struct Run {
     const char* name;
     OptimizerOptions optimizer;
     std::string mode;
-    ExecutorOptions options() const { return {5, optimizer.kind, ladon::TaskWeighting::uncertainty, /*cuda_graphs=*/false}; }
+    ExecutorOptions options() const { return {5, optimizer.kind, ladon::TaskWeighting::uncertainty, /*cuda_graphs=*/false, ladon::Precision::fp32};
+    }
 };
 
 // Rank 0: one process with batch B on the CPU executor (the single-process
