@@ -14,6 +14,21 @@
 
 namespace ladon {
 
+// How configs write training.precision (also the run header's word).
+const char* precision_name(Precision precision) {
+    switch (precision) {
+        case Precision::automatic:
+            return "auto";
+        case Precision::fp32:
+            return "fp32";
+        case Precision::tf32:
+            return "tf32";
+        case Precision::bf16:
+            return "bf16";
+    }
+    return "?";
+}
+
 namespace {
 
 using engine::OpField;

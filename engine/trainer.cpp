@@ -147,19 +147,6 @@ void Trainer::state_tensors_written() { impl_->executor->push_state(); }
 std::string Trainer::backend_name() const { return impl_->executor->backend_name(); }
 Precision Trainer::precision() const { return impl_->executor->precision(); }
 
-const char* precision_name(Precision precision) {
-    switch (precision) {
-        case Precision::automatic:
-            return "auto";
-        case Precision::fp32:
-            return "fp32";
-        case Precision::tf32:
-            return "tf32";
-        case Precision::bf16:
-            return "bf16";
-    }
-    return "?";
-}
 
 Trainer::MemoryPlan Trainer::memory_plan() const {
     const auto plan = impl_->executor->memory_plan();
