@@ -199,7 +199,7 @@ TEST(CudaExecutorEmulated, GradientsOfOneStepMatchTheCpuBackendThroughFusedEpilo
     const RunConfig config = default_run_config();
     const Graph graph = build_graph(config.model, 7);
     CpuExecutor cpu(graph, {5});
-    CudaExecutor cuda(graph, {5}, 0);
+    CudaExecutor cuda(graph, {.seed = 5, .precision = Precision::fp32}, 0);
     Batch batch_data = testing::make_batch(cpu, 9);
     const double scale = one_step_gradients_match(cpu, cuda, batch_data);
     // The input's gradient slot is never needed; every other tensor's is.
@@ -245,7 +245,7 @@ TEST(CudaExecutorEmulated, GradientsFinalHookReportsAHeadGroupsBlockOnlyAfterIts
     // be reported before, though the CPU backend reports the last heads'
     // biases earlier.
     const Graph graph = build_graph(default_run_config().model, 4);
-    CudaExecutor cuda(graph, {3}, 0);
+    CudaExecutor cuda(graph, {.seed = 3, .precision = Precision::fp32}, 0);
     ASSERT_EQ(cuda.fused_head_groups().size(), 1u);
     Batch batch_data = testing::make_batch(cuda, 2);
     cuda.forward(batch_data, true);
@@ -321,7 +321,7 @@ TEST(CudaExecutorEmulated, EveryTaskWeightingMethodMatchesTheCpuBackend) {
 
 TEST(CudaExecutorEmulated, NonFiniteLossSkipsTheUpdateOnTheDeviceAndKeepsTheStep) {
     const Graph graph = build_graph(testing::dag_model(), 3);
-    CudaExecutor cuda(graph, {4}, 0);
+    CudaExecutor cuda(graph, {.seed = 4, .precision = Precision::fp32}, 0);
     OptimizerOptions adamw;
     Batch batch_data = testing::make_batch(cuda, 1);
     ASSERT_TRUE(cuda.train_step(batch_data, adamw, 1e-3f));
