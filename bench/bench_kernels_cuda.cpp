@@ -24,7 +24,6 @@
 #include "kernels/cuda/conv2d.hpp"
 #include "kernels/cuda/device_memory.hpp"
 #include "kernels/cuda/gemm.hpp"
-#include "kernels/cuda/gemm_tensor_core.hpp"
 #include "kernels/cuda/multi_head_loss.hpp"
 #include "kernels/cuda/optimizer.hpp"
 #include "kernels/cuda/pool.hpp"
@@ -195,7 +194,8 @@ struct CudaBackend {
 
     // cuBLAS is column-major: a row-major [r, c] matrix is its [c, r]
     // transpose, so each row-major product below is written transposed.
-    Prepared dense(const DenseShape& s, DensePass pass) const {
+    Prepared dense(const DenseShape& s, DensePass pass,
+                   ladon::cuda::MatmulPrecision precision = ladon::cuda::MatmulPrecision::fp32) const {
         const cudaStream_t stream = cuda->stream();
         Prepared row;
         row.work.flops = dense_flops(s);
@@ -229,40 +229,27 @@ struct CudaBackend {
         row.vendor_tf32 = vendor(cuda->cublas_tf32());
         if (pass == DensePass::forward)
             row.ladon = [=] {
-                LADON_BENCH_CHECK(
-                    ladon::cuda::dense_forward(s, x, w, nullptr, ladon::ops::Activation::identity, 0.0f, y, stream));
+                LADON_BENCH_CHECK(ladon::cuda::dense_forward(s, x, w, nullptr, ladon::ops::Activation::identity, 0.0f,
+                                                             y, stream, precision));
             };
         else if (pass == DensePass::backward_data)
-            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::dense_backward_data(s, w, gy, gx, stream)); };
+            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::dense_backward_data(s, w, gy, gx, stream, precision)); };
         else
-            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::dense_backward_filter(s, x, gy, gw, nullptr, stream)); };
+            row.ladon = [=] {
+                LADON_BENCH_CHECK(ladon::cuda::dense_backward_filter(s, x, gy, gw, nullptr, stream, precision));
+            };
+        // The tensor-core GEMM needs leading dimensions of multiples of 4 floats.
+        const bool aligned = s.in_features % 4 == 0 && (pass == DensePass::forward || s.out_features % 4 == 0);
+        if (precision != ladon::cuda::MatmulPrecision::fp32 && !aligned)
+            row.label += " (ladon: FP32 fallback, unaligned)";
         return row;
     }
 
     // The same three products on ladon's tensor-core GEMM (TF32 or BF16
     // operands, FP32 accumulation), beside the same cuBLAS calls.
     Prepared dense_tensor_core(const DenseShape& s, DensePass pass, MatmulMath math) const {
-        Prepared row = dense(s, pass);
-        const cudaStream_t stream = cuda->stream();
-        // dense() keeps x, w, gy, y, gx, gw in this order.
-        const auto buffer = [&](std::size_t i) { return static_cast<DeviceBuffer*>(row.resources[i].get())->floats(); };
-        float *x = buffer(0), *w = buffer(1), *gy = buffer(2), *y = buffer(3), *gx = buffer(4), *gw = buffer(5);
-        ladon::cuda::GemmArguments g;
-        if (pass == DensePass::forward) {  // y [N, O] = x [N, I] . w^T
-            g.transpose_b = true, g.m = s.batch, g.n = s.out_features, g.k = s.in_features;
-            g.a = x, g.lda = s.in_features, g.b = w, g.ldb = s.in_features, g.c = y, g.ldc = s.out_features;
-        } else if (pass == DensePass::backward_data) {  // gx [N, I] += gy [N, O] . w [O, I]
-            g.m = s.batch, g.n = s.in_features, g.k = s.out_features, g.beta = 1.0f;
-            g.a = gy, g.lda = s.out_features, g.b = w, g.ldb = s.in_features, g.c = gx, g.ldc = s.in_features;
-        } else {  // gw [O, I] += gy^T [O, N] . x [N, I]
-            g.transpose_a = true, g.m = s.out_features, g.n = s.in_features, g.k = s.batch, g.beta = 1.0f;
-            g.a = gy, g.lda = s.out_features, g.b = x, g.ldb = s.in_features, g.c = gw, g.ldc = s.in_features;
-        }
-        const auto precision =
-            math == MatmulMath::tf32 ? ladon::cuda::MatmulPrecision::tf32 : ladon::cuda::MatmulPrecision::bf16;
-        if (!ladon::cuda::gemm_tensor_core_applies(g)) row.label += " (ladon: FP32 fallback, unaligned)";
-        row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::gemm_tensor_core(g, precision, stream)); };
-        return row;
+        return dense(s, pass,
+                     math == MatmulMath::tf32 ? ladon::cuda::MatmulPrecision::tf32 : ladon::cuda::MatmulPrecision::bf16);
     }
 
     Prepared pool(const Pool2dShape& s, PoolPass pass) const {

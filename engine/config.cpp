@@ -368,12 +368,7 @@ RunConfig parse(std::string_view text, const std::string& source, const std::vec
                                              {{"stop", NonFiniteLoss::stop}, {"skip", NonFiniteLoss::skip}}},
                                          NonFiniteLoss::stop);
         t.task_weighting = read_task_weighting(reader);
-        t.precision = read_enum(reader, "precision",
-                                std::array<std::pair<const char*, Precision>, 4>{{{"auto", Precision::automatic},
-                                                                                  {"fp32", Precision::fp32},
-                                                                                  {"tf32", Precision::tf32},
-                                                                                  {"bf16", Precision::bf16}}},
-                                Precision::automatic);
+        t.precision = read_enum(reader, "precision", precision_names, Precision::automatic);
         reader.finish();
         reader.require(t.epochs > 0, "epochs", "expected a positive number of epochs");
         reader.require(t.batch_size > 0, "batch_size", "expected a positive batch size");

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "engine/config_internal.hpp"
 #include "engine/ops/op.hpp"
 #include "engine/weighting/weighting.hpp"
 #include "ladon/config.hpp"
@@ -16,16 +17,8 @@ namespace ladon {
 
 // How configs write training.precision (also the run header's word).
 const char* precision_name(Precision precision) {
-    switch (precision) {
-        case Precision::automatic:
-            return "auto";
-        case Precision::fp32:
-            return "fp32";
-        case Precision::tf32:
-            return "tf32";
-        case Precision::bf16:
-            return "bf16";
-    }
+    for (const auto& [name, value] : precision_names)
+        if (value == precision) return name;
     return "?";
 }
 

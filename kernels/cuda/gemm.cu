@@ -19,15 +19,23 @@ bool valid_shape(const ops::DenseShape& shape) {
 
 }  // namespace
 
-cudaError_t gemm(const GemmArguments& g, cudaStream_t stream) {
-    using namespace sgemm;
+cudaError_t gemm_grid(const GemmArguments& g, int64_t block_m, int64_t block_n, dim3& grid) {
+    grid = dim3(0, 0, 0);
     if (g.m < 0 || g.n < 0 || g.k < 0) return cudaErrorInvalidValue;
     if (g.m == 0 || g.n == 0) return cudaSuccess;
     if (g.lda < (g.transpose_a ? g.m : g.k) || g.ldb < (g.transpose_b ? g.k : g.n) || g.ldc < g.n)
         return cudaErrorInvalidValue;
     const int64_t blocks_x = (g.n + block_n - 1) / block_n, blocks_y = (g.m + block_m - 1) / block_m;
     if (blocks_y > max_grid_y || blocks_x > INT32_MAX) return cudaErrorInvalidValue;
-    const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y));
+    grid = dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y));
+    return cudaSuccess;
+}
+
+cudaError_t gemm(const GemmArguments& g, cudaStream_t stream) {
+    using namespace sgemm;
+    dim3 grid;
+    if (const cudaError_t error = gemm_grid(g, block_m, block_n, grid); error != cudaSuccess || grid.x == 0)
+        return error;
     const dim3 block(threads_per_block);
     if (g.transpose_a)
         return g.transpose_b ? launch(sgemm_kernel<true, true>, grid, block, 0, stream, g)

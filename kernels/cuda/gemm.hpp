@@ -56,4 +56,10 @@ struct GemmArguments {
 };
 cudaError_t gemm(const GemmArguments& arguments, cudaStream_t stream);
 
+// The grid of block_m x block_n tiles over C for a GEMM kernel, once the
+// arguments are checked: cudaErrorInvalidValue for a negative size, a leading
+// dimension too narrow or a grid past CUDA's limits. An empty C gives
+// cudaSuccess and a grid of 0 blocks (nothing to launch).
+cudaError_t gemm_grid(const GemmArguments& arguments, int64_t block_m, int64_t block_n, dim3& grid);
+
 }  // namespace ladon::cuda

@@ -43,13 +43,9 @@ bool gemm_tensor_core_applies(const GemmArguments& g) {
 cudaError_t gemm_tensor_core(const GemmArguments& g, MatmulPrecision precision, cudaStream_t stream) {
     using namespace tc_gemm;
     if (precision == MatmulPrecision::fp32 || !gemm_tensor_core_applies(g)) return gemm(g, stream);
-    if (g.m < 0 || g.n < 0) return cudaErrorInvalidValue;
-    if (g.m == 0 || g.n == 0) return cudaSuccess;
-    if (g.lda < (g.transpose_a ? g.m : g.k) || g.ldb < (g.transpose_b ? g.k : g.n) || g.ldc < g.n)
-        return cudaErrorInvalidValue;
-    const int64_t blocks_x = (g.n + block_n - 1) / block_n, blocks_y = (g.m + block_m - 1) / block_m;
-    if (blocks_y > 65535 || blocks_x > INT32_MAX) return cudaErrorInvalidValue;
-    const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y));
+    dim3 grid;
+    if (const cudaError_t error = gemm_grid(g, block_m, block_n, grid); error != cudaSuccess || grid.x == 0)
+        return error;
     return precision == MatmulPrecision::bf16 ? launch_for_layout<true>(g, grid, stream)
                                               : launch_for_layout<false>(g, grid, stream);
 }

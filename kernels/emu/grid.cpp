@@ -82,15 +82,25 @@ cudaError_t check_configuration(const GridLaunch& launch, std::size_t max_dynami
     return cudaSuccess;
 }
 
+// The kernel's cudaFuncAttributeMaxDynamicSharedMemorySize, if set (under state.mutex).
+std::optional<std::size_t> opted_in_dynamic_shared(const Launcher& state, const void* kernel) {
+    const auto attribute = state.max_dynamic_shared.find(kernel);
+    if (attribute == state.max_dynamic_shared.end()) return std::nullopt;
+    return attribute->second;
+}
+
+// The configuration checks, under state.mutex.
+cudaError_t check_launch(const Launcher& state, const GridLaunch& launch) {
+    return check_configuration(launch, opted_in_dynamic_shared(state, launch.kernel)
+                                           .value_or(detail::default_max_dynamic_shared_bytes));
+}
+
 }  // namespace
 
 cudaError_t check_launch(const GridLaunch& launch) {
     Launcher& state = launcher();
     std::lock_guard lock(state.mutex);
-    const auto attribute = state.max_dynamic_shared.find(launch.kernel);
-    return check_configuration(launch, attribute != state.max_dynamic_shared.end()
-                                           ? attribute->second
-                                           : detail::default_max_dynamic_shared_bytes);
+    return check_launch(state, launch);
 }
 
 cudaError_t launch_grid(const GridLaunch& launch) {
@@ -100,14 +110,11 @@ cudaError_t launch_grid(const GridLaunch& launch) {
                                         " from inside a kernel: the emulator has no dynamic parallelism");
     Launcher& state = launcher();
     std::unique_lock lock(state.mutex);
-    const auto attribute = state.max_dynamic_shared.find(launch.kernel);
-    const std::size_t max_dynamic_shared =
-        attribute != state.max_dynamic_shared.end() ? attribute->second : detail::default_max_dynamic_shared_bytes;
-    if (const cudaError_t error = check_configuration(launch, max_dynamic_shared); error != cudaSuccess) return error;
+    if (const cudaError_t error = check_launch(state, launch); error != cudaSuccess) return error;
     if (!state.pool || state.pool->size() != state.workers)
         state.pool = std::make_unique<detail::WorkerPool>(state.workers);
-    const std::size_t opted_in = attribute != state.max_dynamic_shared.end() ? attribute->second : 0;
-    std::optional<std::string> fault = state.pool->run(launch, state.order, opted_in);
+    std::optional<std::string> fault =
+        state.pool->run(launch, state.order, opted_in_dynamic_shared(state, launch.kernel).value_or(0));
     detail::tsan::acquire(detail::tsan::launch_end_object());  // the grid's work happened before what follows
     lock.unlock();
     if (!fault) return cudaSuccess;
