@@ -50,7 +50,7 @@ struct Layout {
 // memory it names, the stream last.
 struct CudaExecutor::Impl {
     int device = 0;
-    cuda::MatmulPrecision matmul = cuda::MatmulPrecision::tf32;  // of dense layers: the executor's precision
+    cuda::MatmulPrecision matmul = cuda::MatmulPrecision::tf32;  // of dense layers and convolutions
     std::string device_name;
     cuda::Stream stream;
     // The next step's batch, copied in while this step runs (train_step's

@@ -76,7 +76,7 @@ int info() {
     if (cuda.devices.empty()) std::printf("  (no cuda: %s)\n", cuda.reason.c_str());
     // training.precision = "auto" (the default) resolves per backend.
     std::printf("precision: cpu fp32%s (training.precision: auto, fp32, tf32 or bf16)\n",
-                cuda.compiled ? "; cuda tf32 by default, dense layers on the tensor cores" : "");
+                cuda.compiled ? "; cuda tf32 by default: convolutions and dense layers on the tensor cores" : "");
     if (!mpi_available())
         std::printf("distributed: one process (built without MPI)\n");
     else if (nccl_available())

@@ -84,15 +84,16 @@ namespace {
 cudaError_t forward(const CudaOpStep& s) {
     const Node& n = s.node;
     return cuda::conv2d_forward(n.conv, s.x(), s.param(n.weight), s.param(n.bias), s.epilogue, s.epilogue_slope,
-                                s.epilogue_output ? s.epilogue_output : s.y(), s.stream);
+                                s.epilogue_output ? s.epilogue_output : s.y(), s.stream, s.matmul);
 }
 
 cudaError_t backward(const CudaOpStep& s) {
     const Node& n = s.node;
     cudaError_t e = cuda::conv2d_backward_filter(n.conv, s.x(), s.grad_y(), s.param_grad(n.weight),
-                                                 s.param_grad(n.bias), s.buffers.workspace, s.stream);
+                                                 s.param_grad(n.bias), s.buffers.workspace, s.stream, s.matmul);
     if (e == cudaSuccess && s.needs_grad(n.inputs[0]))
-        e = cuda::conv2d_backward_data(n.conv, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream);
+        e = cuda::conv2d_backward_data(n.conv, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream,
+                                       s.matmul);
     return e;
 }
 

@@ -27,7 +27,7 @@ struct CudaOpStep : OpStep {
     // stored, so backward reads the sign from y (relu, leaky relu).
     bool fused_into_producer = false;
     uint64_t* dropout_seeds = nullptr;  // device, per node: the step's seeds (CUDA graphs replay them)
-    cuda::MatmulPrecision matmul = cuda::MatmulPrecision::fp32;  // the executor's precision, for dense layers
+    cuda::MatmulPrecision matmul = cuda::MatmulPrecision::fp32;  // the executor's precision: dense layers, convolutions
 };
 
 struct CudaOpDefinition {

@@ -52,8 +52,7 @@ enum class Backend { cpu, cuda };
 // rounded to TF32 or BF16 for the tensor cores, FP32 accumulation and
 // storage. automatic: tf32 on CUDA (PyTorch's choice for convolutions), fp32
 // on the CPU, which computes in FP32 whatever is asked (and says so once).
-// So far the dense layers (and head groups) take the tensor cores; the
-// convolutions follow (issue 13).
+// Convolutions, dense layers and head groups take the tensor cores.
 enum class Precision { automatic, fp32, tf32, bf16 };
 const char* precision_name(Precision precision);
 

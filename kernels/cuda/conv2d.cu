@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/conv2d.cuh"
 #include "kernels/cuda/conv2d.hpp"
+#include "kernels/cuda/conv2d_tensor_core.hpp"
 #include "kernels/cuda/device.hpp"
 #include "kernels/cuda/launch.hpp"
 
@@ -74,6 +75,22 @@ FilterSplit filter_split(const ops::Conv2dShape& s) {
     return {(reduction + length - 1) / length, length};
 }
 
+// Backward filter's FP32 GEMM (without the partials' sum and the bias).
+cudaError_t launch_backward_filter(const ops::Conv2dShape& shape, const ConvGeometry& geometry, const float* input,
+                                   const float* grad_output, const FilterSplit& split, float* grad_weight,
+                                   float* workspace, cudaStream_t stream) {
+    dim3 grid;
+    if (!tile_grid(shape.out_channels, shape.in_channels * shape.kernel_height * shape.kernel_width, grid))
+        return cudaErrorInvalidConfiguration;
+    grid.z = static_cast<unsigned>(split.splits);
+    // grad_output[n, co, p] as A[co, (n, p)]: chunks of one plane per sample.
+    const int64_t positions = shape.out_height() * shape.out_width();
+    const ChunkedRows a = chunked_rows(grad_output, shape.out_channels, shape.batch * positions, positions,
+                                       shape.out_channels * positions, positions);
+    return launch(conv2d_detail::conv2d_backward_filter_kernel, grid, dim3(conv2d_detail::threads_per_block), 0,
+                  stream, geometry, a, input, split.length, grad_weight, workspace);
+}
+
 }  // namespace
 
 std::size_t conv2d_backward_filter_workspace_bytes(const ops::Conv2dShape& shape) {
@@ -84,9 +101,12 @@ std::size_t conv2d_backward_filter_workspace_bytes(const ops::Conv2dShape& shape
 }
 
 cudaError_t conv2d_forward(const ops::Conv2dShape& shape, const float* input, const float* weight, const float* bias,
-                           ops::Activation activation, float negative_slope, float* output, cudaStream_t stream) {
+                           ops::Activation activation, float negative_slope, float* output, cudaStream_t stream,
+                           MatmulPrecision precision) {
     if (!is_valid(shape)) return cudaErrorInvalidValue;
     if (shape.batch == 0) return cudaSuccess;
+    if (precision != MatmulPrecision::fp32 && conv2d_tensor_core_applies(shape))
+        return tc_conv::forward(shape, input, weight, bias, activation, negative_slope, output, precision, stream);
     const int64_t k_count = shape.in_channels * shape.kernel_height * shape.kernel_width;
     dim3 grid;
     if (!tile_grid(shape.out_channels, shape.batch * shape.out_height() * shape.out_width(), grid))
@@ -97,9 +117,11 @@ cudaError_t conv2d_forward(const ops::Conv2dShape& shape, const float* input, co
 }
 
 cudaError_t conv2d_backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
-                                 float* grad_input, cudaStream_t stream) {
+                                 float* grad_input, cudaStream_t stream, MatmulPrecision precision) {
     if (!is_valid(shape)) return cudaErrorInvalidValue;
     if (shape.batch == 0) return cudaSuccess;
+    if (precision != MatmulPrecision::fp32 && conv2d_tensor_core_applies(shape))
+        return tc_conv::backward_data(shape, weight, grad_output, grad_input, precision, stream);
     const int64_t window = shape.kernel_height * shape.kernel_width;
     dim3 grid;
     if (!tile_grid(shape.in_channels, shape.batch * shape.in_height * shape.in_width, grid))
@@ -112,23 +134,18 @@ cudaError_t conv2d_backward_data(const ops::Conv2dShape& shape, const float* wei
 }
 
 cudaError_t conv2d_backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output,
-                                   float* grad_weight, float* grad_bias, float* workspace, cudaStream_t stream) {
+                                   float* grad_weight, float* grad_bias, float* workspace, cudaStream_t stream,
+                                   MatmulPrecision precision) {
     if (!is_valid(shape)) return cudaErrorInvalidValue;
     if (shape.batch == 0) return cudaSuccess;
-    const int64_t positions = shape.out_height() * shape.out_width();
     const FilterSplit split = filter_split(shape);
     if (split.splits > 1 && workspace == nullptr) return cudaErrorInvalidValue;
-    dim3 grid;
-    if (!tile_grid(shape.out_channels, shape.in_channels * shape.kernel_height * shape.kernel_width, grid))
-        return cudaErrorInvalidConfiguration;
-    grid.z = static_cast<unsigned>(split.splits);
-    // grad_output[n, co, p] as A[co, (n, p)]: chunks of one plane per sample.
-    const ChunkedRows a = chunked_rows(grad_output, shape.out_channels, shape.batch * positions, positions,
-                                       shape.out_channels * positions, positions);
     const ConvGeometry geometry = geometry_of(shape);
-    cudaError_t error =
-        launch(conv2d_detail::conv2d_backward_filter_kernel, grid, dim3(conv2d_detail::threads_per_block), 0, stream,
-               geometry, a, input, split.length, grad_weight, workspace);
+    cudaError_t error = precision != MatmulPrecision::fp32 && conv2d_tensor_core_applies(shape)
+                            ? tc_conv::backward_filter(shape, input, grad_output, split.splits, split.length,
+                                                       grad_weight, workspace, precision, stream)
+                            : launch_backward_filter(shape, geometry, input, grad_output, split, grad_weight, workspace,
+                                                     stream);
     if (error == cudaSuccess && split.splits > 1) {
         const int64_t size = shape.weight_size(), threads = 256;
         const int64_t blocks = std::min<int64_t>((size + threads - 1) / threads, 4096);

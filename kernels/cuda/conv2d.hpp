@@ -3,10 +3,13 @@
 // (kernels/ops.hpp): NCHW input and output, OIHW weight; forward overwrites,
 // backward accumulates (+=). Each function enqueues on `stream` and returns the
 // first launch error, or cudaErrorInvalidValue for an invalid shape. No float
-// atomics: every result is deterministic.
+// atomics: every result is deterministic. `precision` tf32 or bf16 runs the
+// tensor-core kernels (conv2d_tensor_core.hpp) where the shape's indices fit
+// in 32 bits, fp32 (and any other shape) the FP32 SIMT kernels.
 #include <cstddef>
 
 #include "kernels/cuda/device.hpp"
+#include "kernels/cuda/gemm.hpp"
 #include "kernels/ops.hpp"
 
 namespace ladon::cuda {
@@ -16,11 +19,12 @@ namespace ladon::cuda {
 // cpu::activation_forward. bias may be nullptr.
 cudaError_t conv2d_forward(const ops::Conv2dShape& shape, const float* input, const float* weight,
                            const float* bias /*nullable*/, ops::Activation activation, float negative_slope,
-                           float* output, cudaStream_t stream);
+                           float* output, cudaStream_t stream, MatmulPrecision precision = MatmulPrecision::fp32);
 
 // grad_input += the transposed convolution of grad_output with weight.
 cudaError_t conv2d_backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
-                                 float* grad_input, cudaStream_t stream);
+                                 float* grad_input, cudaStream_t stream,
+                                 MatmulPrecision precision = MatmulPrecision::fp32);
 
 // grad_weight += sum over the batch of grad_output x unfolded input, and
 // grad_bias[c] += sum of grad_output over batch and positions of channel c.
@@ -32,6 +36,6 @@ cudaError_t conv2d_backward_data(const ops::Conv2dShape& shape, const float* wei
 std::size_t conv2d_backward_filter_workspace_bytes(const ops::Conv2dShape& shape);
 cudaError_t conv2d_backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output,
                                    float* grad_weight, float* grad_bias /*nullable*/, float* workspace,
-                                   cudaStream_t stream);
+                                   cudaStream_t stream, MatmulPrecision precision = MatmulPrecision::fp32);
 
 }  // namespace ladon::cuda

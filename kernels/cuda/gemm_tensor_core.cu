@@ -13,14 +13,12 @@ template <bool transpose_a, bool transpose_b, bool bf16>
 cudaError_t launch_gemm(const GemmArguments& g, dim3 grid, cudaStream_t stream) {
     using namespace tc_gemm;
     const auto kernel = gemm_kernel<transpose_a, transpose_b, bf16>;
-    constexpr std::size_t shared_bytes = sizeof(float) * stages *
-                                         (TileLayout<!transpose_a, bf16>::floats + TileLayout<transpose_b, bf16>::floats);
-    static_assert(shared_bytes > 48 * 1024, "the opt-in below is needed only above 48 KiB");
-    if (const cudaError_t error =
-            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int{shared_bytes});
+    constexpr std::size_t bytes = shared_bytes<ALayout<transpose_a, bf16>, BLayout<transpose_b, bf16>>;
+    static_assert(bytes > 48 * 1024, "the opt-in below is needed only above 48 KiB");
+    if (const cudaError_t error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int{bytes});
         error != cudaSuccess)
         return error;
-    return launch(kernel, grid, dim3(threads_per_block), shared_bytes, stream, g);
+    return launch(kernel, grid, dim3(threads_per_block), bytes, stream, g);
 }
 
 template <bool bf16>

@@ -1,6 +1,6 @@
 // training.precision on the emulated CUDA backend: fashion_mtl's model
-// trains 50 steps in tf32 and in bf16 (its dense layers and head group on the
-// tensor-core GEMM), the losses tracking the same backend's FP32 run (which
+// trains 50 steps in tf32 and in bf16 (its convolutions, dense layers and
+// head group on the tensor-core kernels), the losses tracking the same backend's FP32 run (which
 // test_cuda_executor.cpp holds to the CPU backend), and precision "auto" means
 // tf32 on CUDA and fp32 on the CPU.
 #include <gtest/gtest.h>
@@ -37,9 +37,10 @@ std::vector<float> cuda_losses(const RunConfig& config, Precision precision) {
 
 // Per head and step, |loss - FP32 loss| <= tolerance * (1 + FP32 loss). The
 // operands' rounding (2^-11 relative in TF32, 2^-8 in BF16) perturbs every
-// dense product, and 50 AdamW steps at batch 2 let that grow: measured at
-// most 0.0103 (TF32) and 0.0143 (BF16); the tolerances are about three
-// times that, where a kernel with a wrong fragment is off by O(1).
+// product, and 50 AdamW steps at batch 2 let that grow (the run is chaotic:
+// TF32 strays further than BF16 here): measured at most 0.0243 (TF32) and
+// 0.0145 (BF16) with the convolutions on the tensor cores; the tolerances
+// are 2.5 and 4 times that, where a kernel with a wrong fragment is off by O(1).
 void expect_tracking(const std::vector<float>& reference, const std::vector<float>& actual, double tolerance,
                      const char* what) {
     ASSERT_EQ(reference.size(), actual.size()) << what;
@@ -59,9 +60,9 @@ TEST(CudaExecutorEmulatedPrecision, FashionMtlTrainsInTf32AndBf16TrackingTheFp32
     const RunConfig config = fashion_config();
     const std::vector<float> fp32 = cuda_losses(config, Precision::fp32);
     const std::vector<float> tf32 = cuda_losses(config, Precision::automatic);
-    expect_tracking(fp32, tf32, 0.03, "cuda tf32 (auto)");
+    expect_tracking(fp32, tf32, 0.06, "cuda tf32 (auto)");
     const std::vector<float> bf16 = cuda_losses(config, Precision::bf16);
-    expect_tracking(fp32, bf16, 0.05, "cuda bf16");
+    expect_tracking(fp32, bf16, 0.06, "cuda bf16");
     EXPECT_NE(tf32, fp32) << "tf32 must not run the FP32 kernels";
     EXPECT_NE(bf16, tf32);
 }

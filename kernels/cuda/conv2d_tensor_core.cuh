@@ -1,0 +1,330 @@
+#pragma once
+// Device code of the tensor-core convolutions (conv2d_tensor_core.cu): the
+// implicit GEMMs of conv2d.cuh on the shared mma pipeline (mma_pipeline.cuh),
+// TF32 or BF16 operands, FP32 accumulation. Every operand is gathered by
+// 4-byte cp.async with zero-fill (padding, stride gaps, ragged edges); the
+// index decodes use FastDivisor and 32-bit offsets within a sample (the host
+// checks that they fit, else it runs the FP32 kernels).
+//   forward          C[Cout, N*P]    = weight[Cout, Cin*RS] x unfolded input[Cin*RS, N*P]
+//   backward data    C[Cin, N*H*W]  += weight^T[Cin, Cout*RS] x grad_output taps[Cout*RS, N*H*W]
+//   backward filter  C[Cout, Cin*RS] += grad_output[Cout, N*P] x unfolded input^T[N*P, Cin*RS]
+#include <cstdint>
+
+#include "kernels/cuda/device.hpp"
+#include "kernels/cuda/elementwise.cuh"
+#include "kernels/cuda/fast_divisor.hpp"
+#include "kernels/cuda/mma_pipeline.cuh"
+#include "kernels/ops.hpp"
+
+namespace ladon::cuda::tc_conv {
+
+using namespace mma_pipeline;
+
+// The shape in 32 bits, with a divisor for every index decode.
+struct Geometry {
+    int batch, in_channels, in_height, in_width, out_channels, out_height, out_width;
+    int kernel_height, kernel_width, stride_height, stride_width, pad_height, pad_width;
+    int window;         // kernel_height * kernel_width
+    int positions;      // out_height * out_width
+    int pixels;         // in_height * in_width
+    FastDivisor by_kernel_width, by_kernel_height, by_window;
+    FastDivisor by_out_width, by_positions;
+};
+
+// Column n of a forward B tile: output position (sample, oh, ow), decoded
+// once per thread; a column past the end has sample_offset -1.
+struct OutputColumn {
+    int64_t sample_offset;  // of the sample's input
+    int top, left;          // input row and column of tap (0, 0); may lie in the padding
+};
+
+__device__ __forceinline__ OutputColumn output_column(const Geometry& g, int64_t n) {
+    if (n >= int64_t{g.batch} * g.positions) return {-1, 0, 0};
+    int sample, position, oh, ow;
+    g.by_positions.divide(static_cast<std::uint32_t>(n), sample, position);
+    g.by_out_width.divide(static_cast<std::uint32_t>(position), oh, ow);
+    return {int64_t{sample} * g.in_channels * g.pixels, oh * g.stride_height - g.pad_height,
+            ow * g.stride_width - g.pad_width};
+}
+
+// Forward's B tile (mn-major: 32 rows of k = (ci, r, s), 64 columns of n):
+// lane l copies columns n0 + l and n0 + l + 32 of rows warp, warp + 4, ...,
+// so a warp's copy is 32 consecutive floats of one row and each row's (ci,
+// r, s) is decoded once per thread.
+template <typename Layout>
+__device__ __forceinline__ void copy_input_windows(float* tile, const Geometry& g, const float* input,
+                                                   const OutputColumn (&columns)[2], int k0) {
+    const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+    const int k_count = g.in_channels * g.window;
+#pragma unroll 2
+    for (int row = warp; row < Layout::rows; row += threads_per_block / 32) {
+        const int k = k0 + row;
+        int channel = 0, tap = 0, r = 0, s = 0;
+        if (k < k_count) {
+            g.by_window.divide(static_cast<std::uint32_t>(k), channel, tap);
+            g.by_kernel_width.divide(static_cast<std::uint32_t>(tap), r, s);
+        }
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+            const OutputColumn& c = columns[j];
+            const int ih = c.top + r, iw = c.left + s;
+            const bool valid = k < k_count && c.sample_offset >= 0 && ih >= 0 && ih < g.in_height && iw >= 0 &&
+                               iw < g.in_width;
+            const float* source = valid ? input + c.sample_offset + channel * g.pixels + ih * g.in_width + iw : input;
+            tensor_core::cp_async<4>(tile + Layout::at(lane + 32 * j, row), source, valid ? 4 : 0);
+        }
+    }
+}
+
+// Forward: block (x, y) owns output channels [64y, 64y + 64) at the flattened
+// (sample, oh, ow) positions [64x, 64x + 64); the epilogue adds the bias and
+// applies the activation before the single store.
+template <bool bf16, bool weight_vectorised>
+__global__ void __launch_bounds__(threads_per_block)
+    forward_kernel(Geometry g, const float* __restrict__ input, const float* __restrict__ weight,
+                   const float* __restrict__ bias, ops::Activation activation, float negative_slope,
+                   float* __restrict__ output) {
+    using A = TileLayout<true, bf16>;   // weight [Cout, Cin*RS]
+    using B = TileLayout<false, bf16>;  // unfolded input [Cin*RS, N*P]
+    LADON_DYNAMIC_SHARED(float, shared);
+    const int row0 = static_cast<int>(blockIdx.y) * block_m, column0 = static_cast<int>(blockIdx.x) * block_n;
+    const int k_count = g.in_channels * g.window;
+    const int lane = static_cast<int>(threadIdx.x % 32);
+    const OutputColumn columns[2] = {output_column(g, column0 + lane), output_column(g, column0 + lane + 32)};
+    const auto issue_a = [&](float* tile, int t) {
+        if constexpr (weight_vectorised)
+            copy_rows_vectorised<A>(tile, weight, k_count, g.out_channels, k_count, row0, t * block_k);
+        else
+            copy_k_major_gathered<A>(tile, weight, k_count, g.out_channels, row0, t * block_k, k_count,
+                                     [](int64_t k) { return k; });
+    };
+    const auto issue_b = [&](float* tile, int t) { copy_input_windows<B>(tile, g, input, columns, t * block_k); };
+    Sums sums = {};
+    multiply<A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
+
+    for_each_sum(sums, [&](int r, int c, float value) {
+        const int channel = row0 + r, n = column0 + c;
+        if (channel >= g.out_channels || n >= g.batch * g.positions) return;
+        int sample, position;
+        g.by_positions.divide(static_cast<std::uint32_t>(n), sample, position);
+        if (bias != nullptr) value += bias[channel];
+        output[(int64_t{sample} * g.out_channels + channel) * g.positions + position] =
+            elementwise::activate(activation, negative_slope, value);
+    });
+}
+
+// Backward data, decomposed by stride phase so that no zero tap is
+// multiplied: input pixels whose (ih + pad) leaves the same remainders
+// (py, px) by the strides receive exactly the taps r = py + i stride_height,
+// s = px + j stride_width, from output (oh, ow) = (Y - i, X - j) with
+// Y = (ih + pad_height) / stride_height (likewise X). Block z takes phase z;
+// within it, C[Cin, N * rows * columns] += A[Cin, (co, i, j)] x B[(co, i, j),
+// pixels]. Stride 1 is one phase holding every tap.
+struct Phase {
+    int py, px;                // the phase: (ih + pad) mod stride
+    int ih0, iw0;              // its first input row and column
+    int rows, columns;         // its input rows and columns
+    int y0, x0;                // Y and X of (ih0, iw0)
+    int taps_h, taps_w, taps;  // kernel rows, columns and taps that reach it
+};
+
+// The phase of block z; every thread computes the same.
+__device__ __forceinline__ Phase phase_of(const Geometry& g, int z) {
+    Phase p;
+    p.py = z / g.stride_width, p.px = z % g.stride_width;
+    p.ih0 = ((p.py - g.pad_height) % g.stride_height + g.stride_height) % g.stride_height;
+    p.iw0 = ((p.px - g.pad_width) % g.stride_width + g.stride_width) % g.stride_width;
+    p.rows = p.ih0 < g.in_height ? (g.in_height - p.ih0 + g.stride_height - 1) / g.stride_height : 0;
+    p.columns = p.iw0 < g.in_width ? (g.in_width - p.iw0 + g.stride_width - 1) / g.stride_width : 0;
+    p.y0 = (p.ih0 + g.pad_height) / g.stride_height, p.x0 = (p.iw0 + g.pad_width) / g.stride_width;
+    p.taps_h = p.py < g.kernel_height ? (g.kernel_height - p.py + g.stride_height - 1) / g.stride_height : 0;
+    p.taps_w = p.px < g.kernel_width ? (g.kernel_width - p.px + g.stride_width - 1) / g.stride_width : 0;
+    p.taps = p.taps_h * p.taps_w;
+    return p;
+}
+
+// The divisors of a phase with taps and pixels (none may be 0).
+struct PhaseDivisors {
+    FastDivisor by_taps_w, by_taps, by_columns, by_pixels;
+};
+
+// Column n of a backward-data B tile: pixel (sample, a, b) of the phase.
+struct PixelColumn {
+    int64_t sample_offset;  // of the sample's grad_output; -1 past the end
+    int y, x;               // Y and X
+};
+
+__device__ __forceinline__ PixelColumn pixel_column(const Geometry& g, const Phase& p, const PhaseDivisors& d,
+                                                    int64_t n) {
+    if (n >= int64_t{g.batch} * p.rows * p.columns) return {-1, 0, 0};
+    int sample, pixel, a, b;
+    d.by_pixels.divide(static_cast<std::uint32_t>(n), sample, pixel);
+    d.by_columns.divide(static_cast<std::uint32_t>(pixel), a, b);
+    return {int64_t{sample} * g.out_channels * g.positions, p.y0 + a, p.x0 + b};
+}
+
+// Backward data's B tile (mn-major: rows k = (co, i, j), columns n = the
+// phase's pixels): grad_output at (Y - i, X - j), 0 past the border.
+template <typename Layout>
+__device__ __forceinline__ void copy_grad_output_taps(float* tile, const Geometry& g, const Phase& p,
+                                                      const PhaseDivisors& d, const float* grad_output,
+                                                      const PixelColumn (&columns)[2], int k0) {
+    const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+    const int k_count = g.out_channels * p.taps;
+#pragma unroll 2
+    for (int row = warp; row < Layout::rows; row += threads_per_block / 32) {
+        const int k = k0 + row;
+        int channel = 0, tap = 0, i = 0, j = 0;
+        if (k < k_count) {
+            d.by_taps.divide(static_cast<std::uint32_t>(k), channel, tap);
+            d.by_taps_w.divide(static_cast<std::uint32_t>(tap), i, j);
+        }
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+            const int oh = columns[c].y - i, ow = columns[c].x - j;
+            const bool valid = k < k_count && columns[c].sample_offset >= 0 && oh >= 0 && oh < g.out_height &&
+                               ow >= 0 && ow < g.out_width;
+            const float* source =
+                valid ? grad_output + columns[c].sample_offset + channel * g.positions + oh * g.out_width + ow
+                      : grad_output;
+            tensor_core::cp_async<4>(tile + Layout::at(lane + 32 * c, row), source, valid ? 4 : 0);
+        }
+    }
+}
+
+// Backward data: block (x, y, z) owns input channels [64y, 64y + 64) at
+// pixels [64x, 64x + 64) of phase z's flattened (sample, a, b) axis; A =
+// weight[co][ci][py + i stride][px + j stride] as [Cin, (co, i, j)]. Each
+// grad_input element gets one += from one lane.
+template <bool bf16>
+__global__ void __launch_bounds__(threads_per_block)
+    backward_data_kernel(Geometry g, const float* __restrict__ weight, const float* __restrict__ grad_output,
+                         float* __restrict__ grad_input) {
+    using A = TileLayout<true, bf16>;   // weight^T [Cin, Cout*taps]
+    using B = TileLayout<false, bf16>;  // grad_output taps [Cout*taps, N*rows*columns]
+    LADON_DYNAMIC_SHARED(float, shared);
+    const Phase p = phase_of(g, static_cast<int>(blockIdx.z));
+    const int row0 = static_cast<int>(blockIdx.y) * block_m, column0 = static_cast<int>(blockIdx.x) * block_n;
+    const int n_count = g.batch * p.rows * p.columns, k_count = g.out_channels * p.taps;
+    if (k_count == 0 || column0 >= n_count) return;  // the whole block: no tap, or past the phase's pixels
+    const PhaseDivisors d{FastDivisor(static_cast<std::uint32_t>(p.taps_w)),
+                          FastDivisor(static_cast<std::uint32_t>(p.taps)),
+                          FastDivisor(static_cast<std::uint32_t>(p.columns)),
+                          FastDivisor(static_cast<std::uint32_t>(p.rows * p.columns))};
+    const int lane = static_cast<int>(threadIdx.x % 32);
+    const PixelColumn columns[2] = {pixel_column(g, p, d, column0 + lane), pixel_column(g, p, d, column0 + lane + 32)};
+    const auto issue_a = [&](float* tile, int t) {
+        copy_k_major_gathered<A>(tile, weight, g.window, g.in_channels, row0, t * block_k, k_count, [&](int64_t k) {
+            int channel, tap, i, j;
+            d.by_taps.divide(static_cast<std::uint32_t>(k), channel, tap);
+            d.by_taps_w.divide(static_cast<std::uint32_t>(tap), i, j);
+            return int64_t{channel} * g.in_channels * g.window + (p.py + i * g.stride_height) * g.kernel_width +
+                   p.px + j * g.stride_width;
+        });
+    };
+    const auto issue_b = [&](float* tile, int t) {
+        copy_grad_output_taps<B>(tile, g, p, d, grad_output, columns, t * block_k);
+    };
+    Sums sums = {};
+    multiply<A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
+
+    for_each_sum(sums, [&](int r, int c, float value) {
+        const int channel = row0 + r, n = column0 + c;
+        if (channel >= g.in_channels || n >= n_count) return;
+        int sample, pixel, a, b;
+        d.by_pixels.divide(static_cast<std::uint32_t>(n), sample, pixel);
+        d.by_columns.divide(static_cast<std::uint32_t>(pixel), a, b);
+        const int ih = p.ih0 + a * g.stride_height, iw = p.iw0 + b * g.stride_width;
+        grad_input[(int64_t{sample} * g.in_channels + channel) * g.pixels + ih * g.in_width + iw] += value;
+    });
+}
+
+// Backward filter's B tile, k-major (64 rows of n = (ci, r, s), 32 columns of
+// k = (sample, oh, ow)): lane l decodes k0 + l once per tile; the rows' (ci,
+// r, s) come from `rows_table`, decoded once per block. A warp's copy is 32
+// consecutive floats of one tile row.
+struct FilterRow {
+    int channel_offset;  // ci * H * W; -1 past the end
+    int r, s;
+};
+
+template <typename Layout>
+__device__ __forceinline__ void copy_unfolded_input_transposed(float* tile, const Geometry& g, const float* input,
+                                                               const FilterRow* rows_table, int64_t k0,
+                                                               int64_t k_end) {
+    const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+    const int64_t k = k0 + lane;
+    const bool k_valid = k < k_end;
+    int sample = 0, position = 0, oh = 0, ow = 0;
+    if (k_valid) {
+        g.by_positions.divide(static_cast<std::uint32_t>(k), sample, position);
+        g.by_out_width.divide(static_cast<std::uint32_t>(position), oh, ow);
+    }
+    const float* const sample_input = input + int64_t{sample} * g.in_channels * g.pixels;
+    const int top = oh * g.stride_height - g.pad_height, left = ow * g.stride_width - g.pad_width;
+#pragma unroll 4
+    for (int row = warp; row < Layout::rows; row += threads_per_block / 32) {
+        const FilterRow f = rows_table[row];
+        const int ih = top + f.r, iw = left + f.s;
+        const bool valid =
+            k_valid && f.channel_offset >= 0 && ih >= 0 && ih < g.in_height && iw >= 0 && iw < g.in_width;
+        const float* source = valid ? sample_input + f.channel_offset + ih * g.in_width + iw : input;
+        tensor_core::cp_async<4>(tile + Layout::at(row, lane), source, valid ? 4 : 0);
+    }
+}
+
+// Backward filter: block (x, y, z) owns grad_weight[64y.., 64x..] of the
+// [Cout, Cin*RS] matrix for the z-th run of `split_length` of the (sample,
+// position) reduction. With one run it adds into grad_weight; otherwise it
+// overwrites its slice z of `partials` [gridDim.z, Cout, Cin*RS], which
+// conv2d_sum_partials_kernel adds in z order: the same bits on every run.
+template <bool bf16>
+__global__ void __launch_bounds__(threads_per_block)
+    backward_filter_kernel(Geometry g, const float* __restrict__ input, const float* __restrict__ grad_output,
+                           int split_length, float* __restrict__ grad_weight, float* __restrict__ partials) {
+    using A = TileLayout<true, bf16>;  // grad_output [Cout, N*P]
+    using B = TileLayout<true, bf16>;  // unfolded input^T, stored [Cin*RS, N*P]
+    LADON_DYNAMIC_SHARED(float, shared);
+    LADON_SHARED(FilterRow, rows_table, [block_n]);
+    const int row0 = static_cast<int>(blockIdx.y) * block_m, column0 = static_cast<int>(blockIdx.x) * block_n;
+    const int n_count = g.in_channels * g.window, reduction = g.batch * g.positions;
+    for (int i = static_cast<int>(threadIdx.x); i < block_n; i += threads_per_block) {
+        const int n = column0 + i;
+        int channel = 0, tap = 0, r = 0, s = 0;
+        if (n < n_count) {
+            g.by_window.divide(static_cast<std::uint32_t>(n), channel, tap);
+            g.by_kernel_width.divide(static_cast<std::uint32_t>(tap), r, s);
+        }
+        rows_table[i] = {n < n_count ? channel * g.pixels : -1, r, s};
+    }
+    __syncthreads();  // the table is read by every warp's copies
+    const int k_begin = static_cast<int>(blockIdx.z) * split_length;
+    const int k_end = k_begin + split_length < reduction ? k_begin + split_length : reduction;
+    const auto issue_a = [&](float* tile, int t) {
+        // A(co, (sample, p)) = grad_output[sample][co][p]
+        copy_k_major_gathered<A>(tile, grad_output, g.positions, g.out_channels, row0, k_begin + t * block_k, k_end,
+                                 [&](int64_t k) {
+                                     int sample, position;
+                                     g.by_positions.divide(static_cast<std::uint32_t>(k), sample, position);
+                                     return int64_t{sample} * g.out_channels * g.positions + position;
+                                 });
+    };
+    const auto issue_b = [&](float* tile, int t) {
+        copy_unfolded_input_transposed<B>(tile, g, input, rows_table, k_begin + t * block_k, k_end);
+    };
+    Sums sums = {};
+    multiply<A, B, bf16>(shared, (k_end - k_begin + block_k - 1) / block_k, issue_a, issue_b, sums);
+
+    float* const slice = gridDim.z == 1 ? nullptr : partials + int64_t{blockIdx.z} * g.out_channels * n_count;
+    for_each_sum(sums, [&](int r, int c, float value) {
+        const int channel = row0 + r, n = column0 + c;
+        if (channel >= g.out_channels || n >= n_count) return;
+        const int64_t at = int64_t{channel} * n_count + n;
+        if (slice == nullptr)
+            grad_weight[at] += value;
+        else
+            slice[at] = value;
+    });
+}
+
+}  // namespace ladon::cuda::tc_conv
