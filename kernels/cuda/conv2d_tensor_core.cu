@@ -1,5 +1,6 @@
 // Launch wrappers for the tensor-core convolutions (conv2d_tensor_core.cuh).
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/conv2d_tensor_core.cuh"
 #include "kernels/cuda/conv2d_tensor_core.hpp"
@@ -9,6 +10,8 @@
 namespace ladon::cuda {
 namespace tc_conv {
 namespace {
+
+using mma_pipeline::launch_pipelined;
 
 Geometry geometry_of(const ops::Conv2dShape& s) {
     Geometry g{};
@@ -29,45 +32,37 @@ Geometry geometry_of(const ops::Conv2dShape& s) {
     return g;
 }
 
-// One block per 64 x 64 tile of C[m_count, n_count].
+// One block per block_m x block_n tile of C[m_count, n_count].
+template <typename T>
 bool tile_grid(int64_t m_count, int64_t n_count, dim3& grid) {
-    const int64_t x = (n_count + block_n - 1) / block_n, y = (m_count + block_m - 1) / block_m;
+    const int64_t x = (n_count + T::block_n - 1) / T::block_n, y = (m_count + T::block_m - 1) / T::block_m;
     if (y > 65535) return false;
     grid = dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
     return true;
 }
 
-// Launches `kernel` with the pipeline's dynamic shared memory (above 48 KiB:
-// the opt-in first).
-template <typename A, typename B, typename Kernel, typename... Arguments>
-cudaError_t launch_pipelined(Kernel kernel, dim3 grid, cudaStream_t stream, Arguments... arguments) {
-    constexpr std::size_t bytes = shared_bytes<A, B>;
-    static_assert(bytes > 48 * 1024, "the opt-in below is needed only above 48 KiB");
-    if (const cudaError_t error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int{bytes});
-        error != cudaSuccess)
-        return error;
-    return launch(kernel, grid, dim3(threads_per_block), bytes, stream, arguments...);
-}
-
-template <bool bf16>
+template <typename T, bool bf16>
 cudaError_t launch_forward(const ops::Conv2dShape& shape, const float* input, const float* weight, const float* bias,
                            ops::Activation activation, float negative_slope, float* output, cudaStream_t stream) {
     dim3 grid;
-    if (!tile_grid(shape.out_channels, shape.batch * shape.out_height() * shape.out_width(), grid))
+    if (!tile_grid<T>(shape.out_channels, shape.batch * shape.out_height() * shape.out_width(), grid))
         return cudaErrorInvalidConfiguration;
-    using A = TileLayout<true, bf16>;
-    using B = TileLayout<false, bf16>;
+    using A = TileLayout<true, bf16, T::block_m>;
+    using B = TileLayout<false, bf16, T::block_n>;
     const int64_t k_count = shape.in_channels * shape.kernel_height * shape.kernel_width;
     const Geometry g = geometry_of(shape);
-    // Rows of the weight as 16-byte chunks when each row starts 16-byte aligned.
-    if (k_count % 4 == 0 && reinterpret_cast<std::uintptr_t>(weight) % 16 == 0)
-        return launch_pipelined<A, B>(forward_kernel<bf16, true>, grid, stream, g, input, weight, bias, activation,
-                                      negative_slope, output);
-    return launch_pipelined<A, B>(forward_kernel<bf16, false>, grid, stream, g, input, weight, bias, activation,
-                                  negative_slope, output);
+    // Rows of the weight as 16-byte chunks when each row starts 16-byte
+    // aligned; not with large tiles, where the chunks' 64-bit bounds
+    // arithmetic beside four columns of gather state spills at 128 registers.
+    if constexpr (std::is_same_v<T, SmallTiles>)
+        if (k_count % 4 == 0 && reinterpret_cast<std::uintptr_t>(weight) % 16 == 0)
+            return launch_pipelined<T, A, B>(forward_kernel<T, bf16, true>, grid, stream, g, input, weight, bias,
+                                             activation, negative_slope, output);
+    return launch_pipelined<T, A, B>(forward_kernel<T, bf16, false>, grid, stream, g, input, weight, bias, activation,
+                                     negative_slope, output);
 }
 
-template <bool bf16>
+template <typename T, bool bf16>
 cudaError_t launch_backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
                                  float* grad_input, cudaStream_t stream) {
     // One plane of blocks per stride phase, each as wide as the largest
@@ -76,41 +71,57 @@ cudaError_t launch_backward_data(const ops::Conv2dShape& shape, const float* wei
     const int64_t rows = (shape.in_height + shape.stride_height - 1) / shape.stride_height;
     const int64_t columns = (shape.in_width + shape.stride_width - 1) / shape.stride_width;
     dim3 grid;
-    if (!tile_grid(shape.in_channels, shape.batch * rows * columns, grid) || phases > 65535)
+    if (!tile_grid<T>(shape.in_channels, shape.batch * rows * columns, grid) || phases > 65535)
         return cudaErrorInvalidConfiguration;
     grid.z = static_cast<unsigned>(phases);
-    return launch_pipelined<TileLayout<true, bf16>, TileLayout<false, bf16>>(
-        backward_data_kernel<bf16>, grid, stream, geometry_of(shape), weight, grad_output, grad_input);
+    return launch_pipelined<T, TileLayout<true, bf16, T::block_m>, TileLayout<false, bf16, T::block_n>>(
+        backward_data_kernel<T, bf16>, grid, stream, geometry_of(shape), weight, grad_output, grad_input);
 }
 
 template <bool bf16>
 cudaError_t launch_backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output,
                                    int64_t splits, int64_t split_length, float* grad_weight, float* partials,
                                    cudaStream_t stream) {
+    using T = FilterTiles;
     dim3 grid;
-    if (!tile_grid(shape.out_channels, shape.in_channels * shape.kernel_height * shape.kernel_width, grid) ||
+    if (!tile_grid<T>(shape.out_channels, shape.in_channels * shape.kernel_height * shape.kernel_width, grid) ||
         splits > 65535)
         return cudaErrorInvalidConfiguration;
     grid.z = static_cast<unsigned>(splits);
-    return launch_pipelined<TileLayout<true, bf16>, TileLayout<true, bf16>>(
+    return launch_pipelined<T, TileLayout<true, bf16, T::block_m>, TileLayout<true, bf16, T::block_n>>(
         backward_filter_kernel<bf16>, grid, stream, geometry_of(shape), input, grad_output,
         static_cast<int>(split_length), grad_weight, partials);
+}
+
+// Calls launch<T, bf16>() for the tiles and precision asked.
+template <typename Launch>
+cudaError_t dispatch(MmaTiles tiles, MatmulPrecision precision, Launch launch) {
+    const bool bf16 = precision == MatmulPrecision::bf16;
+    if (tiles == MmaTiles::large)
+        return bf16 ? launch.template operator()<LargeTiles, true>() : launch.template operator()<LargeTiles, false>();
+    return bf16 ? launch.template operator()<SmallTiles, true>() : launch.template operator()<SmallTiles, false>();
 }
 
 }  // namespace
 
 cudaError_t forward(const ops::Conv2dShape& shape, const float* input, const float* weight, const float* bias,
                     ops::Activation activation, float negative_slope, float* output, MatmulPrecision precision,
-                    cudaStream_t stream) {
-    return precision == MatmulPrecision::bf16
-               ? launch_forward<true>(shape, input, weight, bias, activation, negative_slope, output, stream)
-               : launch_forward<false>(shape, input, weight, bias, activation, negative_slope, output, stream);
+                    cudaStream_t stream, MmaTiles tiles) {
+    if (tiles == MmaTiles::automatic)
+        tiles = choose_mma_tiles(shape.out_channels, shape.batch * shape.out_height() * shape.out_width());
+    return dispatch(tiles, precision, [&]<typename T, bool bf16>() {
+        return launch_forward<T, bf16>(shape, input, weight, bias, activation, negative_slope, output, stream);
+    });
 }
 
 cudaError_t backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
-                          float* grad_input, MatmulPrecision precision, cudaStream_t stream) {
-    return precision == MatmulPrecision::bf16 ? launch_backward_data<true>(shape, weight, grad_output, grad_input, stream)
-                                              : launch_backward_data<false>(shape, weight, grad_output, grad_input, stream);
+                          float* grad_input, MatmulPrecision precision, cudaStream_t stream, MmaTiles tiles) {
+    if (tiles == MmaTiles::automatic)
+        tiles = choose_mma_tiles(shape.in_channels, shape.batch * shape.in_height * shape.in_width /
+                                                        (shape.stride_height * shape.stride_width));
+    return dispatch(tiles, precision, [&]<typename T, bool bf16>() {
+        return launch_backward_data<T, bf16>(shape, weight, grad_output, grad_input, stream);
+    });
 }
 
 cudaError_t backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output,

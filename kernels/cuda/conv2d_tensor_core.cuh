@@ -32,9 +32,10 @@ struct Geometry {
 };
 
 // Column n of a forward B tile: output position (sample, oh, ow), decoded
-// once per thread; a column past the end has sample_offset -1.
+// once per thread; a column past the end has sample -1. (The sample, not its
+// offset: one register fewer per column, which the 128 x 128 tiles need.)
 struct OutputColumn {
-    int64_t sample_offset;  // of the sample's input
+    int sample;
     int top, left;          // input row and column of tap (0, 0); may lie in the padding
 };
 
@@ -43,21 +44,22 @@ __device__ __forceinline__ OutputColumn output_column(const Geometry& g, int64_t
     int sample, position, oh, ow;
     g.by_positions.divide(static_cast<std::uint32_t>(n), sample, position);
     g.by_out_width.divide(static_cast<std::uint32_t>(position), oh, ow);
-    return {int64_t{sample} * g.in_channels * g.pixels, oh * g.stride_height - g.pad_height,
+    return {sample, oh * g.stride_height - g.pad_height,
             ow * g.stride_width - g.pad_width};
 }
 
-// Forward's B tile (mn-major: 32 rows of k = (ci, r, s), 64 columns of n):
-// lane l copies columns n0 + l and n0 + l + 32 of rows warp, warp + 4, ...,
+// Forward's B tile (mn-major: 32 rows of k = (ci, r, s), block_n columns of
+// n): lane l copies columns n0 + l, n0 + l + 32, ... of rows warp, warp +
+// T::warps, ...,
 // so a warp's copy is 32 consecutive floats of one row and each row's (ci,
 // r, s) is decoded once per thread.
-template <typename Layout>
+template <typename T, typename Layout>
 __device__ __forceinline__ void copy_input_windows(float* tile, const Geometry& g, const float* input,
-                                                   const OutputColumn (&columns)[2], int k0) {
+                                                   const OutputColumn (&columns)[T::block_n / 32], int k0) {
     const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
     const int k_count = g.in_channels * g.window;
 #pragma unroll 2
-    for (int row = warp; row < Layout::rows; row += threads_per_block / 32) {
+    for (int row = warp; row < Layout::rows; row += T::warps) {
         const int k = k0 + row;
         int channel = 0, tap = 0, r = 0, s = 0;
         if (k < k_count) {
@@ -65,44 +67,49 @@ __device__ __forceinline__ void copy_input_windows(float* tile, const Geometry& 
             g.by_kernel_width.divide(static_cast<std::uint32_t>(tap), r, s);
         }
 #pragma unroll
-        for (int j = 0; j < 2; ++j) {
+        for (int j = 0; j < T::block_n / 32; ++j) {
             const OutputColumn& c = columns[j];
             const int ih = c.top + r, iw = c.left + s;
-            const bool valid = k < k_count && c.sample_offset >= 0 && ih >= 0 && ih < g.in_height && iw >= 0 &&
+            const bool valid = k < k_count && c.sample >= 0 && ih >= 0 && ih < g.in_height && iw >= 0 &&
                                iw < g.in_width;
-            const float* source = valid ? input + c.sample_offset + channel * g.pixels + ih * g.in_width + iw : input;
+            const float* source =
+                valid ? input + int64_t{c.sample} * g.in_channels * g.pixels + channel * g.pixels + ih * g.in_width + iw
+                      : input;
             tensor_core::cp_async<4>(tile + Layout::at(lane + 32 * j, row), source, valid ? 4 : 0);
         }
     }
 }
 
-// Forward: block (x, y) owns output channels [64y, 64y + 64) at the flattened
-// (sample, oh, ow) positions [64x, 64x + 64); the epilogue adds the bias and
+// Forward: block (x, y) owns output channels [y block_m, (y + 1) block_m) at
+// the flattened (sample, oh, ow) positions [x block_n, (x + 1) block_n); the
+// epilogue adds the bias and
 // applies the activation before the single store.
-template <bool bf16, bool weight_vectorised>
-__global__ void __launch_bounds__(threads_per_block)
+template <typename T, bool bf16, bool weight_vectorised>
+__global__ void __launch_bounds__(T::threads, T::min_blocks)
     forward_kernel(Geometry g, const float* __restrict__ input, const float* __restrict__ weight,
                    const float* __restrict__ bias, ops::Activation activation, float negative_slope,
                    float* __restrict__ output) {
-    using A = TileLayout<true, bf16>;   // weight [Cout, Cin*RS]
-    using B = TileLayout<false, bf16>;  // unfolded input [Cin*RS, N*P]
+    using A = TileLayout<true, bf16, T::block_m>;   // weight [Cout, Cin*RS]
+    using B = TileLayout<false, bf16, T::block_n>;  // unfolded input [Cin*RS, N*P]
     LADON_DYNAMIC_SHARED(float, shared);
-    const int row0 = static_cast<int>(blockIdx.y) * block_m, column0 = static_cast<int>(blockIdx.x) * block_n;
+    const int row0 = static_cast<int>(blockIdx.y) * T::block_m, column0 = static_cast<int>(blockIdx.x) * T::block_n;
     const int k_count = g.in_channels * g.window;
     const int lane = static_cast<int>(threadIdx.x % 32);
-    const OutputColumn columns[2] = {output_column(g, column0 + lane), output_column(g, column0 + lane + 32)};
+    OutputColumn columns[T::block_n / 32];
+#pragma unroll
+    for (int j = 0; j < T::block_n / 32; ++j) columns[j] = output_column(g, column0 + lane + 32 * j);
     const auto issue_a = [&](float* tile, int t) {
         if constexpr (weight_vectorised)
-            copy_rows_vectorised<A>(tile, weight, k_count, g.out_channels, k_count, row0, t * block_k);
+            copy_rows_vectorised<T, A>(tile, weight, k_count, g.out_channels, k_count, row0, t * block_k);
         else
-            copy_k_major_gathered<A>(tile, weight, k_count, g.out_channels, row0, t * block_k, k_count,
+            copy_k_major_gathered<T, A>(tile, weight, k_count, g.out_channels, row0, t * block_k, k_count,
                                      [](int64_t k) { return k; });
     };
-    const auto issue_b = [&](float* tile, int t) { copy_input_windows<B>(tile, g, input, columns, t * block_k); };
-    Sums sums = {};
-    multiply<A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
+    const auto issue_b = [&](float* tile, int t) { copy_input_windows<T, B>(tile, g, input, columns, t * block_k); };
+    typename T::Sums sums = {};
+    multiply<T, A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
 
-    for_each_sum(sums, [&](int r, int c, float value) {
+    for_each_sum<T>(sums, [&](int r, int c, float value) {
         const int channel = row0 + r, n = column0 + c;
         if (channel >= g.out_channels || n >= g.batch * g.positions) return;
         int sample, position;
@@ -150,7 +157,7 @@ struct PhaseDivisors {
 
 // Column n of a backward-data B tile: pixel (sample, a, b) of the phase.
 struct PixelColumn {
-    int64_t sample_offset;  // of the sample's grad_output; -1 past the end
+    int sample;  // -1 past the end
     int y, x;               // Y and X
 };
 
@@ -160,19 +167,19 @@ __device__ __forceinline__ PixelColumn pixel_column(const Geometry& g, const Pha
     int sample, pixel, a, b;
     d.by_pixels.divide(static_cast<std::uint32_t>(n), sample, pixel);
     d.by_columns.divide(static_cast<std::uint32_t>(pixel), a, b);
-    return {int64_t{sample} * g.out_channels * g.positions, p.y0 + a, p.x0 + b};
+    return {sample, p.y0 + a, p.x0 + b};
 }
 
 // Backward data's B tile (mn-major: rows k = (co, i, j), columns n = the
 // phase's pixels): grad_output at (Y - i, X - j), 0 past the border.
-template <typename Layout>
+template <typename T, typename Layout>
 __device__ __forceinline__ void copy_grad_output_taps(float* tile, const Geometry& g, const Phase& p,
                                                       const PhaseDivisors& d, const float* grad_output,
-                                                      const PixelColumn (&columns)[2], int k0) {
+                                                      const PixelColumn (&columns)[T::block_n / 32], int k0) {
     const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
     const int k_count = g.out_channels * p.taps;
 #pragma unroll 2
-    for (int row = warp; row < Layout::rows; row += threads_per_block / 32) {
+    for (int row = warp; row < Layout::rows; row += T::warps) {
         const int k = k0 + row;
         int channel = 0, tap = 0, i = 0, j = 0;
         if (k < k_count) {
@@ -180,31 +187,32 @@ __device__ __forceinline__ void copy_grad_output_taps(float* tile, const Geometr
             d.by_taps_w.divide(static_cast<std::uint32_t>(tap), i, j);
         }
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
+        for (int c = 0; c < T::block_n / 32; ++c) {
             const int oh = columns[c].y - i, ow = columns[c].x - j;
-            const bool valid = k < k_count && columns[c].sample_offset >= 0 && oh >= 0 && oh < g.out_height &&
+            const bool valid = k < k_count && columns[c].sample >= 0 && oh >= 0 && oh < g.out_height &&
                                ow >= 0 && ow < g.out_width;
             const float* source =
-                valid ? grad_output + columns[c].sample_offset + channel * g.positions + oh * g.out_width + ow
+                valid ? grad_output + int64_t{columns[c].sample} * g.out_channels * g.positions +
+                            channel * g.positions + oh * g.out_width + ow
                       : grad_output;
             tensor_core::cp_async<4>(tile + Layout::at(lane + 32 * c, row), source, valid ? 4 : 0);
         }
     }
 }
 
-// Backward data: block (x, y, z) owns input channels [64y, 64y + 64) at
-// pixels [64x, 64x + 64) of phase z's flattened (sample, a, b) axis; A =
-// weight[co][ci][py + i stride][px + j stride] as [Cin, (co, i, j)]. Each
-// grad_input element gets one += from one lane.
-template <bool bf16>
-__global__ void __launch_bounds__(threads_per_block)
+// Backward data: block (x, y, z) owns input channels [y block_m, (y + 1)
+// block_m) at pixels [x block_n, (x + 1) block_n) of phase z's flattened
+// (sample, a, b) axis; A = weight[co][ci][py + i stride][px + j stride] as
+// [Cin, (co, i, j)]. Each grad_input element gets one += from one lane.
+template <typename T, bool bf16>
+__global__ void __launch_bounds__(T::threads, T::min_blocks)
     backward_data_kernel(Geometry g, const float* __restrict__ weight, const float* __restrict__ grad_output,
                          float* __restrict__ grad_input) {
-    using A = TileLayout<true, bf16>;   // weight^T [Cin, Cout*taps]
-    using B = TileLayout<false, bf16>;  // grad_output taps [Cout*taps, N*rows*columns]
+    using A = TileLayout<true, bf16, T::block_m>;   // weight^T [Cin, Cout*taps]
+    using B = TileLayout<false, bf16, T::block_n>;  // grad_output taps [Cout*taps, N*rows*columns]
     LADON_DYNAMIC_SHARED(float, shared);
     const Phase p = phase_of(g, static_cast<int>(blockIdx.z));
-    const int row0 = static_cast<int>(blockIdx.y) * block_m, column0 = static_cast<int>(blockIdx.x) * block_n;
+    const int row0 = static_cast<int>(blockIdx.y) * T::block_m, column0 = static_cast<int>(blockIdx.x) * T::block_n;
     const int n_count = g.batch * p.rows * p.columns, k_count = g.out_channels * p.taps;
     if (k_count == 0 || column0 >= n_count) return;  // the whole block: no tap, or past the phase's pixels
     const PhaseDivisors d{FastDivisor(static_cast<std::uint32_t>(p.taps_w)),
@@ -212,9 +220,11 @@ __global__ void __launch_bounds__(threads_per_block)
                           FastDivisor(static_cast<std::uint32_t>(p.columns)),
                           FastDivisor(static_cast<std::uint32_t>(p.rows * p.columns))};
     const int lane = static_cast<int>(threadIdx.x % 32);
-    const PixelColumn columns[2] = {pixel_column(g, p, d, column0 + lane), pixel_column(g, p, d, column0 + lane + 32)};
+    PixelColumn columns[T::block_n / 32];
+#pragma unroll
+    for (int j = 0; j < T::block_n / 32; ++j) columns[j] = pixel_column(g, p, d, column0 + lane + 32 * j);
     const auto issue_a = [&](float* tile, int t) {
-        copy_k_major_gathered<A>(tile, weight, g.window, g.in_channels, row0, t * block_k, k_count, [&](int64_t k) {
+        copy_k_major_gathered<T, A>(tile, weight, g.window, g.in_channels, row0, t * block_k, k_count, [&](int64_t k) {
             int channel, tap, i, j;
             d.by_taps.divide(static_cast<std::uint32_t>(k), channel, tap);
             d.by_taps_w.divide(static_cast<std::uint32_t>(tap), i, j);
@@ -223,12 +233,12 @@ __global__ void __launch_bounds__(threads_per_block)
         });
     };
     const auto issue_b = [&](float* tile, int t) {
-        copy_grad_output_taps<B>(tile, g, p, d, grad_output, columns, t * block_k);
+        copy_grad_output_taps<T, B>(tile, g, p, d, grad_output, columns, t * block_k);
     };
-    Sums sums = {};
-    multiply<A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
+    typename T::Sums sums = {};
+    multiply<T, A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
 
-    for_each_sum(sums, [&](int r, int c, float value) {
+    for_each_sum<T>(sums, [&](int r, int c, float value) {
         const int channel = row0 + r, n = column0 + c;
         if (channel >= g.in_channels || n >= n_count) return;
         int sample, pixel, a, b;
@@ -248,7 +258,7 @@ struct FilterRow {
     int r, s;
 };
 
-template <typename Layout>
+template <typename T, typename Layout>
 __device__ __forceinline__ void copy_unfolded_input_transposed(float* tile, const Geometry& g, const float* input,
                                                                const FilterRow* rows_table, int64_t k0,
                                                                int64_t k_end) {
@@ -263,7 +273,7 @@ __device__ __forceinline__ void copy_unfolded_input_transposed(float* tile, cons
     const float* const sample_input = input + int64_t{sample} * g.in_channels * g.pixels;
     const int top = oh * g.stride_height - g.pad_height, left = ow * g.stride_width - g.pad_width;
 #pragma unroll 4
-    for (int row = warp; row < Layout::rows; row += threads_per_block / 32) {
+    for (int row = warp; row < Layout::rows; row += T::warps) {
         const FilterRow f = rows_table[row];
         const int ih = top + f.r, iw = left + f.s;
         const bool valid =
@@ -278,17 +288,22 @@ __device__ __forceinline__ void copy_unfolded_input_transposed(float* tile, cons
 // position) reduction. With one run it adds into grad_weight; otherwise it
 // overwrites its slice z of `partials` [gridDim.z, Cout, Cin*RS], which
 // conv2d_sum_partials_kernel adds in z order: the same bits on every run.
+// Always 64 x 64 tiles: its products are small (Cout x Cin*RS) and it fills
+// the GPU by splitting K instead.
+using FilterTiles = SmallTiles;
+
 template <bool bf16>
-__global__ void __launch_bounds__(threads_per_block)
+__global__ void __launch_bounds__(FilterTiles::threads, FilterTiles::min_blocks)
     backward_filter_kernel(Geometry g, const float* __restrict__ input, const float* __restrict__ grad_output,
                            int split_length, float* __restrict__ grad_weight, float* __restrict__ partials) {
-    using A = TileLayout<true, bf16>;  // grad_output [Cout, N*P]
-    using B = TileLayout<true, bf16>;  // unfolded input^T, stored [Cin*RS, N*P]
+    using T = FilterTiles;
+    using A = TileLayout<true, bf16, T::block_m>;  // grad_output [Cout, N*P]
+    using B = TileLayout<true, bf16, T::block_n>;  // unfolded input^T, stored [Cin*RS, N*P]
     LADON_DYNAMIC_SHARED(float, shared);
-    LADON_SHARED(FilterRow, rows_table, [block_n]);
-    const int row0 = static_cast<int>(blockIdx.y) * block_m, column0 = static_cast<int>(blockIdx.x) * block_n;
+    LADON_SHARED(FilterRow, rows_table, [T::block_n]);
+    const int row0 = static_cast<int>(blockIdx.y) * T::block_m, column0 = static_cast<int>(blockIdx.x) * T::block_n;
     const int n_count = g.in_channels * g.window, reduction = g.batch * g.positions;
-    for (int i = static_cast<int>(threadIdx.x); i < block_n; i += threads_per_block) {
+    for (int i = static_cast<int>(threadIdx.x); i < T::block_n; i += T::threads) {
         const int n = column0 + i;
         int channel = 0, tap = 0, r = 0, s = 0;
         if (n < n_count) {
@@ -302,7 +317,7 @@ __global__ void __launch_bounds__(threads_per_block)
     const int k_end = k_begin + split_length < reduction ? k_begin + split_length : reduction;
     const auto issue_a = [&](float* tile, int t) {
         // A(co, (sample, p)) = grad_output[sample][co][p]
-        copy_k_major_gathered<A>(tile, grad_output, g.positions, g.out_channels, row0, k_begin + t * block_k, k_end,
+        copy_k_major_gathered<T, A>(tile, grad_output, g.positions, g.out_channels, row0, k_begin + t * block_k, k_end,
                                  [&](int64_t k) {
                                      int sample, position;
                                      g.by_positions.divide(static_cast<std::uint32_t>(k), sample, position);
@@ -310,13 +325,13 @@ __global__ void __launch_bounds__(threads_per_block)
                                  });
     };
     const auto issue_b = [&](float* tile, int t) {
-        copy_unfolded_input_transposed<B>(tile, g, input, rows_table, k_begin + t * block_k, k_end);
+        copy_unfolded_input_transposed<T, B>(tile, g, input, rows_table, k_begin + t * block_k, k_end);
     };
-    Sums sums = {};
-    multiply<A, B, bf16>(shared, (k_end - k_begin + block_k - 1) / block_k, issue_a, issue_b, sums);
+    typename T::Sums sums = {};
+    multiply<T, A, B, bf16>(shared, (k_end - k_begin + block_k - 1) / block_k, issue_a, issue_b, sums);
 
     float* const slice = gridDim.z == 1 ? nullptr : partials + int64_t{blockIdx.z} * g.out_channels * n_count;
-    for_each_sum(sums, [&](int r, int c, float value) {
+    for_each_sum<T>(sums, [&](int r, int c, float value) {
         const int channel = row0 + r, n = column0 + c;
         if (channel >= g.out_channels || n >= n_count) return;
         const int64_t at = int64_t{channel} * n_count + n;

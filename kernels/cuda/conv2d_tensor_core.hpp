@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/device.hpp"
 #include "kernels/cuda/gemm.hpp"
+#include "kernels/cuda/gemm_tensor_core.hpp"
 #include "kernels/ops.hpp"
 
 namespace ladon::cuda {
@@ -19,12 +20,14 @@ namespace tc_conv {
 
 cudaError_t forward(const ops::Conv2dShape& shape, const float* input, const float* weight, const float* bias,
                     ops::Activation activation, float negative_slope, float* output, MatmulPrecision precision,
-                    cudaStream_t stream);
+                    cudaStream_t stream, MmaTiles tiles = MmaTiles::automatic);
 
 cudaError_t backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
-                          float* grad_input, MatmulPrecision precision, cudaStream_t stream);
+                          float* grad_input, MatmulPrecision precision, cudaStream_t stream,
+                          MmaTiles tiles = MmaTiles::automatic);
 
-// The GEMM part of backward filter: `splits` runs of `split_length` of the
+// The GEMM part of backward filter (always 64 x 64 tiles; it fills the GPU
+// by splitting the reduction): `splits` runs of `split_length` of the
 // reduction; with more than one, run z overwrites partials[z] (each
 // weight_size() floats) for the caller to add in order.
 cudaError_t backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output,

@@ -15,40 +15,40 @@ using namespace mma_pipeline;
 
 // Tile layouts follow the operands' own: A [M, K] and B [N, K] are k-major,
 // so cp.async moves 16-byte chunks of their rows.
-template <bool transpose_a, bool bf16>
-using ALayout = TileLayout<!transpose_a, bf16>;
-template <bool transpose_b, bool bf16>
-using BLayout = TileLayout<transpose_b, bf16>;
+template <typename T, bool transpose_a, bool bf16>
+using ALayout = TileLayout<!transpose_a, bf16, T::block_m>;
+template <typename T, bool transpose_b, bool bf16>
+using BLayout = TileLayout<transpose_b, bf16, T::block_n>;
 
 // C = alpha op(A) op(B) + beta C, + bias, activation. Requires lda and ldb
 // multiples of 4 and 16-byte-aligned A and B (the host falls back to the
 // SIMT kernel otherwise). Each output is one lane's FP32 sum in a fixed k
 // order: deterministic.
-template <bool transpose_a, bool transpose_b, bool bf16>
-__global__ void __launch_bounds__(threads_per_block) gemm_kernel(GemmArguments g) {
-    using A = ALayout<transpose_a, bf16>;
-    using B = BLayout<transpose_b, bf16>;
+template <typename T, bool transpose_a, bool transpose_b, bool bf16>
+__global__ void __launch_bounds__(T::threads, T::min_blocks) gemm_kernel(GemmArguments g) {
+    using A = ALayout<T, transpose_a, bf16>;
+    using B = BLayout<T, transpose_b, bf16>;
     LADON_DYNAMIC_SHARED(float, shared);
-    const int64_t row0 = int64_t{blockIdx.y} * block_m, column0 = int64_t{blockIdx.x} * block_n;
+    const int64_t row0 = int64_t{blockIdx.y} * T::block_m, column0 = int64_t{blockIdx.x} * T::block_n;
     const int k_tiles = static_cast<int>((g.k + block_k - 1) / block_k);
     const auto issue_a = [&](float* tile, int t) {
         const int64_t k0 = int64_t{t} * block_k;
         if (transpose_a)
-            copy_rows_vectorised<A>(tile, g.a, g.lda, g.k, g.m, k0, row0);
+            copy_rows_vectorised<T, A>(tile, g.a, g.lda, g.k, g.m, k0, row0);
         else
-            copy_rows_vectorised<A>(tile, g.a, g.lda, g.m, g.k, row0, k0);
+            copy_rows_vectorised<T, A>(tile, g.a, g.lda, g.m, g.k, row0, k0);
     };
     const auto issue_b = [&](float* tile, int t) {
         const int64_t k0 = int64_t{t} * block_k;
         if (transpose_b)
-            copy_rows_vectorised<B>(tile, g.b, g.ldb, g.n, g.k, column0, k0);
+            copy_rows_vectorised<T, B>(tile, g.b, g.ldb, g.n, g.k, column0, k0);
         else
-            copy_rows_vectorised<B>(tile, g.b, g.ldb, g.k, g.n, k0, column0);
+            copy_rows_vectorised<T, B>(tile, g.b, g.ldb, g.k, g.n, k0, column0);
     };
-    Sums sums = {};
-    multiply<A, B, bf16>(shared, k_tiles, issue_a, issue_b, sums);
+    typename T::Sums sums = {};
+    multiply<T, A, B, bf16>(shared, k_tiles, issue_a, issue_b, sums);
 
-    for_each_sum(sums, [&](int r, int c, float sum) {
+    for_each_sum<T>(sums, [&](int r, int c, float sum) {
         const int64_t row = row0 + r, column = column0 + c;
         if (row >= g.m || column >= g.n) return;
         float* const out = g.c + row * g.ldc + column;

@@ -9,7 +9,20 @@
 
 namespace ladon::cuda {
 
-cudaError_t gemm_tensor_core(const GemmArguments& arguments, MatmulPrecision precision, cudaStream_t stream);
+// The block tiles of the tensor-core kernels (mma_pipeline.cuh): 64 x 64 in
+// 4 warps, or 128 x 128 in 8 warps, which reads half the shared memory per
+// FLOP but needs big products to fill the GPU. `automatic` is
+// choose_mma_tiles.
+enum class MmaTiles { automatic, small, large };
+
+// The tiles for a product with an M x N result: large when it gives every
+// SM at least one block (132 SMs, an H100 or H200) and neither M nor N would
+// leave half of each block empty (<= 64), else small. A rule from the tiles'
+// arithmetic, not yet tuned on a GPU.
+MmaTiles choose_mma_tiles(int64_t m, int64_t n);
+
+cudaError_t gemm_tensor_core(const GemmArguments& arguments, MatmulPrecision precision, cudaStream_t stream,
+                             MmaTiles tiles = MmaTiles::automatic);
 
 // Whether gemm_tensor_core takes the tensor cores for these arguments.
 bool gemm_tensor_core_applies(const GemmArguments& arguments);

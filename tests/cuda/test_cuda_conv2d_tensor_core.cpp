@@ -22,6 +22,7 @@ namespace ladon {
 namespace {
 
 using cuda::MatmulPrecision;
+using cuda::MmaTiles;
 using cuda_test::DeviceBuffer;
 using ops::Activation;
 using ops::Conv2dShape;
@@ -40,9 +41,10 @@ const std::vector<Conv2dShape> shapes = {
     {3, 2, 20, 20, 3, 3, 3, 1, 1, 1, 1},    // backward filter splits its 1200-long reduction
 };
 
-std::string describe(const Conv2dShape& s, MatmulPrecision precision) {
+std::string describe(const Conv2dShape& s, MatmulPrecision precision, MmaTiles tiles = MmaTiles::automatic) {
     std::ostringstream text;
-    text << (precision == MatmulPrecision::tf32 ? "tf32" : "bf16") << " N" << s.batch << " C" << s.in_channels << " "
+    text << (precision == MatmulPrecision::tf32 ? "tf32" : "bf16")
+         << (tiles == MmaTiles::large ? " 128x128" : tiles == MmaTiles::small ? " 64x64" : "") << " N" << s.batch << " C" << s.in_channels << " "
          << s.in_height << "x" << s.in_width << " Cout" << s.out_channels << " k" << s.kernel_height << "x"
          << s.kernel_width << " s" << s.stride_height << "," << s.stride_width << " p" << s.pad_height << ","
          << s.pad_width;
@@ -84,8 +86,11 @@ void expect_within(const std::vector<float>& expected, const std::vector<float>&
 
 // Forward with bias and ReLU (the epilogue): the pre-activation values are
 // compared, ReLU applied to both sides after.
-std::vector<float> expect_forward(const Conv2dShape& shape, MatmulPrecision precision) {
-    const std::string what = describe(shape, precision) + " forward";
+// tiles automatic: through conv2d_forward; small or large: the tensor-core
+// kernel with those tiles.
+std::vector<float> expect_forward(const Conv2dShape& shape, MatmulPrecision precision,
+                                  MmaTiles tiles = MmaTiles::automatic) {
+    const std::string what = describe(shape, precision, tiles) + " forward";
     const std::vector<float> input = cuda_test::uniform_values(shape.input_size(), 1),
                              weight = cuda_test::uniform_values(shape.weight_size(), 2),
                              bias = cuda_test::uniform_values(shape.out_channels, 3);
@@ -97,8 +102,12 @@ std::vector<float> expect_forward(const Conv2dShape& shape, MatmulPrecision prec
     cpu::activation_forward(Activation::relu, 0.0f, shape.output_size(), expected.data(), expected.data());
 
     DeviceBuffer<float> device_input(input), device_weight(weight), device_bias(bias), device_output(size);
-    EXPECT_CUDA_SUCCESS(cuda::conv2d_forward(shape, device_input.get(), device_weight.get(), device_bias.get(),
-                                             Activation::relu, 0.0f, device_output.get(), nullptr, precision))
+    EXPECT_CUDA_SUCCESS(tiles == MmaTiles::automatic
+                            ? cuda::conv2d_forward(shape, device_input.get(), device_weight.get(), device_bias.get(),
+                                                   Activation::relu, 0.0f, device_output.get(), nullptr, precision)
+                            : cuda::tc_conv::forward(shape, device_input.get(), device_weight.get(),
+                                                     device_bias.get(), Activation::relu, 0.0f, device_output.get(),
+                                                     precision, nullptr, tiles))
         << what;
     const std::vector<float> actual = device_output.download();
     expect_within(expected, actual, magnitude, {}, precision,
@@ -107,8 +116,9 @@ std::vector<float> expect_forward(const Conv2dShape& shape, MatmulPrecision prec
 }
 
 // grad_input += onto a nonzero start.
-std::vector<float> expect_backward_data(const Conv2dShape& shape, MatmulPrecision precision) {
-    const std::string what = describe(shape, precision) + " backward data";
+std::vector<float> expect_backward_data(const Conv2dShape& shape, MatmulPrecision precision,
+                                        MmaTiles tiles = MmaTiles::automatic) {
+    const std::string what = describe(shape, precision, tiles) + " backward data";
     const std::vector<float> weight = cuda_test::uniform_values(shape.weight_size(), 4),
                              grad_output = cuda_test::uniform_values(shape.output_size(), 5),
                              start = cuda_test::uniform_values(shape.input_size(), 6);
@@ -118,8 +128,11 @@ std::vector<float> expect_backward_data(const Conv2dShape& shape, MatmulPrecisio
                               workspace.data());
 
     DeviceBuffer<float> device_weight(weight), device_grad_output(grad_output), device_grad_input(start);
-    EXPECT_CUDA_SUCCESS(cuda::conv2d_backward_data(shape, device_weight.get(), device_grad_output.get(),
-                                                   device_grad_input.get(), nullptr, precision))
+    EXPECT_CUDA_SUCCESS(tiles == MmaTiles::automatic
+                            ? cuda::conv2d_backward_data(shape, device_weight.get(), device_grad_output.get(),
+                                                         device_grad_input.get(), nullptr, precision)
+                            : cuda::tc_conv::backward_data(shape, device_weight.get(), device_grad_output.get(),
+                                                           device_grad_input.get(), precision, nullptr, tiles))
         << what;
     const std::vector<float> actual = device_grad_input.download();
     expect_within(expected, actual, magnitude, start, precision,
@@ -192,13 +205,36 @@ TEST_F(CudaConv2dTensorCore, ForwardMatchesCpuWithinThePrecisionsBound) {
     for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16})
         for (const Conv2dShape& shape : shapes) {
             ASSERT_TRUE(cuda::conv2d_tensor_core_applies(shape));
+            ASSERT_EQ(MmaTiles::small, cuda::choose_mma_tiles(shape.out_channels, shape.output_size()));
             expect_forward(shape, precision);
         }
+}
+
+// The 128 x 128 tiles (8 warps, 4 x 4 mma tiles each), which the heuristic
+// picks only for large layers, on the same shapes.
+TEST_F(CudaConv2dTensorCore, ForwardWithLargeTilesMatchesCpu) {
+    for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16})
+        for (const Conv2dShape& shape : shapes) expect_forward(shape, precision, MmaTiles::large);
 }
 
 TEST_F(CudaConv2dTensorCore, BackwardDataMatchesCpuWithinThePrecisionsBound) {
     for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16})
         for (const Conv2dShape& shape : shapes) expect_backward_data(shape, precision);
+}
+
+TEST_F(CudaConv2dTensorCore, BackwardDataWithLargeTilesMatchesCpu) {
+    for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16})
+        for (const Conv2dShape& shape : shapes) expect_backward_data(shape, precision, MmaTiles::large);
+}
+
+// Large tiles once every SM gets a block (132 of 128 x 128: an H100/H200)
+// that is not half empty.
+TEST(MmaTiles, LargeTilesOnlyWhenTheyFillTheGpu) {
+    EXPECT_EQ(MmaTiles::small, cuda::choose_mma_tiles(64, 256 * 56 * 56));   // ResNet-18 layer1: 64 channels
+    EXPECT_EQ(MmaTiles::large, cuda::choose_mma_tiles(128, 256 * 28 * 28));  // ResNet-18 layer2 at batch 256
+    EXPECT_EQ(MmaTiles::small, cuda::choose_mma_tiles(1024, 1024));          // 64 large blocks
+    EXPECT_EQ(MmaTiles::large, cuda::choose_mma_tiles(128 * 12, 128 * 11));  // exactly one per SM
+    EXPECT_EQ(MmaTiles::small, cuda::choose_mma_tiles(128 * 131, 128));
 }
 
 TEST_F(CudaConv2dTensorCore, BackwardFilterMatchesCpuWithinThePrecisionsBound) {
@@ -235,9 +271,11 @@ TEST_F(CudaConv2dTensorCore, IsBitwiseRepeatableInBothFiberOrders) {
             results.push_back(expect_forward(strided, precision));
             results.push_back(expect_backward_data(strided, precision));
             results.push_back(expect_backward_filter(split, precision));
+            results.push_back(expect_forward(strided, precision, MmaTiles::large));
+            results.push_back(expect_backward_data(strided, precision, MmaTiles::large));
         });
-        ASSERT_EQ(6u, results.size());
-        for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(results[i], results[i + 3]) << "result " << i;
+        ASSERT_EQ(10u, results.size());
+        for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(results[i], results[i + 5]) << "result " << i;
     }
 }
 
@@ -250,6 +288,8 @@ TEST_F(CudaConv2dTensorCore, CopiesIntoSharedMemoryHaveNoBankConflicts) {
             expect_forward(shape, precision);
             expect_backward_data(shape, precision);
             expect_backward_filter(shape, precision);
+            expect_forward(shape, precision, MmaTiles::large);
+            expect_backward_data(shape, precision, MmaTiles::large);
             const emu::BankCounts counts = emu::shared_bank_conflicts().cp_async;
             EXPECT_GT(counts.phases, 0u);
             EXPECT_EQ(0u, counts.conflicts()) << describe(shape, precision);

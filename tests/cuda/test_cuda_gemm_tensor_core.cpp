@@ -13,6 +13,7 @@ namespace ladon {
 namespace {
 
 using cuda::MatmulPrecision;
+using cuda::MmaTiles;
 using cuda_test::DeviceBuffer;
 
 class CudaGemmTensorCore : public cuda_test::DeviceTest {};
@@ -35,7 +36,8 @@ int64_t round_up4(int64_t value) { return (value + 3) / 4 * 4; }
 // a double loop: the operands' rounding (unit roundoff u = 2^-11 for TF32,
 // 2^-8 for BF16, twice per product) and FP32 accumulation in an unspecified
 // order ((k + 2) 2^-24), each times the sum of |terms|.
-void expect_gemm_matches(const Problem& p, MatmulPrecision precision, std::vector<float>* result = nullptr) {
+void expect_gemm_matches(const Problem& p, MatmulPrecision precision, std::vector<float>* result = nullptr,
+                         MmaTiles tiles = MmaTiles::automatic) {
     const int64_t lda = round_up4(p.transpose_a ? p.m : p.k) + 4, ldb = round_up4(p.transpose_b ? p.k : p.n),
                   ldc = p.n + 1;
     const std::vector<float> a = cuda_test::uniform_values((p.transpose_a ? p.k : p.m) * lda, 31),
@@ -49,7 +51,7 @@ void expect_gemm_matches(const Problem& p, MatmulPrecision precision, std::vecto
     g.a = device_a.get(), g.lda = lda, g.b = device_b.get(), g.ldb = ldb, g.c = device_c.get(), g.ldc = ldc;
     g.bias = device_bias.get();
     ASSERT_TRUE(cuda::gemm_tensor_core_applies(g));
-    ASSERT_CUDA_SUCCESS(cuda::gemm_tensor_core(g, precision, nullptr));
+    ASSERT_CUDA_SUCCESS(cuda::gemm_tensor_core(g, precision, nullptr, tiles));
     const std::vector<float> actual = device_c.download();
     const double u = precision == MatmulPrecision::tf32 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
     const double bound = 2 * u + u * u + (p.k + 2) * std::ldexp(1.0, -24);
@@ -87,15 +89,28 @@ TEST_F(CudaGemmTensorCore, OddShapesMatchTheDoubleLoopInTf32AndBf16) {
         for (const Problem& p : problems) expect_gemm_matches(p, precision);
 }
 
+// The 128 x 128 tiles, 8 warps of 64 x 32, on the same shapes and two that
+// fill several of them.
+TEST_F(CudaGemmTensorCore, LargeTilesMatchTheDoubleLoop) {
+    const Problem problems[] = {{false, false, 1, 1, 1},    {false, true, 13, 37, 67},   {true, false, 67, 13, 37},
+                                {true, true, 37, 67, 13},   {false, true, 130, 70, 45},  {false, false, 129, 257, 40},
+                                {true, true, 200, 131, 33}};
+    for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16})
+        for (const Problem& p : problems) expect_gemm_matches(p, precision, nullptr, MmaTiles::large);
+}
+
 TEST_F(CudaGemmTensorCore, IsBitwiseRepeatable) {
     for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16}) {
         std::vector<std::vector<float>> results;
         cuda_test::for_each_schedule([&](const std::string&) {
             results.emplace_back();
             expect_gemm_matches({false, true, 70, 45, 100}, precision, &results.back());
+            results.emplace_back();
+            expect_gemm_matches({true, false, 150, 45, 100}, precision, &results.back(), MmaTiles::large);
         });
-        ASSERT_EQ(2u, results.size());
-        EXPECT_EQ(results[0], results[1]);
+        ASSERT_EQ(4u, results.size());
+        EXPECT_EQ(results[0], results[2]);
+        EXPECT_EQ(results[1], results[3]);
     }
 }
 
@@ -121,6 +136,7 @@ TEST_F(CudaGemmTensorCore, CopiesIntoSharedMemoryHaveNoBankConflicts) {
         for (const bool transpose : {false, true}) {
             emu::reset_shared_bank_conflicts();
             expect_gemm_matches({transpose, !transpose, 70, 45, 100}, precision);
+            expect_gemm_matches({transpose, !transpose, 150, 140, 100}, precision, nullptr, MmaTiles::large);
             const emu::BankCounts counts = emu::shared_bank_conflicts().cp_async;
             EXPECT_GT(counts.phases, 0u);
             EXPECT_EQ(0u, counts.conflicts()) << (transpose ? "A^T" : "B^T");
