@@ -178,7 +178,7 @@ class CudaConv2dTensorCore : public cuda_test::DeviceTest {};
 
 // The gathers' index decodes: quotient and remainder exact for every divisor
 // 1..4096 and some large ones, at the edges and on pseudo-random values < 2^31.
-TEST(FastDivisor, DividesExactlyBelowTwoToThe31) {
+TEST_F(CudaConv2dTensorCore, FastDivisorDividesExactlyBelowTwoToThe31) {
     std::vector<std::uint32_t> divisors;
     for (std::uint32_t d = 1; d <= 4096; ++d) divisors.push_back(d);
     for (const std::uint32_t d : {65535u, 65536u, 65537u, 1000003u, (1u << 30) - 1, 1u << 30, (1u << 31) - 1})
@@ -229,7 +229,7 @@ TEST_F(CudaConv2dTensorCore, BackwardDataWithLargeTilesMatchesCpu) {
 
 // Large tiles once every SM gets a block (132 of 128 x 128: an H100/H200)
 // that is not half empty.
-TEST(MmaTiles, LargeTilesOnlyWhenTheyFillTheGpu) {
+TEST_F(CudaConv2dTensorCore, LargeTilesOnlyWhenTheyFillTheGpu) {
     EXPECT_EQ(MmaTiles::small, cuda::choose_mma_tiles(64, 256 * 56 * 56));   // ResNet-18 layer1: 64 channels
     EXPECT_EQ(MmaTiles::large, cuda::choose_mma_tiles(128, 256 * 28 * 28));  // ResNet-18 layer2 at batch 256
     EXPECT_EQ(MmaTiles::small, cuda::choose_mma_tiles(1024, 1024));          // 64 large blocks
