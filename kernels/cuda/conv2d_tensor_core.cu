@@ -26,7 +26,7 @@ Geometry geometry_of(const ops::Conv2dShape& s) {
     g.positions = g.out_height * g.out_width;
     g.pixels = g.in_height * g.in_width;
     const auto divisor = [](int value) { return FastDivisor(static_cast<std::uint32_t>(value)); };
-    g.by_kernel_width = divisor(g.kernel_width), g.by_kernel_height = divisor(g.kernel_height);
+    g.by_kernel_width = divisor(g.kernel_width);
     g.by_window = divisor(g.window);
     g.by_out_width = divisor(g.out_width), g.by_positions = divisor(g.positions);
     return g;

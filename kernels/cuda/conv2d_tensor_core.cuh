@@ -27,57 +27,68 @@ struct Geometry {
     int window;         // kernel_height * kernel_width
     int positions;      // out_height * out_width
     int pixels;         // in_height * in_width
-    FastDivisor by_kernel_width, by_kernel_height, by_window;
+    FastDivisor by_kernel_width, by_window;
     FastDivisor by_out_width, by_positions;
 };
 
-// Column n of a forward B tile: output position (sample, oh, ow), decoded
-// once per thread; a column past the end has sample -1. (The sample, not its
-// offset: one register fewer per column, which the 128 x 128 tiles need.)
-struct OutputColumn {
+// Column n of an mn-major gather tile (forward, backward data), decoded once
+// per thread: its sample (-1 past the end; the sample, not its offset: one
+// register fewer per column, which the 128 x 128 tiles need) and where its
+// tap (0, 0) lies in the gathered plane (may be outside it).
+struct WindowColumn {
     int sample;
-    int top, left;          // input row and column of tap (0, 0); may lie in the padding
+    int y, x;
 };
 
-__device__ __forceinline__ OutputColumn output_column(const Geometry& g, int64_t n) {
+// The tensor an mn-major B tile gathers from, and its rows: row k = (channel,
+// a, b) by two divisors; tap (a, b) of column (y, x) reads (y + a, x + b), or
+// (y - a, x - b) when `backwards`.
+struct WindowSource {
+    const float* data;
+    int channels, height, width;  // of each sample
+    int k_count;                  // rows: channels x taps
+    FastDivisor by_taps, by_tap_width;
+};
+
+// Issues the copies of an mn-major B tile (32 rows of k, block_n columns):
+// lane l copies columns n0 + l, n0 + l + 32, ... of rows warp, warp +
+// T::warps, ..., so a warp's copy is 32 consecutive floats of one row and
+// each row's (channel, a, b) is decoded once per thread. 0 outside the plane.
+template <typename T, typename Layout, bool backwards>
+__device__ __forceinline__ void copy_windows(float* tile, const WindowSource& source,
+                                             const WindowColumn (&columns)[T::block_n / 32], int k0) {
+    const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+    const int plane = source.height * source.width;
+#pragma unroll 2
+    for (int row = warp; row < Layout::rows; row += T::warps) {
+        const int k = k0 + row;
+        int channel = 0, tap = 0, a = 0, b = 0;
+        if (k < source.k_count) {
+            source.by_taps.divide(static_cast<std::uint32_t>(k), channel, tap);
+            source.by_tap_width.divide(static_cast<std::uint32_t>(tap), a, b);
+        }
+#pragma unroll
+        for (int j = 0; j < T::block_n / 32; ++j) {
+            const WindowColumn& c = columns[j];
+            const int y = backwards ? c.y - a : c.y + a, x = backwards ? c.x - b : c.x + b;
+            const bool valid =
+                k < source.k_count && c.sample >= 0 && y >= 0 && y < source.height && x >= 0 && x < source.width;
+            const float* from = valid ? source.data + int64_t{c.sample} * source.channels * plane + channel * plane +
+                                            y * source.width + x
+                                      : source.data;
+            tensor_core::cp_async<4>(tile + Layout::at(lane + 32 * j, row), from, valid ? 4 : 0);
+        }
+    }
+}
+
+// Forward's column n: output position (sample, oh, ow), whose window's tap
+// (0, 0) is input (oh stride - pad, ow stride - pad).
+__device__ __forceinline__ WindowColumn output_column(const Geometry& g, int64_t n) {
     if (n >= int64_t{g.batch} * g.positions) return {-1, 0, 0};
     int sample, position, oh, ow;
     g.by_positions.divide(static_cast<std::uint32_t>(n), sample, position);
     g.by_out_width.divide(static_cast<std::uint32_t>(position), oh, ow);
-    return {sample, oh * g.stride_height - g.pad_height,
-            ow * g.stride_width - g.pad_width};
-}
-
-// Forward's B tile (mn-major: 32 rows of k = (ci, r, s), block_n columns of
-// n): lane l copies columns n0 + l, n0 + l + 32, ... of rows warp, warp +
-// T::warps, ...,
-// so a warp's copy is 32 consecutive floats of one row and each row's (ci,
-// r, s) is decoded once per thread.
-template <typename T, typename Layout>
-__device__ __forceinline__ void copy_input_windows(float* tile, const Geometry& g, const float* input,
-                                                   const OutputColumn (&columns)[T::block_n / 32], int k0) {
-    const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
-    const int k_count = g.in_channels * g.window;
-#pragma unroll 2
-    for (int row = warp; row < Layout::rows; row += T::warps) {
-        const int k = k0 + row;
-        int channel = 0, tap = 0, r = 0, s = 0;
-        if (k < k_count) {
-            g.by_window.divide(static_cast<std::uint32_t>(k), channel, tap);
-            g.by_kernel_width.divide(static_cast<std::uint32_t>(tap), r, s);
-        }
-#pragma unroll
-        for (int j = 0; j < T::block_n / 32; ++j) {
-            const OutputColumn& c = columns[j];
-            const int ih = c.top + r, iw = c.left + s;
-            const bool valid = k < k_count && c.sample >= 0 && ih >= 0 && ih < g.in_height && iw >= 0 &&
-                               iw < g.in_width;
-            const float* source =
-                valid ? input + int64_t{c.sample} * g.in_channels * g.pixels + channel * g.pixels + ih * g.in_width + iw
-                      : input;
-            tensor_core::cp_async<4>(tile + Layout::at(lane + 32 * j, row), source, valid ? 4 : 0);
-        }
-    }
+    return {sample, oh * g.stride_height - g.pad_height, ow * g.stride_width - g.pad_width};
 }
 
 // Forward: block (x, y) owns output channels [y block_m, (y + 1) block_m) at
@@ -95,9 +106,10 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks)
     const int row0 = static_cast<int>(blockIdx.y) * T::block_m, column0 = static_cast<int>(blockIdx.x) * T::block_n;
     const int k_count = g.in_channels * g.window;
     const int lane = static_cast<int>(threadIdx.x % 32);
-    OutputColumn columns[T::block_n / 32];
+    WindowColumn columns[T::block_n / 32];
 #pragma unroll
     for (int j = 0; j < T::block_n / 32; ++j) columns[j] = output_column(g, column0 + lane + 32 * j);
+    const WindowSource windows{input, g.in_channels, g.in_height, g.in_width, k_count, g.by_window, g.by_kernel_width};
     const auto issue_a = [&](float* tile, int t) {
         if constexpr (weight_vectorised)
             copy_rows_vectorised<T, A>(tile, weight, k_count, g.out_channels, k_count, row0, t * block_k);
@@ -105,7 +117,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks)
             copy_k_major_gathered<T, A>(tile, weight, k_count, g.out_channels, row0, t * block_k, k_count,
                                      [](int64_t k) { return k; });
     };
-    const auto issue_b = [&](float* tile, int t) { copy_input_windows<T, B>(tile, g, input, columns, t * block_k); };
+    const auto issue_b = [&](float* tile, int t) { copy_windows<T, B, false>(tile, windows, columns, t * block_k); };
     typename T::Sums sums = {};
     multiply<T, A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
 
@@ -155,49 +167,15 @@ struct PhaseDivisors {
     FastDivisor by_taps_w, by_taps, by_columns, by_pixels;
 };
 
-// Column n of a backward-data B tile: pixel (sample, a, b) of the phase.
-struct PixelColumn {
-    int sample;  // -1 past the end
-    int y, x;               // Y and X
-};
-
-__device__ __forceinline__ PixelColumn pixel_column(const Geometry& g, const Phase& p, const PhaseDivisors& d,
-                                                    int64_t n) {
+// Backward data's column n: pixel (sample, a, b) of the phase, whose tap
+// (0, 0) is output (Y, X); tap (i, j) reads grad_output at (Y - i, X - j).
+__device__ __forceinline__ WindowColumn pixel_column(const Geometry& g, const Phase& p, const PhaseDivisors& d,
+                                                     int64_t n) {
     if (n >= int64_t{g.batch} * p.rows * p.columns) return {-1, 0, 0};
     int sample, pixel, a, b;
     d.by_pixels.divide(static_cast<std::uint32_t>(n), sample, pixel);
     d.by_columns.divide(static_cast<std::uint32_t>(pixel), a, b);
     return {sample, p.y0 + a, p.x0 + b};
-}
-
-// Backward data's B tile (mn-major: rows k = (co, i, j), columns n = the
-// phase's pixels): grad_output at (Y - i, X - j), 0 past the border.
-template <typename T, typename Layout>
-__device__ __forceinline__ void copy_grad_output_taps(float* tile, const Geometry& g, const Phase& p,
-                                                      const PhaseDivisors& d, const float* grad_output,
-                                                      const PixelColumn (&columns)[T::block_n / 32], int k0) {
-    const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
-    const int k_count = g.out_channels * p.taps;
-#pragma unroll 2
-    for (int row = warp; row < Layout::rows; row += T::warps) {
-        const int k = k0 + row;
-        int channel = 0, tap = 0, i = 0, j = 0;
-        if (k < k_count) {
-            d.by_taps.divide(static_cast<std::uint32_t>(k), channel, tap);
-            d.by_taps_w.divide(static_cast<std::uint32_t>(tap), i, j);
-        }
-#pragma unroll
-        for (int c = 0; c < T::block_n / 32; ++c) {
-            const int oh = columns[c].y - i, ow = columns[c].x - j;
-            const bool valid = k < k_count && columns[c].sample >= 0 && oh >= 0 && oh < g.out_height &&
-                               ow >= 0 && ow < g.out_width;
-            const float* source =
-                valid ? grad_output + int64_t{columns[c].sample} * g.out_channels * g.positions +
-                            channel * g.positions + oh * g.out_width + ow
-                      : grad_output;
-            tensor_core::cp_async<4>(tile + Layout::at(lane + 32 * c, row), source, valid ? 4 : 0);
-        }
-    }
 }
 
 // Backward data: block (x, y, z) owns input channels [y block_m, (y + 1)
@@ -220,9 +198,10 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks)
                           FastDivisor(static_cast<std::uint32_t>(p.columns)),
                           FastDivisor(static_cast<std::uint32_t>(p.rows * p.columns))};
     const int lane = static_cast<int>(threadIdx.x % 32);
-    PixelColumn columns[T::block_n / 32];
+    WindowColumn columns[T::block_n / 32];
 #pragma unroll
     for (int j = 0; j < T::block_n / 32; ++j) columns[j] = pixel_column(g, p, d, column0 + lane + 32 * j);
+    const WindowSource taps{grad_output, g.out_channels, g.out_height, g.out_width, k_count, d.by_taps, d.by_taps_w};
     const auto issue_a = [&](float* tile, int t) {
         copy_k_major_gathered<T, A>(tile, weight, g.window, g.in_channels, row0, t * block_k, k_count, [&](int64_t k) {
             int channel, tap, i, j;
@@ -233,7 +212,7 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks)
         });
     };
     const auto issue_b = [&](float* tile, int t) {
-        copy_grad_output_taps<T, B>(tile, g, p, d, grad_output, columns, t * block_k);
+        copy_windows<T, B, true>(tile, taps, columns, t * block_k);
     };
     typename T::Sums sums = {};
     multiply<T, A, B, bf16>(shared, (k_count + block_k - 1) / block_k, issue_a, issue_b, sums);
