@@ -118,6 +118,7 @@ CudaOpStep CudaExecutor::Impl::op_step(const Graph& graph_, std::size_t i, bool 
     step.fused_into_producer = m.fusion.fused_activation[i];
     step.dropout_seeds = m.seeds_device;
     step.matmul = m.matmul;
+    step.workspace_bytes = m.workspace_bytes;
     if (const int fused = m.fusion.epilogue[i]; fused >= 0) {
         // The layer writes the activation's output through its epilogue.
         const Node& next = graph_.nodes[fused];
@@ -151,7 +152,8 @@ cudaError_t CudaExecutor::Impl::forward_group(const Graph& graph_, std::size_t i
     const float* x = m.activations + m.plan.offsets[graph_.nodes[i].inputs[0]];
     cudaError_t e = cuda::dense_forward(shape, x, m.parameters + group.weight_offset,
                                         group.bias_offset >= 0 ? m.parameters + group.bias_offset : nullptr,
-                                        ops::Activation::identity, 0.0f, m.group_scratch, s, m.matmul);
+                                        ops::Activation::identity, 0.0f, m.group_scratch, s, m.matmul,
+                                        m.gemm_scratch());
     int64_t column = 0;
     for (int n : group.nodes) {
         if (e != cudaSuccess) break;
@@ -230,9 +232,11 @@ cudaError_t CudaExecutor::Impl::backward_group(const Graph& graph_, std::size_t 
     const int in = graph_.nodes[i].inputs[0];
     if (e == cudaSuccess)
         e = cuda::dense_backward_filter(shape, step.value(in), gathered, m.gradients + group.weight_offset,
-                                        group.bias_offset >= 0 ? m.gradients + group.bias_offset : nullptr, s, m.matmul);
+                                        group.bias_offset >= 0 ? m.gradients + group.bias_offset : nullptr, s, m.matmul,
+                                        m.gemm_scratch());
     if (e == cudaSuccess && step.needs_grad(in))
-        e = cuda::dense_backward_data(shape, m.parameters + group.weight_offset, gathered, step.grad(in), s, m.matmul);
+        e = cuda::dense_backward_data(shape, m.parameters + group.weight_offset, gathered, step.grad(in), s, m.matmul,
+                                      m.gemm_scratch());
     return e;
 }
 

@@ -74,6 +74,7 @@ struct CudaExecutor::Impl {
     ops::LossHead* heads = nullptr;
     void* loss_scratch = nullptr;
     std::size_t workspace_bytes = 0, loss_scratch_bytes = 0;
+    cuda::GemmScratch gemm_scratch() const { return {workspace, workspace_bytes}; }
 
     // Pinned host memory: the step's results out.
     cuda::PinnedBuffer<float> pinned;

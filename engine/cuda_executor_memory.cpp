@@ -89,7 +89,11 @@ void CudaExecutor::allocate_device_memory() {
     m.plan = plan_arena(graph_);
     for (const Node& node : graph_.nodes)
         if (const auto bytes = cuda_op_definition(node.spec.op).workspace_bytes)
-            m.workspace_bytes = std::max(m.workspace_bytes, bytes(node));
+            m.workspace_bytes = std::max(m.workspace_bytes, bytes(node, m.matmul));
+    for (const HeadGroup& group : graph_.head_groups)  // their one GEMM each
+        m.workspace_bytes =
+            std::max(m.workspace_bytes,
+                     cuda::dense_workspace_bytes({graph_.batch, group.in_features, group.out_features}, m.matmul));
     const int heads = int(graph_.heads.size());
     m.loss_scratch_bytes = cuda::multi_head_loss_scratch_bytes(graph_.batch, heads);
     int64_t group_scratch = 0;
@@ -105,7 +109,7 @@ void CudaExecutor::allocate_device_memory() {
     const int r_gradient_arena = layout.add("activation gradients", std::size_t(m.plan.arena) * f);
     const int r_argmax = layout.add("max-pool argmax", std::size_t(m.plan.argmax_count) * sizeof(int32_t));
     const int r_saved = layout.add("batch-norm statistics", std::size_t(m.plan.saved_count) * f);
-    const int r_workspace = layout.add("conv workspace", m.workspace_bytes);
+    const int r_workspace = layout.add("workspace", m.workspace_bytes);
     const int r_targets = layout.add("targets", std::size_t(batch_layout_.target_floats()) * f);
     const int r_masks = layout.add("masks", std::size_t(heads) * graph_.batch * f);
     const std::size_t batch_floats = std::size_t(batch_layout_.input_floats() + batch_layout_.target_floats()) +

@@ -97,7 +97,9 @@ cudaError_t backward(const CudaOpStep& s) {
     return e;
 }
 
-std::size_t workspace(const Node& node) { return cuda::conv2d_backward_filter_workspace_bytes(node.conv); }
+std::size_t workspace(const Node& node, cuda::MatmulPrecision) {
+    return cuda::conv2d_backward_filter_workspace_bytes(node.conv);
+}
 
 }  // namespace
 

@@ -28,13 +28,19 @@ struct CudaOpStep : OpStep {
     bool fused_into_producer = false;
     uint64_t* dropout_seeds = nullptr;  // device, per node: the step's seeds (CUDA graphs replay them)
     cuda::MatmulPrecision matmul = cuda::MatmulPrecision::fp32;  // the executor's precision: dense layers, convolutions
+    std::size_t workspace_bytes = 0;                              // of buffers.workspace
+
+    // The workspace as a GEMM's split-K scratch.
+    cuda::GemmScratch gemm_scratch() const { return {buffers.workspace, workspace_bytes}; }
 };
 
 struct CudaOpDefinition {
     OpKind kind;
     cudaError_t (*forward)(const CudaOpStep&) = nullptr;
     cudaError_t (*backward)(const CudaOpStep&) = nullptr;
-    std::size_t (*workspace_bytes)(const Node&) = nullptr;
+    // The device scratch (one buffer, shared by every op: they run in turn
+    // on one stream) the op's kernels need at this precision.
+    std::size_t (*workspace_bytes)(const Node&, cuda::MatmulPrecision) = nullptr;
 };
 
 const CudaOpDefinition& cuda_op_definition(OpKind kind);

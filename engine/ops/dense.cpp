@@ -71,22 +71,28 @@ namespace {
 cudaError_t forward(const CudaOpStep& s) {
     const Node& n = s.node;
     return cuda::dense_forward(n.dense, s.x(), s.param(n.weight), s.param(n.bias), s.epilogue, s.epilogue_slope,
-                               s.epilogue_output ? s.epilogue_output : s.y(), s.stream, s.matmul);
+                               s.epilogue_output ? s.epilogue_output : s.y(), s.stream, s.matmul, s.gemm_scratch());
 }
 
 cudaError_t backward(const CudaOpStep& s) {
     const Node& n = s.node;
     cudaError_t e =
         cuda::dense_backward_filter(n.dense, s.x(), s.grad_y(), s.param_grad(n.weight), s.param_grad(n.bias), s.stream,
-                                    s.matmul);
+                                    s.matmul, s.gemm_scratch());
     if (e == cudaSuccess && s.needs_grad(n.inputs[0]))
-        e = cuda::dense_backward_data(n.dense, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream, s.matmul);
+        e = cuda::dense_backward_data(n.dense, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream, s.matmul,
+                                      s.gemm_scratch());
     return e;
+}
+
+// Split-K scratch for the three GEMMs (tensor cores only).
+std::size_t workspace(const Node& node, cuda::MatmulPrecision precision) {
+    return cuda::dense_workspace_bytes(node.dense, precision);
 }
 
 }  // namespace
 
-extern const CudaOpDefinition dense_cuda{OpKind::dense, forward, backward};
+extern const CudaOpDefinition dense_cuda{OpKind::dense, forward, backward, workspace};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

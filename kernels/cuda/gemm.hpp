@@ -2,6 +2,7 @@
 // Dense (fully connected) layer on the GPU, the same contract as ladon::cpu's
 // dense_* (kernels/ops.hpp): forward overwrites, backward accumulates (+=).
 // Every function enqueues on `stream` and returns the launch's error.
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cuda/device.hpp"
@@ -13,25 +14,38 @@ namespace ladon::cuda {
 // operands rounded to TF32 / BF16 for the tensor cores (gemm_tensor_core.hpp).
 enum class MatmulPrecision { fp32, tf32, bf16 };
 
+// Device memory a tensor-core GEMM may use to split K across blocks (see
+// choose_split_k in gemm_tensor_core.hpp): empty or too small, it does not
+// split. The dense functions' need is dense_workspace_bytes.
+struct GemmScratch {
+    float* data = nullptr;
+    std::size_t bytes = 0;
+};
+
 // output[N, O] = activation(input[N, I] · weight[O, I]^T + bias), the bias
 // and the activation fused into the GEMM's epilogue. bias may be nullptr.
 // Computing the activation here equals cpu::dense_forward followed by
 // cpu::activation_forward.
 cudaError_t dense_forward(const ops::DenseShape& shape, const float* input, const float* weight,
                           const float* bias /*nullable*/, ops::Activation activation, float negative_slope,
-                          float* output, cudaStream_t stream, MatmulPrecision precision = MatmulPrecision::fp32);
+                          float* output, cudaStream_t stream, MatmulPrecision precision = MatmulPrecision::fp32,
+                          GemmScratch scratch = {});
 
 // grad_input[N, I] += grad_output[N, O] · weight[O, I].
 cudaError_t dense_backward_data(const ops::DenseShape& shape, const float* weight, const float* grad_output,
                                 float* grad_input, cudaStream_t stream,
-                                MatmulPrecision precision = MatmulPrecision::fp32);
+                                MatmulPrecision precision = MatmulPrecision::fp32, GemmScratch scratch = {});
 
 // grad_weight[O, I] += grad_output^T[O, N] · input[N, I] (the batch is the
 // GEMM's inner dimension) and grad_bias[O] += column sums of grad_output.
 // Deterministic: no atomics, every sum in a fixed order.
 cudaError_t dense_backward_filter(const ops::DenseShape& shape, const float* input, const float* grad_output,
                                   float* grad_weight, float* grad_bias /*nullable*/, cudaStream_t stream,
-                                  MatmulPrecision precision = MatmulPrecision::fp32);
+                                  MatmulPrecision precision = MatmulPrecision::fp32, GemmScratch scratch = {});
+
+// The scratch that lets each of the three dense GEMMs above split K as
+// choose_split_k would: 0 in fp32 or where no product splits.
+std::size_t dense_workspace_bytes(const ops::DenseShape& shape, MatmulPrecision precision);
 
 // The GEMM underneath, row-major: C[M, N] = alpha · op(A) · op(B) + beta · C,
 // then + bias[column] and the activation. op(A) is [M, K]: A is stored

@@ -20,43 +20,85 @@ using ALayout = TileLayout<!transpose_a, bf16, T::block_m>;
 template <typename T, bool transpose_b, bool bf16>
 using BLayout = TileLayout<transpose_b, bf16, T::block_n>;
 
+// How K is sliced across the grid's z: block z sums k-tiles [z * tiles_per_slice,
+// (z + 1) * tiles_per_slice). With one slice the epilogue writes C; with
+// more, each block writes its raw sums to partials[z][M][N] and
+// sum_slices_kernel finishes.
+struct KSlices {
+    int tiles_per_slice = 0;
+    float* partials = nullptr;
+};
+
+// C(row, column) = activation(alpha sum + beta C + bias): the epilogue of
+// both kernels below. beta == 0 never reads C.
+__device__ __forceinline__ void store_output(const GemmArguments& g, int64_t row, int64_t column, float sum) {
+    float* const out = g.c + row * g.ldc + column;
+    float value = g.alpha * sum;
+    if (g.beta != 0.0f) value += g.beta * *out;
+    if (g.bias != nullptr) value += g.bias[column];
+    *out = elementwise::activate(g.activation, g.negative_slope, value);
+}
+
 // C = alpha op(A) op(B) + beta C, + bias, activation. Requires lda and ldb
 // multiples of 4 and 16-byte-aligned A and B (the host falls back to the
 // SIMT kernel otherwise). Each output is one lane's FP32 sum in a fixed k
 // order: deterministic.
 template <typename T, bool transpose_a, bool transpose_b, bool bf16>
-__global__ void __launch_bounds__(T::threads, T::min_blocks) gemm_kernel(GemmArguments g) {
+__global__ void __launch_bounds__(T::threads, T::min_blocks) gemm_kernel(GemmArguments g, KSlices slices) {
     using A = ALayout<T, transpose_a, bf16>;
     using B = BLayout<T, transpose_b, bf16>;
     LADON_DYNAMIC_SHARED(float, shared);
     const int64_t row0 = int64_t{blockIdx.y} * T::block_m, column0 = int64_t{blockIdx.x} * T::block_n;
-    const int k_tiles = static_cast<int>((g.k + block_k - 1) / block_k);
+    const int64_t k_begin = int64_t{blockIdx.z} * slices.tiles_per_slice * block_k;
+    const int64_t k_end = k_begin + int64_t{slices.tiles_per_slice} * block_k < g.k
+                              ? k_begin + int64_t{slices.tiles_per_slice} * block_k
+                              : g.k;
+    const int k_tiles = static_cast<int>((k_end - k_begin + block_k - 1) / block_k);
+    // Bounded by k_end, the copies zero-fill past the slice.
     const auto issue_a = [&](float* tile, int t) {
-        const int64_t k0 = int64_t{t} * block_k;
+        const int64_t k0 = k_begin + int64_t{t} * block_k;
         if (transpose_a)
-            copy_rows_vectorised<T, A>(tile, g.a, g.lda, g.k, g.m, k0, row0);
+            copy_rows_vectorised<T, A>(tile, g.a, g.lda, k_end, g.m, k0, row0);
         else
-            copy_rows_vectorised<T, A>(tile, g.a, g.lda, g.m, g.k, row0, k0);
+            copy_rows_vectorised<T, A>(tile, g.a, g.lda, g.m, k_end, row0, k0);
     };
     const auto issue_b = [&](float* tile, int t) {
-        const int64_t k0 = int64_t{t} * block_k;
+        const int64_t k0 = k_begin + int64_t{t} * block_k;
         if (transpose_b)
-            copy_rows_vectorised<T, B>(tile, g.b, g.ldb, g.n, g.k, column0, k0);
+            copy_rows_vectorised<T, B>(tile, g.b, g.ldb, g.n, k_end, column0, k0);
         else
-            copy_rows_vectorised<T, B>(tile, g.b, g.ldb, g.k, g.n, k0, column0);
+            copy_rows_vectorised<T, B>(tile, g.b, g.ldb, k_end, g.n, k0, column0);
     };
     typename T::Sums sums = {};
     multiply<T, A, B, bf16>(shared, k_tiles, issue_a, issue_b, sums);
 
+    float* const partials = slices.partials == nullptr ? nullptr : slices.partials + int64_t{blockIdx.z} * g.m * g.n;
     for_each_sum<T>(sums, [&](int r, int c, float sum) {
         const int64_t row = row0 + r, column = column0 + c;
         if (row >= g.m || column >= g.n) return;
-        float* const out = g.c + row * g.ldc + column;
-        float value = g.alpha * sum;
-        if (g.beta != 0.0f) value += g.beta * *out;  // beta == 0 never reads C
-        if (g.bias != nullptr) value += g.bias[column];
-        *out = elementwise::activate(g.activation, g.negative_slope, value);
+        if (partials != nullptr) {
+            partials[row * g.n + column] = sum;
+            return;
+        }
+        store_output(g, row, column, sum);
     });
+}
+
+// The epilogue of a split product: C = activation(alpha (sum of the slices'
+// partials, in slice order) + beta C + bias). A thread per column of a row,
+// blocks striding over rows (gridDim.y of them), so no index is divided.
+constexpr int sum_slices_threads = 128;
+__global__ void __launch_bounds__(sum_slices_threads)
+    sum_slices_kernel(GemmArguments g, const float* partials, int slices) {
+    const int64_t column = int64_t{blockIdx.x} * sum_slices_threads + threadIdx.x;
+    if (column >= g.n) return;
+    const int64_t slice_floats = g.m * g.n;
+    for (int64_t row = blockIdx.y; row < g.m; row += gridDim.y) {
+        const float* partial = partials + row * g.n + column;
+        float sum = *partial;
+        for (int z = 1; z < slices; ++z) sum += partial[z * slice_floats];
+        store_output(g, row, column, sum);
+    }
 }
 
 }  // namespace ladon::cuda::tc_gemm
