@@ -121,12 +121,19 @@ void register_training_steps() {
         std::fprintf(stderr, "training_step: CUDA rows not run: %s\n",
                      cuda.compiled ? cuda.reason.c_str() : "this build has no CUDA backend");
     }
+    const auto add = [](const std::string& model, const std::string& path, const std::string& name,
+                        StepBackend backend) {
+        benchmark::RegisterBenchmark(("training_step/" + model + "/" + name).c_str(), training_step, path, backend)
+            ->Arg(128)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+    };
     for (const auto& [model, path] : models)
-        for (const auto& [name, backend] : backends)
-            benchmark::RegisterBenchmark(("training_step/" + model + "/" + name).c_str(), training_step, path, backend)
-                ->Arg(128)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
+        for (const auto& [name, backend] : backends) add(model, path, name, backend);
+    // ResNet-18 at 224 x 224 (about 1.4 TFLOP and GiBs of activations a step at batch
+    // 128) on the GPU only.
+    for (const auto& [name, backend] : backends)
+        if (backend != StepBackend::cpu) add("resnet18", "bench/models/resnet18.toml", name, backend);
 }
 
 }  // namespace

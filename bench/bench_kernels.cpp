@@ -1,6 +1,8 @@
 // Kernel microbenchmarks (issue 5): every CUDA kernel family beside cuDNN and
 // cuBLAS, on the layer shapes of examples/fashion_mtl.toml and of a wider
-// trunk, at batch 128 and 512. Without a GPU (cudaGetDeviceCount fails or
+// trunk, at batch 128 and 512; conv and dense also on ResNet-18's
+// convolutions at 224 x 224 (batch 256) and on dense-heavy products (M, N, K
+// >= 1024), in FP32 and on the tensor cores (TF32, BF16). Without a GPU (cudaGetDeviceCount fails or
 // finds none), or when built without CUDA (LADON_BENCH_CUDA 0), the same
 // program times the CPU backend's kernels on the same shapes. The first line
 // of output says which backend ran.

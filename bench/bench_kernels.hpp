@@ -29,16 +29,35 @@ using ladon::ops::Pool2dShape;
 // four heads, dense 10, 10, 4 and 1 (engine/graph.cpp infers these sizes).
 // "wide" is the same layout with the channels of a larger trunk: conv 64,
 // conv 64, pool, conv 128, pool, conv 256, pool, dense 6400 -> 512, the same
-// heads. Every conv is 3x3, stride 1, padding 1; every pool 2x2, stride 2.
+// heads. Every conv there is 3x3, stride 1, padding 1; every pool 2x2, stride 2.
 struct ConvLayer {
     const char* name;
     int64_t in_channels, size, out_channels;
+    int64_t kernel = 3, stride = 1, padding = 1;
 };
 constexpr ConvLayer conv_layers[] = {
     {"fashion_mtl.conv1", 1, 40, 32}, {"fashion_mtl.conv2", 32, 20, 64}, {"fashion_mtl.conv3", 64, 10, 128},
     {"wide.conv1", 1, 40, 64},        {"wide.conv2", 64, 40, 64},        {"wide.conv3", 64, 20, 128},
     {"wide.conv4", 128, 10, 256},
 };
+
+// ResNet-18 at 224 x 224 (bench/models/resnet18.toml), at batch 256 only:
+// its distinct convolutions, the stem, each stage's 3 x 3, and the strided
+// first 3 x 3 ("down") and 1 x 1 shortcut projection of stages 2 to 4.
+constexpr ConvLayer resnet18_conv_layers[] = {
+    {"resnet18.conv1", 3, 224, 64, 7, 2, 3},
+    {"resnet18.layer1", 64, 56, 64},
+    {"resnet18.layer2.down", 64, 56, 128, 3, 2, 1},
+    {"resnet18.layer2", 128, 28, 128},
+    {"resnet18.layer2.shortcut", 64, 56, 128, 1, 2, 0},
+    {"resnet18.layer3.down", 128, 28, 256, 3, 2, 1},
+    {"resnet18.layer3", 256, 14, 256},
+    {"resnet18.layer3.shortcut", 128, 28, 256, 1, 2, 0},
+    {"resnet18.layer4.down", 256, 14, 512, 3, 2, 1},
+    {"resnet18.layer4", 512, 7, 512},
+    {"resnet18.layer4.shortcut", 256, 14, 512, 1, 2, 0},
+};
+constexpr int64_t resnet18_batch = 256;
 
 // The feature maps the pools see (each pool's input, a conv's output); batch
 // norm runs on the same maps (fashion_mtl has none, a deeper trunk would).
@@ -61,6 +80,22 @@ constexpr DenseLayer dense_layers[] = {
     {"wide.dense", 6400, 512},
     {"wide.head", 512, 10},
 };
+
+// Dense-heavy products, M, N and K all >= 1024 (the tensor-core GEMM's
+// targets), each at its own batch.
+struct DenseCase {
+    const char* name;
+    int64_t batch, in_features, out_features;
+};
+constexpr DenseCase dense_heavy[] = {
+    {"mlp.1024", 1024, 1024, 1024},
+    {"mlp.4096", 2048, 4096, 4096},
+    {"mlp.expand", 8192, 1024, 4096},
+};
+
+// The dense ceilings of an H100 or H200 (SXM; the two have the same), in
+// TFLOP/s: FP32 FMA, and TF32 and BF16 tensor cores (dense, no sparsity).
+constexpr double peak_fp32_tflops = 67.0, peak_tf32_tflops = 495.0, peak_bf16_tflops = 990.0;
 
 // Mixtures of experts (MMoE) on the trunks' features: E experts of the dense
 // layer's width, mixed per head by a softmax gate.
@@ -108,8 +143,9 @@ inline Conv2dShape conv_shape(const ConvLayer& layer, int64_t batch) {
     shape.in_channels = layer.in_channels;
     shape.in_height = shape.in_width = layer.size;
     shape.out_channels = layer.out_channels;
-    shape.kernel_height = shape.kernel_width = 3;
-    shape.pad_height = shape.pad_width = 1;
+    shape.kernel_height = shape.kernel_width = layer.kernel;
+    shape.stride_height = shape.stride_width = layer.stride;
+    shape.pad_height = shape.pad_width = layer.padding;
     return shape;
 }
 
@@ -140,8 +176,9 @@ inline double dense_flops(const DenseShape& s) {
 
 enum class ConvPass { forward, backward_data, backward_filter };
 enum class DensePass { forward, backward_data, backward_filter };
-// The dense passes on the tensor cores (CUDA only: gemm_tensor_core).
+// The conv and dense passes on the tensor cores (CUDA only).
 enum class MatmulMath { tf32, bf16 };
+inline const char* math_suffix(MatmulMath math) { return math == MatmulMath::tf32 ? "_tf32" : "_bf16"; }
 enum class PoolPass { max_forward, max_backward, average_forward, average_backward };
 enum class BatchNormPass { forward_training, backward };
 enum class OptimizerKind { adamw, sgd };
@@ -289,8 +326,10 @@ struct Work {
 struct Prepared {
     Work work;
     Op ladon;
-    Op vendor;       // empty: no baseline
-    Op vendor_tf32;  // the vendor with TF32 allowed (conv, dense); empty: the same math as `vendor`
+    Op vendor;                 // empty: no baseline
+    Op vendor_tf32;            // the vendor with TF32 allowed (conv, dense); empty: the same math as `vendor`
+    Op vendor_bf16;            // the vendor on BF16 operands (the BF16 rows); empty: none
+    double peak_tflops = 0.0;  // the ceiling of ladon's math (peak_*_tflops); 0: no FLOP row or no GPU
     std::string label;
     std::map<std::string, double> counters;
     std::vector<std::shared_ptr<void>> resources;
@@ -339,21 +378,26 @@ private:
         // One untimed call each: cuDNN and cuBLAS load kernels lazily, and a
         // first touch of host memory pays its page faults.
         time_once_(row.ladon);
-        if (row.vendor) time_once_(row.vendor);
-        if (row.vendor_tf32) time_once_(row.vendor_tf32);
-        double ladon_seconds = 0.0, vendor_seconds = 0.0, vendor_tf32_seconds = 0.0;
+        for (const Op* vendor : {&row.vendor, &row.vendor_tf32, &row.vendor_bf16})
+            if (*vendor) time_once_(*vendor);
+        double ladon_seconds = 0.0, vendor_seconds = 0.0, vendor_tf32_seconds = 0.0, vendor_bf16_seconds = 0.0;
         for (auto _ : state) {
             const double seconds = time_once_(row.ladon);
             state.SetIterationTime(seconds);
             ladon_seconds += seconds;
             if (row.vendor) vendor_seconds += time_once_(row.vendor);
             if (row.vendor_tf32) vendor_tf32_seconds += time_once_(row.vendor_tf32);
+            if (row.vendor_bf16) vendor_bf16_seconds += time_once_(row.vendor_bf16);
         }
         const double iterations = double(state.iterations());
         const auto rate = [&](double amount, double seconds) {
             return seconds > 0.0 ? amount * iterations / seconds * 1e-9 : 0.0;
         };
         if (row.work.flops > 0.0) state.counters["GFLOP/s"] = rate(row.work.flops, ladon_seconds);
+        if (row.work.flops > 0.0 && row.peak_tflops > 0.0) {  // what share of the math's ceiling
+            state.counters["TFLOP/s"] = rate(row.work.flops, ladon_seconds) * 1e-3;
+            state.counters["pct_of_peak"] = rate(row.work.flops, ladon_seconds) * 1e-3 / row.peak_tflops * 100.0;
+        }
         if (row.work.bytes > 0.0) state.counters["GB/s"] = rate(row.work.bytes, ladon_seconds);
         if (row.vendor) {
             state.counters["vendor_ms"] = vendor_seconds / iterations * 1e3;
@@ -365,6 +409,14 @@ private:
             state.counters["vendor_tf32_ms"] = vendor_tf32_seconds / iterations * 1e3;
             if (row.work.flops > 0.0) state.counters["vendor_tf32_GFLOP/s"] = rate(row.work.flops, vendor_tf32_seconds);
             state.counters["vs_vendor_tf32"] = ladon_seconds > 0.0 ? vendor_tf32_seconds / ladon_seconds : 0.0;
+            if (row.work.flops > 0.0 && row.peak_tflops > 0.0)
+                state.counters["vendor_tf32_pct_of_tf32_peak"] =
+                    rate(row.work.flops, vendor_tf32_seconds) * 1e-3 / peak_tf32_tflops * 100.0;
+        }
+        if (row.vendor_bf16) {
+            state.counters["vendor_bf16_ms"] = vendor_bf16_seconds / iterations * 1e3;
+            if (row.work.flops > 0.0) state.counters["vendor_bf16_GFLOP/s"] = rate(row.work.flops, vendor_bf16_seconds);
+            state.counters["vs_vendor_bf16"] = ladon_seconds > 0.0 ? vendor_bf16_seconds / ladon_seconds : 0.0;
         }
         for (const auto& [counter, value] : row.counters) state.counters[counter] = value;
         if (!row.label.empty()) state.SetLabel(row.label);
@@ -379,33 +431,58 @@ inline std::string row_name(const char* backend, const char* op, const char* lay
     return std::string(backend) + "/" + op + "/" + layer + "/batch:" + std::to_string(batch);
 }
 
+// Every conv shape with its batch: fashion_mtl's and the wide trunk's at
+// each of `batches`, ResNet-18's at resnet18_batch.
+template <class Visit>
+void for_each_conv_case(Visit visit) {
+    for (const auto& layer : conv_layers)
+        for (const int64_t batch : batches) visit(layer.name, conv_shape(layer, batch));
+    for (const auto& layer : resnet18_conv_layers) visit(layer.name, conv_shape(layer, resnet18_batch));
+}
+
+// Every dense shape: the trunks' layers at each of `batches`, the
+// dense-heavy set at its own batches.
+template <class Visit>
+void for_each_dense_case(Visit visit) {
+    for (const auto& layer : dense_layers)
+        for (const int64_t batch : batches) visit(layer.name, DenseShape{batch, layer.in_features, layer.out_features});
+    for (const auto& c : dense_heavy) visit(c.name, DenseShape{c.batch, c.in_features, c.out_features});
+}
+
 // Registers every row, in the order op, layer, batch. `Backend` supplies one
-// prepare function per kernel family.
+// prepare function per kernel family; the tensor-core rows (op name + _tf32
+// or _bf16) where it has them.
 template <class Backend>
 void add_all_rows(Runner& runner, const char* backend_name, const Backend& backend) {
+    constexpr bool tensor_cores = requires {
+        backend.dense_tensor_core(DenseShape{}, DensePass::forward, MatmulMath::tf32);
+    };
     for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter})
-        for (const auto& layer : conv_layers)
-            for (const int64_t batch : batches)
-                runner.add(row_name(backend_name, pass_name(pass), layer.name, batch),
-                           [=] { return backend.conv2d(conv_shape(layer, batch), pass); });
-    for (const DensePass pass : {DensePass::forward, DensePass::backward_data, DensePass::backward_filter})
-        for (const auto& layer : dense_layers)
-            for (const int64_t batch : batches)
-                runner.add(row_name(backend_name, pass_name(pass), layer.name, batch), [=] {
-                    return backend.dense(DenseShape{batch, layer.in_features, layer.out_features}, pass);
+        for_each_conv_case([&](const char* layer, const Conv2dShape& shape) {
+            runner.add(row_name(backend_name, pass_name(pass), layer, shape.batch),
+                       [=] { return backend.conv2d(shape, pass); });
+        });
+    if constexpr (tensor_cores)
+        for (const MatmulMath math : {MatmulMath::tf32, MatmulMath::bf16})
+            for (const ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter})
+                for_each_conv_case([&](const char* layer, const Conv2dShape& shape) {
+                    const std::string op = std::string(pass_name(pass)) + math_suffix(math);
+                    runner.add(row_name(backend_name, op.c_str(), layer, shape.batch),
+                               [=] { return backend.conv2d_tensor_core(shape, pass, math); });
                 });
-    if constexpr (requires { backend.dense_tensor_core(DenseShape{}, DensePass::forward, MatmulMath::tf32); })
+    for (const DensePass pass : {DensePass::forward, DensePass::backward_data, DensePass::backward_filter})
+        for_each_dense_case([&](const char* layer, const DenseShape& shape) {
+            runner.add(row_name(backend_name, pass_name(pass), layer, shape.batch),
+                       [=] { return backend.dense(shape, pass); });
+        });
+    if constexpr (tensor_cores)
         for (const MatmulMath math : {MatmulMath::tf32, MatmulMath::bf16})
             for (const DensePass pass : {DensePass::forward, DensePass::backward_data, DensePass::backward_filter})
-                for (const auto& layer : dense_layers)
-                    for (const int64_t batch : batches) {
-                        const std::string op =
-                            std::string(pass_name(pass)) + (math == MatmulMath::tf32 ? "_tf32" : "_bf16");
-                        runner.add(row_name(backend_name, op.c_str(), layer.name, batch), [=] {
-                            return backend.dense_tensor_core(DenseShape{batch, layer.in_features, layer.out_features},
-                                                             pass, math);
-                        });
-                    }
+                for_each_dense_case([&](const char* layer, const DenseShape& shape) {
+                    const std::string op = std::string(pass_name(pass)) + math_suffix(math);
+                    runner.add(row_name(backend_name, op.c_str(), layer, shape.batch),
+                               [=] { return backend.dense_tensor_core(shape, pass, math); });
+                });
     for (const PoolPass pass :
          {PoolPass::max_forward, PoolPass::max_backward, PoolPass::average_forward, PoolPass::average_backward})
         for (const auto& map : feature_maps)

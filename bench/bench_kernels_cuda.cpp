@@ -3,14 +3,20 @@
 // conv and dense row times the vendor twice, with TF32 off (CUDNN_FMA_MATH,
 // CUBLAS_PEDANTIC_MATH: vs_vendor) and with the math PyTorch users get by
 // default (CUDNN_DEFAULT_MATH, which lets cuDNN pick TF32 tensor-core
-// algorithms, and CUBLAS_TF32_TENSOR_OP_MATH: vs_vendor_tf32). Built where
-// the CUDA kernels and cuDNN are (LADON_BENCH_CUDA).
+// algorithms, and CUBLAS_TF32_TENSOR_OP_MATH: vs_vendor_tf32). The
+// tensor-core rows (op name _tf32, _bf16) run ladon in that math beside the
+// same two, and the BF16 rows beside a third: cuDNN on BF16 tensors and
+// cublasGemmEx on BF16 operands (vs_vendor_bf16). Rows with FLOPs report
+// TFLOP/s and pct_of_peak, the share of the H100/H200 ceiling of ladon's
+// math (FP32 67, TF32 495, BF16 990 TFLOP/s). Built where the CUDA kernels
+// and cuDNN are (LADON_BENCH_CUDA).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -59,15 +65,15 @@ std::size_t find_workspace_bytes() {
     return std::min<std::size_t>(std::size_t(1) << 30, free_bytes / 4);
 }
 
-// Counters and label for the algorithm cuDNN chose under `math`.
+// Counters and label for the algorithm cuDNN chose for one side: `side` FMA,
+// TF32 or BF16, its counters prefixed `prefix` (vendor, vendor_tf32, vendor_bf16).
 template <class Perf>
-void describe_algorithm(Prepared& row, const char* pass, const Perf& best, cudnnMathType_t math) {
-    const bool fp32 = math == CUDNN_FMA_MATH;
-    row.counters[fp32 ? "vendor_algo" : "vendor_tf32_algo"] = double(best.algo);
-    row.counters[fp32 ? "vendor_deterministic" : "vendor_tf32_deterministic"] =
-        best.determinism == CUDNN_DETERMINISTIC ? 1.0 : 0.0;
-    row.label += std::string(row.label.empty() ? "vendor: cuDNN " : "; ") + pass + (fp32 ? " FMA" : " TF32") +
-                 " algo " + std::to_string(int(best.algo)) +
+void describe_algorithm(Prepared& row, const char* pass, const Perf& best, const char* side,
+                        const std::string& prefix) {
+    row.counters[prefix + "_algo"] = double(best.algo);
+    row.counters[prefix + "_deterministic"] = best.determinism == CUDNN_DETERMINISTIC ? 1.0 : 0.0;
+    row.label += std::string(row.label.empty() ? "vendor: cuDNN " : "; ") + pass + " " + side + " algo " +
+                 std::to_string(int(best.algo)) +
                  (best.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || best.mathType == CUDNN_TENSOR_OP_MATH
                       ? " (tensor ops)"
                       : "") +
@@ -75,119 +81,190 @@ void describe_algorithm(Prepared& row, const char* pass, const Perf& best, cudnn
                  std::to_string(best.memory >> 20) + " MiB";
 }
 
+// Round to nearest even, as ladon's BF16 fragments and cuDNN's conversions do.
+std::vector<uint16_t> to_bf16(const std::vector<float>& values) {
+    std::vector<uint16_t> out(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        uint32_t bits = 0;
+        std::memcpy(&bits, &values[i], sizeof bits);
+        out[i] = uint16_t((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+    }
+    return out;
+}
+
+// cuDNN's view of a convolution's operands in one data type (FLOAT or
+// BFLOAT16): NCHW tensors, an OIHW filter, and buffers of the same random
+// values as ladon's (seeds 1, 2, 3).
+struct CudnnOperands {
+    cudnnTensorDescriptor_t x_desc, y_desc;
+    cudnnFilterDescriptor_t w_desc;
+    const void *x, *w, *gy;
+    void *y, *gx, *gw;
+};
+
+CudnnOperands cudnn_operands(Prepared& row, const Conv2dShape& s, cudnnDataType_t data) {
+    const bool bf16 = data == CUDNN_DATA_BFLOAT16;
+    const std::size_t element = bf16 ? 2 : 4;
+    const auto values = [&](int64_t count, uint64_t seed) -> const void* {
+        const std::vector<float> floats = random_floats(count, seed);
+        return bf16 ? row.keep(upload(to_bf16(floats))).get() : row.keep(upload(floats)).get();
+    };
+    const auto tensor = [&](int64_t c, int64_t h, int64_t w) {
+        cudnnTensorDescriptor_t raw = nullptr;
+        LADON_BENCH_CHECK(cudnnCreateTensorDescriptor(&raw));
+        const cudnnTensorDescriptor_t descriptor = row.keep(TensorDescriptor(raw)).get();
+        LADON_BENCH_CHECK(
+            cudnnSetTensor4dDescriptor(raw, CUDNN_TENSOR_NCHW, data, int(s.batch), int(c), int(h), int(w)));
+        return descriptor;
+    };
+    CudnnOperands o{};
+    o.x_desc = tensor(s.in_channels, s.in_height, s.in_width);
+    o.y_desc = tensor(s.out_channels, s.out_height(), s.out_width());
+    cudnnFilterDescriptor_t w_raw = nullptr;
+    LADON_BENCH_CHECK(cudnnCreateFilterDescriptor(&w_raw));
+    o.w_desc = row.keep(FilterDescriptor(w_raw)).get();
+    LADON_BENCH_CHECK(cudnnSetFilter4dDescriptor(o.w_desc, data, CUDNN_TENSOR_NCHW, int(s.out_channels),
+                                                 int(s.in_channels), int(s.kernel_height), int(s.kernel_width)));
+    o.x = values(s.input_size(), 1);
+    o.w = values(s.weight_size(), 2);
+    o.gy = values(s.output_size(), 3);
+    o.y = row.keep(zeros(std::size_t(s.output_size()) * element)).get();
+    o.gx = row.keep(zeros(std::size_t(s.input_size()) * element)).get();
+    o.gw = row.keep(zeros(std::size_t(s.weight_size()) * element)).get();
+    return o;
+}
+
+// The shape's convolution under `math`, accumulating in FP32.
+cudnnConvolutionDescriptor_t cudnn_convolution(Prepared& row, const Conv2dShape& s, cudnnMathType_t math) {
+    cudnnConvolutionDescriptor_t raw = nullptr;
+    LADON_BENCH_CHECK(cudnnCreateConvolutionDescriptor(&raw));
+    const cudnnConvolutionDescriptor_t descriptor = row.keep(ConvolutionDescriptor(raw)).get();
+    LADON_BENCH_CHECK(cudnnSetConvolution2dDescriptor(descriptor, int(s.pad_height), int(s.pad_width),
+                                                      int(s.stride_height), int(s.stride_width), 1, 1,
+                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    LADON_BENCH_CHECK(cudnnSetConvolutionMathType(descriptor, math));
+    return descriptor;
+}
+
+// cuDNN's pass on `o`: the fastest algorithm cudnnFind*Ex measured (among
+// those of `math` when it is CUDNN_FMA_MATH, else any), with the workspace
+// it asks for. Backward passes accumulate (beta = 1), as ladon does.
+Op cudnn_pass(Prepared& row, cudnnHandle_t handle, ConvPass pass, const CudnnOperands& o,
+              cudnnConvolutionDescriptor_t desc, cudnnMathType_t math, const DeviceBuffer& find_workspace,
+              const char* side, const std::string& prefix) {
+    static const float one = 1.0f, zero = 0.0f;
+    int returned = 0;
+    void* find_ws = find_workspace.get();
+    const std::size_t find_bytes = find_workspace.bytes();
+    const auto workspace = [&](std::size_t bytes) {
+        auto& buffer = row.keep(DeviceBuffer(bytes));
+        return std::pair<void*, std::size_t>(buffer.get(), buffer.bytes());
+    };
+    if (pass == ConvPass::forward) {
+        std::vector<cudnnConvolutionFwdAlgoPerf_t> results(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+        LADON_BENCH_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, o.x_desc, o.x, o.w_desc, o.w, desc, o.y_desc,
+                                                                 o.y, int(results.size()), &returned, results.data(),
+                                                                 find_ws, find_bytes));
+        const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionForwardAlgorithmEx");
+        describe_algorithm(row, "forward", best, side, prefix);
+        const auto [ws, ws_bytes] = workspace(best.memory);
+        return [=] {
+            LADON_BENCH_CHECK(cudnnConvolutionForward(handle, &one, o.x_desc, o.x, o.w_desc, o.w, desc, best.algo, ws,
+                                                      ws_bytes, &zero, o.y_desc, o.y));
+        };
+    }
+    if (pass == ConvPass::backward_data) {
+        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+        LADON_BENCH_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, o.w_desc, o.w, o.y_desc, o.gy, desc,
+                                                                      o.x_desc, o.gx, int(results.size()), &returned,
+                                                                      results.data(), find_ws, find_bytes));
+        const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardDataAlgorithmEx");
+        describe_algorithm(row, "backward-data", best, side, prefix);
+        const auto [ws, ws_bytes] = workspace(best.memory);
+        return [=] {
+            LADON_BENCH_CHECK(cudnnConvolutionBackwardData(handle, &one, o.w_desc, o.w, o.y_desc, o.gy, desc,
+                                                           best.algo, ws, ws_bytes, &one, o.x_desc, o.gx));
+        };
+    }
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+    LADON_BENCH_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, o.x_desc, o.x, o.y_desc, o.gy, desc,
+                                                                    o.w_desc, o.gw, int(results.size()), &returned,
+                                                                    results.data(), find_ws, find_bytes));
+    const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardFilterAlgorithmEx");
+    describe_algorithm(row, "backward-filter", best, side, prefix);
+    const auto [ws, ws_bytes] = workspace(best.memory);
+    return [=] {
+        LADON_BENCH_CHECK(cudnnConvolutionBackwardFilter(handle, &one, o.x_desc, o.x, o.y_desc, o.gy, desc, best.algo,
+                                                         ws, ws_bytes, &one, o.w_desc, o.gw));
+    };
+}
+
+ladon::cuda::MatmulPrecision precision_of(MatmulMath math) {
+    return math == MatmulMath::tf32 ? ladon::cuda::MatmulPrecision::tf32 : ladon::cuda::MatmulPrecision::bf16;
+}
+
+double peak_of(ladon::cuda::MatmulPrecision precision) {
+    return precision == ladon::cuda::MatmulPrecision::fp32   ? peak_fp32_tflops
+           : precision == ladon::cuda::MatmulPrecision::tf32 ? peak_tf32_tflops
+                                                             : peak_bf16_tflops;
+}
+
 struct CudaBackend {
     const CudaContext* cuda;
 
-    Prepared conv2d(const Conv2dShape& s, ConvPass pass) const {
+    // ladon's pass in `precision` beside cuDNN in FP32 FMA and with TF32 allowed.
+    Prepared conv2d(const Conv2dShape& s, ConvPass pass,
+                    ladon::cuda::MatmulPrecision precision = ladon::cuda::MatmulPrecision::fp32) const {
         const cudaStream_t stream = cuda->stream();
         const cudnnHandle_t handle = cuda->cudnn();
         Prepared row;
         row.work.flops = conv_flops(s);
-        const float* x = row.keep(upload(random_floats(s.input_size(), 1))).floats();
-        const float* w = row.keep(upload(random_floats(s.weight_size(), 2))).floats();
-        const float* gy = row.keep(upload(random_floats(s.output_size(), 3))).floats();
-        float* y = row.keep(zero_floats(s.output_size())).floats();
-        float* gx = row.keep(zero_floats(s.input_size())).floats();
-        float* gw = row.keep(zero_floats(s.weight_size())).floats();
-
-        // cuDNN's view of the same shape: NCHW tensors, OIHW filter, the shape's padding and stride.
-        const cudnnTensorDescriptor_t x_desc =
-            row.keep(tensor_descriptor(s.batch, s.in_channels, s.in_height, s.in_width)).get();
-        const cudnnTensorDescriptor_t y_desc =
-            row.keep(tensor_descriptor(s.batch, s.out_channels, s.out_height(), s.out_width())).get();
-        cudnnFilterDescriptor_t w_raw = nullptr;
-        LADON_BENCH_CHECK(cudnnCreateFilterDescriptor(&w_raw));
-        const cudnnFilterDescriptor_t w_desc = row.keep(FilterDescriptor(w_raw)).get();
-        LADON_BENCH_CHECK(cudnnSetFilter4dDescriptor(w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.out_channels),
-                                                     int(s.in_channels), int(s.kernel_height), int(s.kernel_width)));
-        // Two descriptors of the same convolution: FP32 FMA only, and
-        // cuDNN's default math for float data (TF32 tensor cores allowed).
-        const auto convolution = [&](cudnnMathType_t math) {
-            cudnnConvolutionDescriptor_t raw = nullptr;
-            LADON_BENCH_CHECK(cudnnCreateConvolutionDescriptor(&raw));
-            const cudnnConvolutionDescriptor_t descriptor = row.keep(ConvolutionDescriptor(raw)).get();
-            LADON_BENCH_CHECK(cudnnSetConvolution2dDescriptor(descriptor, int(s.pad_height), int(s.pad_width),
-                                                              int(s.stride_height), int(s.stride_width), 1, 1,
-                                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-            LADON_BENCH_CHECK(cudnnSetConvolutionMathType(descriptor, math));
-            return descriptor;
-        };
-        const cudnnConvolutionDescriptor_t conv_desc = convolution(CUDNN_FMA_MATH);
+        row.peak_tflops = peak_of(precision);
+        const CudnnOperands o = cudnn_operands(row, s, CUDNN_DATA_FLOAT);
+        const cudnnConvolutionDescriptor_t fma = cudnn_convolution(row, s, CUDNN_FMA_MATH);
         int n = 0, c = 0, h = 0, wd = 0;
-        LADON_BENCH_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_desc, x_desc, w_desc, &n, &c, &h, &wd));
+        LADON_BENCH_CHECK(cudnnGetConvolution2dForwardOutputDim(fma, o.x_desc, o.w_desc, &n, &c, &h, &wd));
         if (n != s.batch || c != s.out_channels || h != s.out_height() || wd != s.out_width())
             throw std::runtime_error("cuDNN's convolution output shape differs from Conv2dShape's");
 
         const DeviceBuffer find_workspace(find_workspace_bytes());
-        // The vendor's call under `math`: the fastest algorithm cudnnFind*
-        // measured, with the workspace it asks for.
-        const auto vendor = [&](cudnnMathType_t math) -> Op {
-            static const float one = 1.0f, zero = 0.0f;
-            const cudnnConvolutionDescriptor_t desc = math == CUDNN_FMA_MATH ? conv_desc : convolution(math);
-            int returned = 0;
-            void* find_ws = find_workspace.get();
-            const std::size_t find_bytes = find_workspace.bytes();
-            if (pass == ConvPass::forward) {
-                std::vector<cudnnConvolutionFwdAlgoPerf_t> results(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-                LADON_BENCH_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, x_desc, x, w_desc, w, desc, y_desc, y,
-                                                                         int(results.size()), &returned, results.data(),
-                                                                         find_ws, find_bytes));
-                const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionForwardAlgorithmEx");
-                describe_algorithm(row, "forward", best, math);
-                auto& workspace = row.keep(DeviceBuffer(best.memory));
-                void* ws = workspace.get();
-                const std::size_t ws_bytes = workspace.bytes();
-                return [=] {
-                    LADON_BENCH_CHECK(cudnnConvolutionForward(handle, &one, x_desc, x, w_desc, w, desc, best.algo, ws,
-                                                              ws_bytes, &zero, y_desc, y));
-                };
-            }
-            if (pass == ConvPass::backward_data) {
-                std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-                LADON_BENCH_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-                    handle, w_desc, w, y_desc, gy, desc, x_desc, gx, int(results.size()), &returned, results.data(),
-                    find_ws, find_bytes));
-                const auto best =
-                    fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardDataAlgorithmEx");
-                describe_algorithm(row, "backward-data", best, math);
-                auto& workspace = row.keep(DeviceBuffer(best.memory));
-                void* ws = workspace.get();
-                const std::size_t ws_bytes = workspace.bytes();
-                return [=] {  // beta = 1: accumulate, as ladon does
-                    LADON_BENCH_CHECK(cudnnConvolutionBackwardData(handle, &one, w_desc, w, y_desc, gy, desc, best.algo,
-                                                                   ws, ws_bytes, &one, x_desc, gx));
-                };
-            }
-            std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-            LADON_BENCH_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, x_desc, x, y_desc, gy, desc, w_desc,
-                                                                            gw, int(results.size()), &returned,
-                                                                            results.data(), find_ws, find_bytes));
-            const auto best =
-                fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardFilterAlgorithmEx");
-            describe_algorithm(row, "backward-filter", best, math);
-            auto& workspace = row.keep(DeviceBuffer(best.memory));
-            void* ws = workspace.get();
-            const std::size_t ws_bytes = workspace.bytes();
-            return [=] {  // beta = 1: accumulate, as ladon does
-                LADON_BENCH_CHECK(cudnnConvolutionBackwardFilter(handle, &one, x_desc, x, y_desc, gy, desc, best.algo,
-                                                                 ws, ws_bytes, &one, w_desc, gw));
-            };
-        };
-        row.vendor = vendor(CUDNN_FMA_MATH);
-        row.vendor_tf32 = vendor(CUDNN_DEFAULT_MATH);
+        row.vendor = cudnn_pass(row, handle, pass, o, fma, CUDNN_FMA_MATH, find_workspace, "FMA", "vendor");
+        row.vendor_tf32 = cudnn_pass(row, handle, pass, o, cudnn_convolution(row, s, CUDNN_DEFAULT_MATH),
+                                     CUDNN_DEFAULT_MATH, find_workspace, "TF32", "vendor_tf32");
 
+        // ladon on the same FP32 buffers.
+        const auto* x = static_cast<const float*>(o.x);
+        const auto* w = static_cast<const float*>(o.w);
+        const auto* gy = static_cast<const float*>(o.gy);
+        auto* y = static_cast<float*>(o.y);
+        auto* gx = static_cast<float*>(o.gx);
+        auto* gw = static_cast<float*>(o.gw);
         if (pass == ConvPass::forward) {
             row.ladon = [=] {
-                LADON_BENCH_CHECK(
-                    ladon::cuda::conv2d_forward(s, x, w, nullptr, ladon::ops::Activation::identity, 0.0f, y, stream));
+                LADON_BENCH_CHECK(ladon::cuda::conv2d_forward(s, x, w, nullptr, ladon::ops::Activation::identity,
+                                                              0.0f, y, stream, precision));
             };
         } else if (pass == ConvPass::backward_data) {
-            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::conv2d_backward_data(s, w, gy, gx, stream)); };
+            row.ladon = [=] { LADON_BENCH_CHECK(ladon::cuda::conv2d_backward_data(s, w, gy, gx, stream, precision)); };
         } else {
             float* ladon_ws = row.keep(DeviceBuffer(ladon::cuda::conv2d_backward_filter_workspace_bytes(s))).floats();
             row.ladon = [=] {
-                LADON_BENCH_CHECK(ladon::cuda::conv2d_backward_filter(s, x, gy, gw, nullptr, ladon_ws, stream));
+                LADON_BENCH_CHECK(
+                    ladon::cuda::conv2d_backward_filter(s, x, gy, gw, nullptr, ladon_ws, stream, precision));
             };
+        }
+        return row;
+    }
+
+    // ladon's tensor-core pass; in BF16 cuDNN on BF16 tensors rides along
+    // too (vs_vendor_bf16; its output is BF16, ladon's FP32).
+    Prepared conv2d_tensor_core(const Conv2dShape& s, ConvPass pass, MatmulMath math) const {
+        Prepared row = conv2d(s, pass, precision_of(math));
+        if (math == MatmulMath::bf16) {
+            const CudnnOperands o = cudnn_operands(row, s, CUDNN_DATA_BFLOAT16);
+            const DeviceBuffer find_workspace(find_workspace_bytes());
+            row.vendor_bf16 = cudnn_pass(row, cuda->cudnn(), pass, o, cudnn_convolution(row, s, CUDNN_TENSOR_OP_MATH),
+                                         CUDNN_DEFAULT_MATH, find_workspace, "BF16", "vendor_bf16");
         }
         return row;
     }
@@ -199,6 +276,7 @@ struct CudaBackend {
         const cudaStream_t stream = cuda->stream();
         Prepared row;
         row.work.flops = dense_flops(s);
+        row.peak_tflops = peak_of(precision);
         row.label = "vendor: cublasSgemm, CUBLAS_PEDANTIC_MATH and CUBLAS_TF32_TENSOR_OP_MATH";
         const float* x = row.keep(upload(random_floats(s.batch * s.in_features, 1))).floats();
         const float* w = row.keep(upload(random_floats(s.out_features * s.in_features, 2))).floats();
@@ -246,10 +324,38 @@ struct CudaBackend {
     }
 
     // The same three products on ladon's tensor-core GEMM (TF32 or BF16
-    // operands, FP32 accumulation), beside the same cuBLAS calls.
+    // operands, FP32 accumulation), beside the same cuBLAS calls; in BF16
+    // also cublasGemmEx on BF16 copies of the operands with FP32 output and
+    // accumulation, ladon's contract exactly (vs_vendor_bf16).
     Prepared dense_tensor_core(const DenseShape& s, DensePass pass, MatmulMath math) const {
-        return dense(s, pass,
-                     math == MatmulMath::tf32 ? ladon::cuda::MatmulPrecision::tf32 : ladon::cuda::MatmulPrecision::bf16);
+        Prepared row = dense(s, pass, precision_of(math));
+        if (math == MatmulMath::tf32) return row;
+        const auto bf16 = [&](int64_t count, uint64_t seed) {
+            return row.keep(upload(to_bf16(random_floats(count, seed)))).get();
+        };
+        const void* x = bf16(s.batch * s.in_features, 1);
+        const void* w = bf16(s.out_features * s.in_features, 2);
+        const void* gy = bf16(s.batch * s.out_features, 3);
+        float* out =
+            row.keep(zero_floats(std::max(s.batch, s.out_features) * std::max(s.in_features, s.out_features))).floats();
+        const int batch = int(s.batch), in = int(s.in_features), out_features = int(s.out_features);
+        const cublasHandle_t handle = cuda->cublas_tf32();
+        row.label += "; cublasGemmEx BF16 x BF16 -> FP32";
+        row.vendor_bf16 = [=] {
+            static const float one = 1.0f, zero = 0.0f;
+            const auto gemm = [&](cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const void* a,
+                                  int lda, const void* b, int ldb, const float* beta, int ldc) {
+                LADON_BENCH_CHECK(cublasGemmEx(handle, ta, tb, m, n, k, &one, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb,
+                                               beta, out, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            };
+            if (pass == DensePass::forward)  // the transposes of dense()'s cublasSgemm calls
+                gemm(CUBLAS_OP_T, CUBLAS_OP_N, out_features, batch, in, w, in, x, in, &zero, out_features);
+            else if (pass == DensePass::backward_data)
+                gemm(CUBLAS_OP_N, CUBLAS_OP_N, in, batch, out_features, w, in, gy, out_features, &one, in);
+            else
+                gemm(CUBLAS_OP_N, CUBLAS_OP_T, in, out_features, batch, x, in, gy, out_features, &one, in);
+        };
+        return row;
     }
 
     Prepared pool(const Pool2dShape& s, PoolPass pass) const {

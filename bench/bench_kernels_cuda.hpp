@@ -126,7 +126,7 @@ public:
         return std::string(properties_.name) + " (sm_" + std::to_string(properties_.major) +
                std::to_string(properties_.minor) + "), CUDA runtime " + std::to_string(runtime) + ", against cuDNN " +
                std::to_string(cudnnGetVersion()) + " and cuBLAS " + std::to_string(cublas_version) +
-               ", vendor with TF32 off (vs_vendor) and on (vs_vendor_tf32)";
+               ", vendor with TF32 off (vs_vendor) and on (vs_vendor_tf32), BF16 rows also on BF16 (vs_vendor_bf16)";
     }
 
     // Seconds `op` takes on the stream, measured with events after an L2 flush.

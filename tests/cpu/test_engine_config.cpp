@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -319,6 +320,28 @@ TEST(EngineConfig, FashionExampleParsesAndBuilds) {
     EXPECT_EQ(graph.heads[0].width, 10);
     EXPECT_EQ(graph.heads[2].width, 4);
     EXPECT_EQ(graph.heads[3].spec.loss, Loss::sigmoid_binary_cross_entropy);
+}
+
+// bench/models/resnet18.toml is torchvision's resnet18 without its 1000-class
+// classifier: 11,689,512 - 513,000 = 11,176,512 trunk parameters, 512
+// features out of a 7 x 7 map; then its two heads. One CPU training step at
+// batch 2 runs (about 22 GFLOP) with finite losses.
+TEST(EngineConfig, ResNet18BenchModelIsTorchvisionsTrunk) {
+    const RunConfig config = load_run_config("bench/models/resnet18.toml");
+    const engine::Graph graph = engine::build_graph(config.model, 2);
+    constexpr int64_t trunk = 11176512, heads = (512 * 200 + 200) + (512 * 24 + 24);
+    EXPECT_EQ(trunk + heads, graph.parameter_count);
+    ASSERT_EQ(2u, graph.heads.size());
+    EXPECT_EQ(200, graph.heads[0].width);
+    EXPECT_EQ(24, graph.heads[1].width);
+    const auto conv_outputs = std::count_if(graph.nodes.begin(), graph.nodes.end(),
+                                            [](const engine::Node& n) { return n.spec.op == OpKind::conv2d; });
+    EXPECT_EQ(20, conv_outputs) << "17 convolutions of 3 x 3 or 7 x 7 and 3 shortcut projections";
+
+    engine::CpuExecutor executor(graph, {.seed = 3});
+    const engine::Batch batch = ladon::testing::make_batch(executor, 5);
+    EXPECT_TRUE(executor.train_step(batch, config.training.optimizer, 1e-3f));
+    for (const float loss : executor.head_losses()) EXPECT_TRUE(std::isfinite(loss));
 }
 
 TEST(EngineConfig, DefaultRunConfigTrainsTheSyntheticShapes) {
