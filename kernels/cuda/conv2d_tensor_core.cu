@@ -88,9 +88,9 @@ cudaError_t launch_backward_filter(const ops::Conv2dShape& shape, const float* i
         splits > 65535)
         return cudaErrorInvalidConfiguration;
     grid.z = static_cast<unsigned>(splits);
-    return launch_pipelined<T, TileLayout<true, bf16, T::block_m>, TileLayout<true, bf16, T::block_n>>(
-        backward_filter_kernel<bf16>, grid, stream, geometry_of(shape), input, grad_output,
-        static_cast<int>(split_length), grad_weight, partials);
+    return launch_pipelined<T, TileLayout<true, bf16, T::block_m>, TileLayout<true, bf16, T::block_n>,
+                            filter_table_bytes>(backward_filter_kernel<bf16>, grid, stream, geometry_of(shape), input,
+                                                grad_output, static_cast<int>(split_length), grad_weight, partials);
 }
 
 // Calls launch<T, bf16>() for the tiles and precision asked.
@@ -124,9 +124,9 @@ cudaError_t backward_data(const ops::Conv2dShape& shape, const float* weight, co
     });
 }
 
-cudaError_t backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output,
-                            int64_t splits, int64_t split_length, float* grad_weight, float* partials,
-                            MatmulPrecision precision, cudaStream_t stream) {
+cudaError_t backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output, int64_t splits,
+                            int64_t split_length, float* grad_weight, float* partials, MatmulPrecision precision,
+                            cudaStream_t stream) {
     return precision == MatmulPrecision::bf16
                ? launch_backward_filter<true>(shape, input, grad_output, splits, split_length, grad_weight, partials,
                                               stream)
@@ -142,9 +142,9 @@ bool conv2d_tensor_core_applies(const ops::Conv2dShape& s) {
     const int64_t pixels = s.in_height * s.in_width, positions = s.out_height() * s.out_width();
     // Offsets within a sample, GEMM dimensions and the padded coordinates
     // (ih + pad) the gathers form, all in 32 bits.
-    return s.in_channels * pixels <= limit && s.out_channels * positions <= limit &&
-           s.batch * pixels <= limit && s.batch * positions <= limit && s.in_channels * window <= limit &&
-           s.out_channels * window <= limit && s.in_height + 2 * s.pad_height + s.kernel_height <= limit &&
+    return s.in_channels * pixels <= limit && s.out_channels * positions <= limit && s.batch * pixels <= limit &&
+           s.batch * positions <= limit && s.in_channels * window <= limit && s.out_channels * window <= limit &&
+           s.in_height + 2 * s.pad_height + s.kernel_height <= limit &&
            s.in_width + 2 * s.pad_width + s.kernel_width <= limit;
 }
 

@@ -96,7 +96,8 @@ __device__ __forceinline__ WindowColumn output_column(const Geometry& g, int64_t
 // epilogue adds the bias and
 // applies the activation before the single store.
 template <typename T, bool bf16, bool weight_vectorised>
-__global__ void __launch_bounds__(T::threads, T::min_blocks)
+__global__ void __launch_bounds__(T::threads, (resident_blocks<T, TileLayout<true, bf16, T::block_m>,
+                                                                TileLayout<false, bf16, T::block_n>>))
     forward_kernel(Geometry g, const float* __restrict__ input, const float* __restrict__ weight,
                    const float* __restrict__ bias, ops::Activation activation, float negative_slope,
                    float* __restrict__ output) {
@@ -183,7 +184,8 @@ __device__ __forceinline__ WindowColumn pixel_column(const Geometry& g, const Ph
 // (sample, a, b) axis; A = weight[co][ci][py + i stride][px + j stride] as
 // [Cin, (co, i, j)]. Each grad_input element gets one += from one lane.
 template <typename T, bool bf16>
-__global__ void __launch_bounds__(T::threads, T::min_blocks)
+__global__ void __launch_bounds__(T::threads, (resident_blocks<T, TileLayout<true, bf16, T::block_m>,
+                                                                TileLayout<false, bf16, T::block_n>>))
     backward_data_kernel(Geometry g, const float* __restrict__ weight, const float* __restrict__ grad_output,
                          float* __restrict__ grad_input) {
     using A = TileLayout<true, bf16, T::block_m>;   // weight^T [Cin, Cout*taps]
@@ -271,8 +273,13 @@ __device__ __forceinline__ void copy_unfolded_input_transposed(float* tile, cons
 // the GPU by splitting K instead.
 using FilterTiles = SmallTiles;
 
+// Its static shared memory: the row table.
+constexpr std::size_t filter_table_bytes = sizeof(FilterRow) * FilterTiles::block_n;
+
 template <bool bf16>
-__global__ void __launch_bounds__(FilterTiles::threads, FilterTiles::min_blocks)
+__global__ void __launch_bounds__(FilterTiles::threads,
+                                  (resident_blocks<FilterTiles, TileLayout<true, bf16, FilterTiles::block_m>,
+                                                   TileLayout<true, bf16, FilterTiles::block_n>, filter_table_bytes>))
     backward_filter_kernel(Geometry g, const float* __restrict__ input, const float* __restrict__ grad_output,
                            int split_length, float* __restrict__ grad_weight, float* __restrict__ partials) {
     using T = FilterTiles;

@@ -8,6 +8,27 @@
 #include "kernels/cuda/launch.hpp"
 
 namespace ladon::cuda {
+namespace tc_gemm {
+
+// The epilogue of a split product: C = activation(alpha (sum of the slices'
+// partials, in slice order) + beta C + bias). A thread per column of a row,
+// blocks striding over rows (gridDim.y of them), so no index is divided.
+constexpr int sum_slices_threads = 128;
+__global__ void __launch_bounds__(sum_slices_threads)
+    sum_slices_kernel(GemmArguments g, const float* partials, int slices) {
+    const int64_t column = int64_t{blockIdx.x} * sum_slices_threads + threadIdx.x;
+    if (column >= g.n) return;
+    const int64_t slice_floats = g.m * g.n;
+    for (int64_t row = blockIdx.y; row < g.m; row += gridDim.y) {
+        const float* partial = partials + row * g.n + column;
+        float sum = *partial;
+        for (int z = 1; z < slices; ++z) sum += partial[z * slice_floats];
+        store_output(g, row, column, sum);
+    }
+}
+
+}  // namespace tc_gemm
+
 namespace {
 
 using mma_pipeline::block_k;
@@ -34,7 +55,7 @@ Slicing slice_k(int64_t k, int64_t splits) {
 }
 
 template <typename T, bool transpose_a, bool transpose_b, bool bf16>
-cudaError_t launch_gemm(const GemmArguments& g, tc_gemm::KSlices slices, int slice_count, cudaStream_t stream) {
+cudaError_t launch_tiles(const GemmArguments& g, tc_gemm::KSlices slices, int slice_count, cudaStream_t stream) {
     using namespace tc_gemm;
     dim3 grid;
     if (const cudaError_t error = gemm_grid(g, T::block_m, T::block_n, grid); error != cudaSuccess || grid.x == 0)
@@ -48,6 +69,18 @@ cudaError_t launch_gemm(const GemmArguments& g, tc_gemm::KSlices slices, int sli
                         static_cast<unsigned>(std::min<int64_t>(g.m, 65535)));
     return launch(sum_slices_kernel, sum_grid, dim3(sum_slices_threads), 0, stream, g,
                   static_cast<const float*>(slices.partials), slice_count);
+}
+
+// 128 x 128 BF16 tiles with both operands k-major (padded rows of 40 floats)
+// take 120 KiB of shared memory: one block per SM. Those products (the dense
+// forward's A B^T) take 64 x 64 tiles instead.
+template <typename T, bool transpose_a, bool transpose_b, bool bf16>
+cudaError_t launch_gemm(const GemmArguments& g, tc_gemm::KSlices slices, int slice_count, cudaStream_t stream) {
+    using tc_gemm::ALayout, tc_gemm::BLayout;
+    if constexpr (mma_pipeline::resident_blocks<T, ALayout<T, transpose_a, bf16>, BLayout<T, transpose_b, bf16>> >= 2)
+        return launch_tiles<T, transpose_a, transpose_b, bf16>(g, slices, slice_count, stream);
+    else
+        return launch_tiles<mma_pipeline::SmallTiles, transpose_a, transpose_b, bf16>(g, slices, slice_count, stream);
 }
 
 template <typename T, bool bf16>

@@ -44,7 +44,9 @@ __device__ __forceinline__ void store_output(const GemmArguments& g, int64_t row
 // SIMT kernel otherwise). Each output is one lane's FP32 sum in a fixed k
 // order: deterministic.
 template <typename T, bool transpose_a, bool transpose_b, bool bf16>
-__global__ void __launch_bounds__(T::threads, T::min_blocks) gemm_kernel(GemmArguments g, KSlices slices) {
+__global__ void __launch_bounds__(T::threads,
+                                  (resident_blocks<T, ALayout<T, transpose_a, bf16>, BLayout<T, transpose_b, bf16>>))
+    gemm_kernel(GemmArguments g, KSlices slices) {
     using A = ALayout<T, transpose_a, bf16>;
     using B = BLayout<T, transpose_b, bf16>;
     LADON_DYNAMIC_SHARED(float, shared);
@@ -82,23 +84,6 @@ __global__ void __launch_bounds__(T::threads, T::min_blocks) gemm_kernel(GemmArg
         }
         store_output(g, row, column, sum);
     });
-}
-
-// The epilogue of a split product: C = activation(alpha (sum of the slices'
-// partials, in slice order) + beta C + bias). A thread per column of a row,
-// blocks striding over rows (gridDim.y of them), so no index is divided.
-constexpr int sum_slices_threads = 128;
-__global__ void __launch_bounds__(sum_slices_threads)
-    sum_slices_kernel(GemmArguments g, const float* partials, int slices) {
-    const int64_t column = int64_t{blockIdx.x} * sum_slices_threads + threadIdx.x;
-    if (column >= g.n) return;
-    const int64_t slice_floats = g.m * g.n;
-    for (int64_t row = blockIdx.y; row < g.m; row += gridDim.y) {
-        const float* partial = partials + row * g.n + column;
-        float sum = *partial;
-        for (int z = 1; z < slices; ++z) sum += partial[z * slice_floats];
-        store_output(g, row, column, sum);
-    }
 }
 
 }  // namespace ladon::cuda::tc_gemm

@@ -65,6 +65,17 @@ struct TileLayout {
 template <typename ALayout, typename BLayout>
 constexpr std::size_t shared_bytes = sizeof(float) * stages * (ALayout::floats + BLayout::floats);
 
+// The blocks per SM that a kernel's __launch_bounds__ ask for: the tiling's
+// min_blocks, or fewer where its shared memory (the tiles, plus
+// `static_bytes` of its own; 228 KiB per SM on sm_90, 1 KiB of it reserved
+// per block) holds fewer: 64 x 64 BF16 tiles with both operands k-major fit
+// 3 blocks, not 4. Asking for more than fit would only cap the registers.
+template <typename T, typename ALayout, typename BLayout, std::size_t static_bytes = 0>
+constexpr int resident_blocks = [] {
+    const int by_shared_memory = static_cast<int>(228 * 1024 / (shared_bytes<ALayout, BLayout> + static_bytes + 1024));
+    return by_shared_memory < T::min_blocks ? by_shared_memory : T::min_blocks;
+}();
+
 // Issues the cp.async copies of `rows` x `columns` of a row-major matrix
 // (leading dimension ld) from (row0, column0) into a tile whose rows run
 // along the matrix rows, in 16-byte chunks: each row's part past `columns`
@@ -226,10 +237,12 @@ namespace ladon::cuda::mma_pipeline {
 
 // Launches a pipelined kernel of tiling T with its dynamic shared memory
 // (above 48 KiB: the opt-in attribute first). Host code.
-template <typename T, typename ALayout, typename BLayout, typename Kernel, typename... Arguments>
+template <typename T, typename ALayout, typename BLayout, std::size_t static_bytes = 0, typename Kernel,
+          typename... Arguments>
 cudaError_t launch_pipelined(Kernel kernel, dim3 grid, cudaStream_t stream, Arguments... arguments) {
     constexpr std::size_t bytes = shared_bytes<ALayout, BLayout>;
     static_assert(bytes > 48 * 1024, "the opt-in below is needed only above 48 KiB");
+    static_assert(resident_blocks<T, ALayout, BLayout, static_bytes> >= 2, "every kernel keeps 2 blocks per SM");
     if (const cudaError_t error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int{bytes});
         error != cudaSuccess)
         return error;

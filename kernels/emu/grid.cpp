@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kernels/emu/block.hpp"
+#include "kernels/emu/launch_bounds.hpp"
 #include "kernels/emu/symbol_name.hpp"
 #include "kernels/emu/tsan.hpp"
 #include "kernels/emu/worker_pool.hpp"
@@ -72,6 +73,12 @@ cudaError_t check_configuration(const GridLaunch& launch, std::size_t max_dynami
     if (block.x == 0 || block.y == 0 || block.z == 0 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
         threads > detail::max_threads_per_block)
         return fail(cudaErrorInvalidConfiguration, "a block holds at most 1024 threads, (1024,1024,64) per dimension");
+    // A GPU refuses a block above the kernel's own maximum (its
+    // __launch_bounds__ here), with "too many resources requested for launch".
+    if (const unsigned bound = detail::launch_bound(launch.kernel); bound != 0 && threads > bound)
+        return fail(cudaErrorLaunchOutOfResources, std::to_string(threads) +
+                                                       " threads per block exceed the kernel's __launch_bounds__ of " +
+                                                       std::to_string(bound));
     if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
         return fail(cudaErrorInvalidConfiguration, "grid dimensions must be from 1 to (2^31-1, 65535, 65535)");
     if (launch.shared_bytes > max_dynamic_shared)

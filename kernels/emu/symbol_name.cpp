@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <optional>
 
 namespace ladon::emu::detail {
@@ -85,13 +86,16 @@ private:
     std::size_t size_ = 0;
 };
 
-std::optional<std::string> function_at(const MappedFile& file, std::uint64_t value) {
+// Calls visit(value, name) for each function symbol of the file's symbol
+// tables until it returns true; whether one did.
+template <typename Visit>
+bool for_each_function_symbol(const MappedFile& file, Visit visit) {
     const auto* header = file.at<ElfW(Ehdr)>(0);
     if (header == nullptr || std::memcmp(header->e_ident, ELFMAG, SELFMAG) != 0 ||
         header->e_shentsize != sizeof(ElfW(Shdr)))
-        return std::nullopt;
+        return false;
     const auto* sections = file.at<ElfW(Shdr)>(header->e_shoff, header->e_shnum);
-    if (sections == nullptr) return std::nullopt;
+    if (sections == nullptr) return false;
     for (std::size_t s = 0; s < header->e_shnum; ++s) {
         const ElfW(Shdr)& table = sections[s];
         if ((table.sh_type != SHT_SYMTAB && table.sh_type != SHT_DYNSYM) || table.sh_link >= header->e_shnum) continue;
@@ -102,14 +106,23 @@ std::optional<std::string> function_at(const MappedFile& file, std::uint64_t val
         if (symbols == nullptr || names == nullptr) continue;
         for (std::uint64_t i = 0; i < count; ++i) {
             const ElfW(Sym)& symbol = symbols[i];
-            if (ELF64_ST_TYPE(symbol.st_info) != STT_FUNC || symbol.st_value != value ||
-                symbol.st_name >= strings.sh_size)
-                continue;
+            if (ELF64_ST_TYPE(symbol.st_info) != STT_FUNC || symbol.st_name >= strings.sh_size) continue;
             const char* name = names + symbol.st_name;
-            if (std::memchr(name, '\0', strings.sh_size - symbol.st_name) != nullptr) return demangle(name);
+            if (std::memchr(name, '\0', strings.sh_size - symbol.st_name) != nullptr && visit(symbol.st_value, name))
+                return true;
         }
     }
-    return std::nullopt;
+    return false;
+}
+
+std::optional<std::string> function_at(const MappedFile& file, std::uint64_t value) {
+    std::optional<std::string> found;
+    for_each_function_symbol(file, [&](std::uint64_t symbol_value, const char* name) {
+        if (symbol_value != value) return false;
+        found = demangle(name);
+        return true;
+    });
+    return found;
 }
 
 }  // namespace
@@ -124,6 +137,17 @@ std::string function_name(const void* address) {
     char text[48];
     std::snprintf(text, sizeof text, "the kernel at %p", address);
     return text;
+}
+
+void for_each_function(const void* anchor, const std::function<void(const void*, const char*)>& visit) {
+    LoadedObject object{reinterpret_cast<std::uintptr_t>(anchor), {}};
+    dl_iterate_phdr(&find_object, &object);
+    if (!object.found) return;
+    const MappedFile file(object.path);
+    for_each_function_symbol(file, [&](std::uint64_t value, const char* name) {
+        visit(reinterpret_cast<const void*>(object.load_bias + value), name);
+        return false;
+    });
 }
 
 }  // namespace ladon::emu::detail

@@ -9,6 +9,10 @@
 
 #include "cuda/cuda_test_support.hpp"
 #include "kernels/cuda/gemm_tensor_core.hpp"
+#if defined(LADON_EMU)
+#include "kernels/cuda/gemm_tensor_core.cuh"
+#include "kernels/emu/launch_bounds.hpp"
+#endif
 
 namespace ladon {
 namespace {
@@ -200,7 +204,39 @@ TEST_F(CudaGemmTensorCore, FallsBackToFp32WhereTheAlignmentDoesNotHold) {
     EXPECT_EQ(fp32_c.download(), device_c.download());
 }
 
+#if defined(LADON_EMU) && defined(LADON_EMU_LAUNCH_BOUNDS)
+// The emulator holds the library's kernels to the __launch_bounds__ nvcc
+// read (cmake/launch_bounds.cmake): 4 warps for 64 x 64 tiles, 8 for 128 x
+// 128, and a block above that is refused.
+TEST_F(CudaGemmTensorCore, KernelsKeepTheirLaunchBounds) {
+    using namespace cuda::mma_pipeline;
+    const auto* small = reinterpret_cast<const void*>(&cuda::tc_gemm::gemm_kernel<SmallTiles, false, true, false>);
+    const auto* large = reinterpret_cast<const void*>(&cuda::tc_gemm::gemm_kernel<LargeTiles, true, false, true>);
+    EXPECT_EQ(128u, emu::detail::launch_bound(small));
+    EXPECT_EQ(256u, emu::detail::launch_bound(large));
+    EXPECT_EQ(cudaErrorLaunchOutOfResources,
+              cuda::launch(cuda::tc_gemm::gemm_kernel<SmallTiles, false, true, false>, dim3(1), dim3(256), 0, nullptr,
+                           cuda::GemmArguments{}, cuda::tc_gemm::KSlices{}));
+    EXPECT_EQ(cudaErrorLaunchOutOfResources, cudaGetLastError());
+}
+#endif
+
 #if defined(LADON_EMU)
+// Blocks per SM by shared memory, as the kernels' launch bounds ask for them:
+// 64 x 64 tiles 4 (BF16 with both operands k-major: 3, rows padded to 40
+// floats); 128 x 128 tiles 2, except BF16 with both operands k-major (1),
+// which the GEMM runs on 64 x 64 tiles instead.
+TEST_F(CudaGemmTensorCore, SharedMemoryKeepsTwoBlocksPerSm) {
+    using namespace cuda::mma_pipeline;
+    using cuda::tc_gemm::ALayout, cuda::tc_gemm::BLayout;
+    EXPECT_EQ(4, (resident_blocks<SmallTiles, ALayout<SmallTiles, false, false>, BLayout<SmallTiles, true, false>>));
+    EXPECT_EQ(3, (resident_blocks<SmallTiles, ALayout<SmallTiles, false, true>, BLayout<SmallTiles, true, true>>));
+    EXPECT_EQ(2, (resident_blocks<LargeTiles, ALayout<LargeTiles, false, false>, BLayout<LargeTiles, true, false>>));
+    EXPECT_EQ(2, (resident_blocks<LargeTiles, ALayout<LargeTiles, true, true>, BLayout<LargeTiles, false, true>>));
+    EXPECT_EQ(1, (resident_blocks<LargeTiles, ALayout<LargeTiles, false, true>, BLayout<LargeTiles, true, true>>));
+    expect_gemm_matches({false, true, 150, 140, 100}, MatmulPrecision::bf16, nullptr, MmaTiles::large);
+}
+
 // Every cp.async of the pipeline lands in 8 (or 16) distinct banks per phase.
 TEST_F(CudaGemmTensorCore, CopiesIntoSharedMemoryHaveNoBankConflicts) {
     for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16})

@@ -1,6 +1,7 @@
 // What the emulator refuses that a GPU would fault on or refuse, each a
 // kernel fault naming the kernel, block, thread and what was wrong: misused
 // tensor-core and cp.async primitives, and shared memory over CUDA's limits.
+// (Blocks above a kernel's __launch_bounds__: test_emu_samples.cpp.)
 #include <cstdint>
 #include <vector>
 

@@ -1,12 +1,15 @@
 // The sample kernels nvcc also compiles (sample_kernels.cuh), run on the
 // emulator against plain loops: a tiled SGEMM on sizes that fit no tile, and a
-// row sum with warp shuffles and dynamic shared memory in two types.
+// row sum with warp shuffles and dynamic shared memory in two types; and the
+// tiled SGEMM's __launch_bounds__, which the emulator knows from nvcc's PTX.
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "emu/emu_test_support.hpp"
 #include "emu/sample_kernels.cuh"
+#include "kernels/emu/launch_bounds.hpp"
 
 namespace ladon::emu_test {
 namespace {
@@ -15,6 +18,32 @@ std::vector<float> ramp(std::size_t size, float scale) {
     std::vector<float> values(size);
     for (std::size_t i = 0; i < size; ++i) values[i] = scale * static_cast<float>(static_cast<int>(i % 17) - 8);
     return values;
+}
+
+// Compiled by g++ alone: nvcc never saw it, so no bound is known.
+__global__ void unbounded(float* values) { values[threadIdx.x] = 0.0f; }
+
+// tiled_sgemm (sample_kernels.cuh) declares __launch_bounds__(256); nvcc's
+// PTX of the same source (nvcc_smoke.cu) says `.maxntid 256, 1, 1`, which
+// the build turned into the emulator's table.
+TEST(EmuSampleKernels, ABlockAboveTheKernelsLaunchBoundsIsRefused) {
+#if !defined(LADON_EMU_LAUNCH_BOUNDS)
+    GTEST_SKIP() << "built without nvcc: no __launch_bounds__ known here (CI's CUDA build has them)";
+#else
+    const samples::SgemmShape shape{32, 32, 32};
+    DeviceBuffer<float> a(32 * 32), b(32 * 32), c(32 * 32);
+    EXPECT_EQ(256u, emu::detail::launch_bound(reinterpret_cast<const void*>(&samples::tiled_sgemm)));
+    EXPECT_EQ(cudaErrorLaunchOutOfResources, cuda::launch(samples::tiled_sgemm, dim3(2, 1), dim3(16, 32), 0, nullptr,
+                                                          shape, a.get(), b.get(), c.get()));
+    const std::string message = emu::last_error_message();
+    for (const char* fragment : {"tiled_sgemm", "block (16,32,1)", "512 threads per block exceed the kernel's "
+                                                                   "__launch_bounds__ of 256"})
+        EXPECT_NE(std::string::npos, message.find(fragment)) << "missing \"" << fragment << "\" in: " << message;
+    EXPECT_EQ(cudaErrorLaunchOutOfResources, cudaGetLastError());
+    // At the bound it runs; a kernel nvcc never compiled has no known bound.
+    EXPECT_CUDA_SUCCESS(samples::launch_tiled_sgemm(shape, a.get(), b.get(), c.get(), nullptr));
+    EXPECT_EQ(0u, emu::detail::launch_bound(reinterpret_cast<const void*>(&unbounded)));
+#endif
 }
 
 TEST(EmuSampleKernels, TiledSgemmMatchesPlainLoopOnOddSizes) {
