@@ -96,6 +96,9 @@ constexpr DenseCase dense_heavy[] = {
 // The dense ceilings of an H100 or H200 (SXM; the two have the same), in
 // TFLOP/s: FP32 FMA, and TF32 and BF16 tensor cores (dense, no sparsity).
 constexpr double peak_fp32_tflops = 67.0, peak_tf32_tflops = 495.0, peak_bf16_tflops = 990.0;
+// A device-to-device copy on an H200, measured (TB/s): the memory-bound
+// rows' ceiling.
+constexpr double h200_copy_tbps = 4.3;
 
 // Mixtures of experts (MMoE) on the trunks' features: E experts of the dense
 // layer's width, mixed per head by a softmax gate.
@@ -348,7 +351,9 @@ struct Prepared {
 // at a time and each setup runs once.
 class Runner {
 public:
-    explicit Runner(std::function<double(const Op&)> time_once) : time_once_(std::move(time_once)) {}
+    // copy_tbps > 0: memory-bound rows also report their share of it.
+    explicit Runner(std::function<double(const Op&)> time_once, double copy_tbps = 0.0)
+        : time_once_(std::move(time_once)), copy_tbps_(copy_tbps) {}
 
     void add(const std::string& name, std::function<Prepared()> prepare) {
         benchmark::RegisterBenchmark(name.c_str(),
@@ -399,6 +404,8 @@ private:
             state.counters["pct_of_peak"] = rate(row.work.flops, ladon_seconds) * 1e-3 / row.peak_tflops * 100.0;
         }
         if (row.work.bytes > 0.0) state.counters["GB/s"] = rate(row.work.bytes, ladon_seconds);
+        if (row.work.bytes > 0.0 && copy_tbps_ > 0.0)
+            state.counters["pct_of_copy"] = rate(row.work.bytes, ladon_seconds) * 1e-3 / copy_tbps_ * 100.0;
         if (row.vendor) {
             state.counters["vendor_ms"] = vendor_seconds / iterations * 1e3;
             if (row.work.flops > 0.0) state.counters["vendor_GFLOP/s"] = rate(row.work.flops, vendor_seconds);
@@ -423,6 +430,7 @@ private:
     }
 
     std::function<double(const Op&)> time_once_;
+    double copy_tbps_ = 0.0;
     std::string current_name_;
     std::unique_ptr<Prepared> current_;
 };

@@ -538,7 +538,7 @@ struct CudaBackend {
 // The context and the runner live as long as the registered rows.
 struct CudaRows {
     CudaContext context;
-    Runner runner{[this](const Op& op) { return context.time_once(op); }};
+    Runner runner{[this](const Op& op) { return context.time_once(op); }, h200_copy_tbps};
 };
 
 }  // namespace
