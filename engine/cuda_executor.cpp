@@ -299,8 +299,7 @@ void CudaExecutor::enqueue_step(const OptimizerOptions& optimizer, float learnin
     backward();
     // The update skips itself on the device when a loss is not finite.
     enqueue_update(optimizer, learning_rate, step_ + 1, true);
-    enqueue_loss_copies();
-    enqueue_output_copies();
+    enqueue_loss_copies();  // the outputs only when asked for (head_output)
 }
 
 bool CudaExecutor::train_step(const Batch& batch, const OptimizerOptions& optimizer, float learning_rate,
@@ -331,7 +330,6 @@ bool CudaExecutor::train_step(const Batch& batch, const OptimizerOptions& optimi
               "copying the gradients back");
         enqueue_update(optimizer, learning_rate, step_ + 1, true);
         enqueue_loss_copies();
-        enqueue_output_copies();
         ++m.plain_steps;
     } else if (!m.use_graphs || m.plain_steps == 0) {
         // Plain launches: without graphs, and the warm-up step before capture.
@@ -352,7 +350,9 @@ bool CudaExecutor::train_step(const Batch& batch, const OptimizerOptions& optimi
     }
     if (next != nullptr && next != &batch) stage_next(*next);  // copied while this step runs
     check(cudaStreamSynchronize(m.stream.get()), "the training step");
-    m.outputs_current = true;
+    // The step's outputs stay on the device until head_output asks: training
+    // reads none, so no step copies them (issue 14).
+    m.outputs_current = false;
     std::copy(m.losses_host, m.losses_host + heads, head_losses_.begin());
     std::copy(m.weights_host, m.weights_host + heads, head_weights_.begin());
     const bool finite = losses_finite();
