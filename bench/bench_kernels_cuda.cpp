@@ -146,6 +146,36 @@ cudnnConvolutionDescriptor_t cudnn_convolution(Prepared& row, const Conv2dShape&
     return descriptor;
 }
 
+// Where a cuDNN pass is searched and kept: the row, the math the algorithm
+// must run under, the search's scratch, and the side's label and counters.
+struct CudnnSearch {
+    Prepared& row;
+    cudnnMathType_t math;
+    const DeviceBuffer& find_workspace;
+    const char* side;
+    const std::string& prefix;
+};
+
+// One pass's search: find(count, &returned, results, scratch, bytes) is the
+// cudnnFind*AlgorithmEx call (named `find_name`); the fastest result under
+// the search's math is described on the row, and run(algorithm, workspace,
+// bytes) becomes the row's op, with the workspace that algorithm asks for.
+template <class Perf, class Find, class Run>
+Op fastest_pass(const CudnnSearch& search, const char* pass, const char* find_name, int algorithms, Find find,
+                Run run) {
+    std::vector<Perf> results(static_cast<std::size_t>(algorithms));
+    int returned = 0;
+    check_call(find(algorithms, &returned, results.data(), search.find_workspace.get(), search.find_workspace.bytes()),
+               find_name);
+    const Perf best = fastest_algorithm(results, returned, search.math, find_name);
+    describe_algorithm(search.row, pass, best, search.side, search.prefix);
+    auto& workspace = search.row.keep(DeviceBuffer(best.memory));
+    void* ws = workspace.get();
+    const std::size_t ws_bytes = workspace.bytes();
+    const auto algorithm = best.algo;
+    return [=] { run(algorithm, ws, ws_bytes); };
+}
+
 // cuDNN's pass on `o`: the fastest algorithm cudnnFind*Ex measured (among
 // those of `math` when it is CUDNN_FMA_MATH, else any), with the workspace
 // it asks for. Backward passes accumulate (beta = 1), as ladon does.
@@ -153,50 +183,41 @@ Op cudnn_pass(Prepared& row, cudnnHandle_t handle, ConvPass pass, const CudnnOpe
               cudnnConvolutionDescriptor_t desc, cudnnMathType_t math, const DeviceBuffer& find_workspace,
               const char* side, const std::string& prefix) {
     static const float one = 1.0f, zero = 0.0f;
-    int returned = 0;
-    void* find_ws = find_workspace.get();
-    const std::size_t find_bytes = find_workspace.bytes();
-    const auto workspace = [&](std::size_t bytes) {
-        auto& buffer = row.keep(DeviceBuffer(bytes));
-        return std::pair<void*, std::size_t>(buffer.get(), buffer.bytes());
-    };
-    if (pass == ConvPass::forward) {
-        std::vector<cudnnConvolutionFwdAlgoPerf_t> results(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-        LADON_BENCH_CHECK(cudnnFindConvolutionForwardAlgorithmEx(handle, o.x_desc, o.x, o.w_desc, o.w, desc, o.y_desc,
-                                                                 o.y, int(results.size()), &returned, results.data(),
-                                                                 find_ws, find_bytes));
-        const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionForwardAlgorithmEx");
-        describe_algorithm(row, "forward", best, side, prefix);
-        const auto [ws, ws_bytes] = workspace(best.memory);
-        return [=] {
-            LADON_BENCH_CHECK(cudnnConvolutionForward(handle, &one, o.x_desc, o.x, o.w_desc, o.w, desc, best.algo, ws,
-                                                      ws_bytes, &zero, o.y_desc, o.y));
-        };
-    }
-    if (pass == ConvPass::backward_data) {
-        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-        LADON_BENCH_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(handle, o.w_desc, o.w, o.y_desc, o.gy, desc,
-                                                                      o.x_desc, o.gx, int(results.size()), &returned,
-                                                                      results.data(), find_ws, find_bytes));
-        const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardDataAlgorithmEx");
-        describe_algorithm(row, "backward-data", best, side, prefix);
-        const auto [ws, ws_bytes] = workspace(best.memory);
-        return [=] {
-            LADON_BENCH_CHECK(cudnnConvolutionBackwardData(handle, &one, o.w_desc, o.w, o.y_desc, o.gy, desc,
-                                                           best.algo, ws, ws_bytes, &one, o.x_desc, o.gx));
-        };
-    }
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-    LADON_BENCH_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, o.x_desc, o.x, o.y_desc, o.gy, desc,
-                                                                    o.w_desc, o.gw, int(results.size()), &returned,
-                                                                    results.data(), find_ws, find_bytes));
-    const auto best = fastest_algorithm(results, returned, math, "cudnnFindConvolutionBackwardFilterAlgorithmEx");
-    describe_algorithm(row, "backward-filter", best, side, prefix);
-    const auto [ws, ws_bytes] = workspace(best.memory);
-    return [=] {
-        LADON_BENCH_CHECK(cudnnConvolutionBackwardFilter(handle, &one, o.x_desc, o.x, o.y_desc, o.gy, desc, best.algo,
-                                                         ws, ws_bytes, &one, o.w_desc, o.gw));
-    };
+    const CudnnSearch search{row, math, find_workspace, side, prefix};
+    if (pass == ConvPass::forward)
+        return fastest_pass<cudnnConvolutionFwdAlgoPerf_t>(
+            search, "forward", "cudnnFindConvolutionForwardAlgorithmEx", CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+            [&](int count, int* returned, cudnnConvolutionFwdAlgoPerf_t* results, void* ws, std::size_t bytes) {
+                return cudnnFindConvolutionForwardAlgorithmEx(handle, o.x_desc, o.x, o.w_desc, o.w, desc, o.y_desc,
+                                                              o.y, count, returned, results, ws, bytes);
+            },
+            [=](cudnnConvolutionFwdAlgo_t algorithm, void* ws, std::size_t bytes) {
+                LADON_BENCH_CHECK(cudnnConvolutionForward(handle, &one, o.x_desc, o.x, o.w_desc, o.w, desc, algorithm,
+                                                          ws, bytes, &zero, o.y_desc, o.y));
+            });
+    if (pass == ConvPass::backward_data)
+        return fastest_pass<cudnnConvolutionBwdDataAlgoPerf_t>(
+            search, "backward-data", "cudnnFindConvolutionBackwardDataAlgorithmEx",
+            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+            [&](int count, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* results, void* ws, std::size_t bytes) {
+                return cudnnFindConvolutionBackwardDataAlgorithmEx(handle, o.w_desc, o.w, o.y_desc, o.gy, desc,
+                                                                   o.x_desc, o.gx, count, returned, results, ws, bytes);
+            },
+            [=](cudnnConvolutionBwdDataAlgo_t algorithm, void* ws, std::size_t bytes) {
+                LADON_BENCH_CHECK(cudnnConvolutionBackwardData(handle, &one, o.w_desc, o.w, o.y_desc, o.gy, desc,
+                                                               algorithm, ws, bytes, &one, o.x_desc, o.gx));
+            });
+    return fastest_pass<cudnnConvolutionBwdFilterAlgoPerf_t>(
+        search, "backward-filter", "cudnnFindConvolutionBackwardFilterAlgorithmEx",
+        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+        [&](int count, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* results, void* ws, std::size_t bytes) {
+            return cudnnFindConvolutionBackwardFilterAlgorithmEx(handle, o.x_desc, o.x, o.y_desc, o.gy, desc, o.w_desc,
+                                                                 o.gw, count, returned, results, ws, bytes);
+        },
+        [=](cudnnConvolutionBwdFilterAlgo_t algorithm, void* ws, std::size_t bytes) {
+            LADON_BENCH_CHECK(cudnnConvolutionBackwardFilter(handle, &one, o.x_desc, o.x, o.y_desc, o.gy, desc,
+                                                             algorithm, ws, bytes, &one, o.w_desc, o.gw));
+        });
 }
 
 ladon::cuda::MatmulPrecision precision_of(MatmulMath math) {
