@@ -457,6 +457,9 @@ struct CudaBackend {
         const float* beta = row.keep(upload(random_floats(s.channels, 5))).floats();
         float* y = row.keep(zero_floats(elements)).floats();
         float* gx = row.keep(zero_floats(elements)).floats();
+        float* workspace = row.keep(zero_floats(int64_t(ladon::cuda::batch_norm_workspace_bytes(s) / sizeof(float))))
+                               .floats();
+        row.counters["blocks_per_channel"] = ladon::cuda::batch_norm_blocks_per_channel(s);
         const auto per_channel = [&](float value) {
             return row.keep(upload(std::vector<float>(std::size_t(s.channels), value))).floats();
         };
@@ -474,7 +477,7 @@ struct CudaBackend {
         static const float one = 1.0f, zero = 0.0f;
         const Op ladon_forward = [=] {
             LADON_BENCH_CHECK(ladon::cuda::batch_norm_forward_training(s, x, gamma, beta, y, mean, inv_std,
-                                                                       running_mean, running_var, stream));
+                                                                       running_mean, running_var, workspace, stream));
         };
         const Op vendor_forward = [=] {
             LADON_BENCH_CHECK(cudnnBatchNormalizationForwardTraining(
@@ -490,7 +493,7 @@ struct CudaBackend {
             LADON_BENCH_CHECK(cudaStreamSynchronize(stream));
             row.ladon = [=] {
                 LADON_BENCH_CHECK(ladon::cuda::batch_norm_backward(s, x, gy, gamma, mean, inv_std, gx, grad_gamma,
-                                                                   grad_beta, stream));
+                                                                   grad_beta, workspace, stream));
             };
             row.vendor = [=] {  // every beta = 1: accumulate, as ladon does
                 LADON_BENCH_CHECK(cudnnBatchNormalizationBackward(

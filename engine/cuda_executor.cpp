@@ -119,6 +119,7 @@ CudaOpStep CudaExecutor::Impl::op_step(const Graph& graph_, std::size_t i, bool 
     step.dropout_seeds = m.seeds_device;
     step.matmul = m.matmul;
     step.workspace_bytes = m.workspace_bytes;
+    step.first_gradient_write = m.first_gradient_write[i];
     if (const int fused = m.fusion.epilogue[i]; fused >= 0) {
         // The layer writes the activation's output through its epilogue.
         const Node& next = graph_.nodes[fused];
@@ -170,8 +171,8 @@ void CudaExecutor::enqueue_loss() {
     Impl& m = *impl_;
     const int heads = int(graph_.heads.size());
     check(cudaMemsetAsync(m.gradients, 0, gradients_.size() * sizeof(float), m.stream.get()), "zeroing the gradients");
-    check(cudaMemsetAsync(m.gradient_arena, 0, std::size_t(m.plan.arena) * sizeof(float), m.stream.get()),
-          "zeroing the activation gradients");
+    // The activation gradients need no zeroing: each slot's first write stores
+    // (Impl::first_gradient_write, zero_before_backward).
     const CudaTaskWeightingMethod& weighting = cuda_task_weighting_method(weighting_.kind);
     const CudaWeightingStep step{heads,          m.base_weights,  m.parameters + graph_.parameter_count,
                                  m.heads,        m.head_weights,  m.head_losses,
@@ -197,11 +198,17 @@ double CudaExecutor::run_loss() {
 }
 
 void CudaExecutor::backward_node(std::size_t i) {
+    Impl& m = *impl_;
     const Node& node = graph_.nodes[i];
-    const int group = impl_->fusion.group_of_node[i];
-    const cudaError_t e =
-        group >= 0 ? impl_->backward_group(graph_, i, group)
-                   : cuda_op_definition(node.spec.op).backward(impl_->op_step(graph_, i, true, dropout_seed(i)));
+    const int group = m.fusion.group_of_node[i];
+    cudaError_t e = cudaSuccess;
+    for (const int tensor : m.zero_before_backward[i])
+        if (e == cudaSuccess)
+            e = cudaMemsetAsync(m.gradient_arena + m.plan.offsets[tensor], 0,
+                                std::size_t(graph_.tensors[tensor].shape.elements()) * sizeof(float), m.stream.get());
+    if (e == cudaSuccess)
+        e = group >= 0 ? m.backward_group(graph_, i, group)
+                       : cuda_op_definition(node.spec.op).backward(m.op_step(graph_, i, true, dropout_seed(i)));
     if (e != cudaSuccess)
         throw Error(fmt::format("CUDA backend: backward of layer '{}' ({}): {}", node.name, to_string(node.spec.op),
                                 describe(e)));
@@ -236,7 +243,7 @@ cudaError_t CudaExecutor::Impl::backward_group(const Graph& graph_, std::size_t 
                                         m.gemm_scratch());
     if (e == cudaSuccess && step.needs_grad(in))
         e = cuda::dense_backward_data(shape, m.parameters + group.weight_offset, gathered, step.grad(in), s, m.matmul,
-                                      m.gemm_scratch());
+                                      m.gemm_scratch(), !(m.first_gradient_write[i] & 1u));
     return e;
 }
 

@@ -10,6 +10,7 @@
 #include "engine/captured_step.hpp"
 #include "engine/cuda_executor.hpp"
 #include "engine/fusion.hpp"
+#include "engine/gradient_plan.hpp"
 #include "engine/ops/cuda_op.hpp"
 #include "kernels/cuda/device_memory.hpp"
 #include "kernels/cuda/gemm.hpp"
@@ -100,6 +101,12 @@ struct CudaExecutor::Impl {
     cuda::Event profile_start, profile_stop;  // profile()'s clock, made at its first use
 
     FusionPlan fusion;  // engine/fusion.hpp
+    // Per node: the inputs whose gradient its backward writes first, as
+    // CudaOpStep::first_gradient_write (ops that store), and the gradient
+    // slots to zero before it (ops that only add). No other pass zeroes the
+    // gradient arena.
+    std::vector<uint32_t> first_gradient_write;
+    std::vector<std::vector<int>> zero_before_backward;  // tensor indices
     OpBuffers buffers;  // views of the device buffers, for the ops' CUDA functions
 
     // A node's step for its op's CUDA functions (engine/ops/cuda_op.hpp).

@@ -74,7 +74,22 @@ CudaExecutor::CudaExecutor(Graph graph, const ExecutorOptions& options, int devi
 }
 
 void CudaExecutor::plan_fusions() {
-    impl_->fusion = engine::plan_fusions(graph_);
+    Impl& m = *impl_;
+    m.fusion = engine::plan_fusions(graph_);
+    const GradientWrites writes = plan_gradient_writes(graph_, m.fusion);
+    m.first_gradient_write.assign(graph_.nodes.size(), 0);
+    m.zero_before_backward.assign(graph_.nodes.size(), {});
+    for (std::size_t i = 0; i < graph_.nodes.size(); ++i) {
+        // A head group's GEMM at its first node stores; other ops say.
+        const bool stores = m.fusion.group_of_node[i] >= 0 ||
+                            cuda_op_definition(graph_.nodes[i].spec.op).stores_input_gradients;
+        if (stores) {
+            m.first_gradient_write[i] = writes.first_write[i];
+            continue;
+        }
+        for (std::size_t k = 0; k < graph_.nodes[i].inputs.size(); ++k)
+            if (writes.first_write[i] >> k & 1u) m.zero_before_backward[i].push_back(graph_.nodes[i].inputs[k]);
+    }
     // A head group's GEMM writes every head's weight and bias gradients at
     // the group's first node (see backward_group).
     for (const HeadGroup& group : graph_.head_groups)

@@ -26,8 +26,9 @@ FusionPlan plan_fusions(const Graph& graph) {
     for (std::size_t i = 0; i + 1 < nodes; ++i) {
         const Node& layer = graph.nodes[i];
         const Node& next = graph.nodes[i + 1];
-        const bool producer = op_definition(layer.spec.op).takes_activation_epilogue && plan.group_of_node[i] < 0;
         const ops::Activation activation = node_activation(next);
+        const auto takes_epilogue = op_definition(layer.spec.op).takes_epilogue;
+        const bool producer = takes_epilogue && takes_epilogue(activation) && plan.group_of_node[i] < 0;
         const bool fusable = activation != ops::Activation::identity &&
                              !(activation == ops::Activation::leaky_relu && !(next.spec.negative_slope > 0.0f));
         if (producer && fusable && next.inputs[0] == layer.output && readers[layer.output] == 1) {

@@ -20,9 +20,10 @@ struct FusionPlan {
     std::vector<std::vector<int>> group_heads;  // per head group: its heads, in order
 };
 
-// An activation right after a conv or dense layer (not in a head group) that
-// is that layer's only reader is fused, where its backward can take the sign
-// from y: relu, sigmoid, tanh, leaky relu with a positive slope.
+// An activation right after a layer whose kernels take it as an epilogue
+// (conv and dense: any; batch norm and add: relu), not in a head group, that is that
+// layer's only reader is fused, where its backward can take the sign from y:
+// relu, sigmoid, tanh, leaky relu with a positive slope.
 FusionPlan plan_fusions(const Graph& graph);
 
 }  // namespace ladon::engine

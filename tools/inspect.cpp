@@ -2,7 +2,11 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "ladon/checkpoint.hpp"
 #include "ladon/communicator.hpp"
@@ -36,6 +40,39 @@ int eval(const EvalArguments& arguments) {
     return 0;
 }
 
+namespace {
+
+// The step by kernel family (the layers' op, then the fused loss, the
+// optimizer and what no kernel accounts for), largest first, each as ms and as a share of the step. An
+// activation fused into its producer's kernels (CUDA) shows its backward
+// only; its forward time is its producer's.
+void print_family_breakdown(const StepTimingReport& report) {
+    std::map<std::string, std::pair<double, double>> families;  // op -> forward, backward ms
+    for (const auto& layer : report.layers) {
+        families[layer.op].first += layer.forward_ms;
+        families[layer.op].second += layer.backward_ms;
+    }
+    std::vector<std::pair<std::string, std::pair<double, double>>> rows(families.begin(), families.end());
+    rows.push_back({"loss (fused)", {report.loss_ms, 0.0}});
+    rows.push_back({"optimizer", {report.update_ms, 0.0}});
+    // The rest of the step: batch copies, synchronisation, launch gaps.
+    double attributed = 0.0;
+    for (const auto& row : rows) attributed += row.second.first + row.second.second;
+    rows.push_back({"rest of the step", {std::max(0.0, report.step_ms - attributed), 0.0}});
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+        return a.second.first + a.second.second > b.second.first + b.second.second;
+    });
+    std::printf("by op family:\n%-22s %12s %12s %12s %8s\n", "family", "forward ms", "backward ms", "total ms",
+                "of step");
+    for (const auto& [family, ms] : rows) {
+        const double total = ms.first + ms.second;
+        std::printf("%-22s %12.3f %12.3f %12.3f %7.1f%%\n", family.c_str(), ms.first, ms.second, total,
+                    report.step_ms > 0 ? 100.0 * total / report.step_ms : 0.0);
+    }
+}
+
+}  // namespace
+
 int time(const TimeArguments& arguments) {
     RunConfig config = arguments.config.empty()
                            ? with_overrides(default_run_config(), arguments.overrides, "default config")
@@ -61,6 +98,7 @@ int time(const TimeArguments& arguments) {
     std::printf("fused loss %.3f ms, optimizer update %.3f ms\n", report.loss_ms, report.update_ms);
     std::printf("step %.3f ms = %.0f samples/s\n", report.step_ms,
                 report.step_ms > 0 ? double(report.batch) * 1000.0 / report.step_ms : 0.0);
+    print_family_breakdown(report);
     return 0;
 }
 

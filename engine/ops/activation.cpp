@@ -75,15 +75,15 @@ cudaError_t backward(const CudaOpStep& s) {
     // (positive slope) read the sign from y.
     return cuda::activation_backward(node_activation(s.node), s.node.spec.negative_slope, s.count(),
                                      s.fused_into_producer ? s.y() : s.x(), s.y(), s.grad_y(),
-                                     s.grad(s.node.inputs[0]), s.stream);
+                                     s.grad(s.node.inputs[0]), s.stream, !s.stores_gradient(0));
 }
 
 }  // namespace
 
-extern const CudaOpDefinition relu_cuda{OpKind::relu, forward, backward};
-extern const CudaOpDefinition leaky_relu_cuda{OpKind::leaky_relu, forward, backward};
-extern const CudaOpDefinition sigmoid_cuda{OpKind::sigmoid, forward, backward};
-extern const CudaOpDefinition tanh_cuda{OpKind::tanh, forward, backward};
+extern const CudaOpDefinition relu_cuda{OpKind::relu, forward, backward, nullptr, true};
+extern const CudaOpDefinition leaky_relu_cuda{OpKind::leaky_relu, forward, backward, nullptr, true};
+extern const CudaOpDefinition sigmoid_cuda{OpKind::sigmoid, forward, backward, nullptr, true};
+extern const CudaOpDefinition tanh_cuda{OpKind::tanh, forward, backward, nullptr, true};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

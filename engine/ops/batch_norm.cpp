@@ -110,6 +110,7 @@ extern const OpDefinition batch_norm_op{
     .infer = infer,
     .cost = cost,
     .saved_count = saved_count,
+    .takes_epilogue = [](ops::Activation a) { return a == ops::Activation::relu; },
     .cpu_forward = cpu_forward,
     .cpu_backward = cpu_backward,
 };
@@ -124,27 +125,39 @@ namespace ladon::engine {
 inline namespace LADON_CUDA_BACKEND_NAMESPACE {
 namespace {
 
+// A following ReLU (engine/fusion.hpp) is applied as the output is written,
+// to the ReLU's output; its backward then reads the sign from that output.
 cudaError_t forward(const CudaOpStep& s) {
     const Node& node = s.node;
+    const bool relu = s.epilogue == ops::Activation::relu;
+    float* y = relu ? s.epilogue_output : s.y();
     if (!s.training)
         return cuda::batch_norm_forward_inference(node.batch_norm, s.x(), s.param(node.weight), s.param(node.bias),
-                                                  s.state(node.running_mean), s.state(node.running_var), s.y(),
-                                                  s.stream);
-    return cuda::batch_norm_forward_training(node.batch_norm, s.x(), s.param(node.weight), s.param(node.bias), s.y(),
+                                                  s.state(node.running_mean), s.state(node.running_var), y, s.stream,
+                                                  relu);
+    return cuda::batch_norm_forward_training(node.batch_norm, s.x(), s.param(node.weight), s.param(node.bias), y,
                                              s.saved(), s.saved() + node.batch_norm.channels,
-                                             s.state(node.running_mean), s.state(node.running_var), s.stream);
+                                             s.state(node.running_mean), s.state(node.running_var),
+                                             s.buffers.workspace, s.stream, relu);
 }
 
 cudaError_t backward(const CudaOpStep& s) {
     const Node& node = s.node;
+    // Its kernels always write grad_x: on the model input, whose slot nothing
+    // reads, they store, so nothing builds up there from step to step.
     return cuda::batch_norm_backward(node.batch_norm, s.x(), s.grad_y(), s.param(node.weight), s.saved(),
                                      s.saved() + node.batch_norm.channels, s.grad(node.inputs[0]),
-                                     s.param_grad(node.weight), s.param_grad(node.bias), s.stream);
+                                     s.param_grad(node.weight), s.param_grad(node.bias), s.buffers.workspace,
+                                     s.stream, {.accumulate = s.needs_grad(node.inputs[0]) && !s.stores_gradient(0)});
+}
+
+std::size_t workspace(const Node& node, cuda::MatmulPrecision) {
+    return cuda::batch_norm_workspace_bytes(node.batch_norm);
 }
 
 }  // namespace
 
-extern const CudaOpDefinition batch_norm_cuda{OpKind::batch_norm, forward, backward};
+extern const CudaOpDefinition batch_norm_cuda{OpKind::batch_norm, forward, backward, workspace, true};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

@@ -84,6 +84,7 @@ extern const OpDefinition add_op{
     .max_inputs = 0,
     .infer = infer_add,
     .cost = cost,
+    .takes_epilogue = [](ops::Activation a) { return a == ops::Activation::relu; },
     .cpu_forward = add_forward,
     .cpu_backward = add_backward,
 };
@@ -109,18 +110,29 @@ namespace ladon::engine {
 inline namespace LADON_CUDA_BACKEND_NAMESPACE {
 namespace {
 
+// A following ReLU (engine/fusion.hpp) is applied by the last kernel, to
+// the ReLU's output; its backward then reads the sign from that output.
 cudaError_t add_forward(const CudaOpStep& s) {
     const auto& inputs = s.node.inputs;
-    cudaError_t e = cuda::add_forward(s.count(), s.x(), s.value(inputs[1]), s.y(), s.stream);
+    const bool relu = s.epilogue == ops::Activation::relu;
+    float* y = relu ? s.epilogue_output : s.y();
+    const std::size_t last = inputs.size() - 1;
+    cudaError_t e = cuda::add_forward(s.count(), s.x(), s.value(inputs[1]), y, s.stream, relu && last == 1);
     for (std::size_t k = 2; k < inputs.size() && e == cudaSuccess; ++k)
-        e = cuda::accumulate(s.count(), s.value(inputs[k]), s.y(), s.stream);
+        e = cuda::accumulate(s.count(), s.value(inputs[k]), y, s.stream, relu && k == last);
     return e;
 }
 
+// The first write of an input's gradient is a copy of grad_y, later ones add.
 cudaError_t add_backward(const CudaOpStep& s) {
     cudaError_t e = cudaSuccess;
-    for (int input : s.node.inputs)
-        if (e == cudaSuccess && s.needs_grad(input)) e = cuda::accumulate(s.count(), s.grad_y(), s.grad(input), s.stream);
+    const auto& inputs = s.node.inputs;
+    for (std::size_t k = 0; k < inputs.size() && e == cudaSuccess; ++k) {
+        if (!s.needs_grad(inputs[k])) continue;
+        e = s.stores_gradient(k) ? cudaMemcpyAsync(s.grad(inputs[k]), s.grad_y(), std::size_t(s.count()) * sizeof(float),
+                                                   cudaMemcpyDeviceToDevice, s.stream)
+                                 : cuda::accumulate(s.count(), s.grad_y(), s.grad(inputs[k]), s.stream);
+    }
     return e;
 }
 
@@ -154,7 +166,7 @@ cudaError_t concat_backward(const CudaOpStep& s) {
 
 }  // namespace
 
-extern const CudaOpDefinition add_cuda{OpKind::add, add_forward, add_backward};
+extern const CudaOpDefinition add_cuda{OpKind::add, add_forward, add_backward, nullptr, true};
 extern const CudaOpDefinition concat_cuda{OpKind::concat, concat_forward, concat_backward};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE

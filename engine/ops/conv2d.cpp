@@ -65,7 +65,7 @@ extern const OpDefinition conv2d_op{
     .resolve = resolve,
     .infer = infer,
     .cost = cost,
-    .takes_activation_epilogue = true,
+    .takes_epilogue = [](ops::Activation) { return true; },
     .cpu_forward = cpu_forward,
     .cpu_backward = cpu_backward,
     .cpu_workspace_floats = cpu_workspace,
@@ -93,7 +93,7 @@ cudaError_t backward(const CudaOpStep& s) {
                                                  s.param_grad(n.bias), s.buffers.workspace, s.stream, s.matmul);
     if (e == cudaSuccess && s.needs_grad(n.inputs[0]))
         e = cuda::conv2d_backward_data(n.conv, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream,
-                                       s.matmul);
+                                       s.matmul, !s.stores_gradient(0));
     return e;
 }
 
@@ -103,7 +103,7 @@ std::size_t workspace(const Node& node, cuda::MatmulPrecision) {
 
 }  // namespace
 
-extern const CudaOpDefinition conv2d_cuda{OpKind::conv2d, forward, backward, workspace};
+extern const CudaOpDefinition conv2d_cuda{OpKind::conv2d, forward, backward, workspace, true};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

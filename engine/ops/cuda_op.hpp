@@ -29,6 +29,12 @@ struct CudaOpStep : OpStep {
     uint64_t* dropout_seeds = nullptr;  // device, per node: the step's seeds (CUDA graphs replay them)
     cuda::MatmulPrecision matmul = cuda::MatmulPrecision::fp32;  // the executor's precision: dense layers, convolutions
     std::size_t workspace_bytes = 0;                              // of buffers.workspace
+    // Backward of an op that stores_input_gradients: bit k set when this is
+    // the first write of inputs[k]'s gradient (engine/gradient_plan.hpp), so
+    // it overwrites (the slot holds the last step's values) instead of adding.
+    uint32_t first_gradient_write = 0;
+
+    bool stores_gradient(std::size_t input) const { return (first_gradient_write >> input & 1u) != 0; }
 
     // The workspace as a GEMM's split-K scratch.
     cuda::GemmScratch gemm_scratch() const { return {buffers.workspace, workspace_bytes}; }
@@ -41,6 +47,10 @@ struct CudaOpDefinition {
     // The device scratch (one buffer, shared by every op: they run in turn
     // on one stream) the op's kernels need at this precision.
     std::size_t (*workspace_bytes)(const Node&, cuda::MatmulPrecision) = nullptr;
+    // Whether backward honours CudaOpStep::first_gradient_write for every
+    // input; for an op that does not, the executor zeroes the gradient slots
+    // it writes first before its backward runs.
+    bool stores_input_gradients = false;
 };
 
 const CudaOpDefinition& cuda_op_definition(OpKind kind);

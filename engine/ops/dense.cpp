@@ -53,7 +53,7 @@ extern const OpDefinition dense_op{
     .fields = fields,
     .infer = infer,
     .cost = cost,
-    .takes_activation_epilogue = true,
+    .takes_epilogue = [](ops::Activation) { return true; },
     .cpu_forward = cpu_forward,
     .cpu_backward = cpu_backward,
 };
@@ -81,7 +81,7 @@ cudaError_t backward(const CudaOpStep& s) {
                                     s.matmul, s.gemm_scratch());
     if (e == cudaSuccess && s.needs_grad(n.inputs[0]))
         e = cuda::dense_backward_data(n.dense, s.param(n.weight), s.grad_y(), s.grad(n.inputs[0]), s.stream, s.matmul,
-                                      s.gemm_scratch());
+                                      s.gemm_scratch(), !s.stores_gradient(0));
     return e;
 }
 
@@ -92,7 +92,7 @@ std::size_t workspace(const Node& node, cuda::MatmulPrecision precision) {
 
 }  // namespace
 
-extern const CudaOpDefinition dense_cuda{OpKind::dense, forward, backward, workspace};
+extern const CudaOpDefinition dense_cuda{OpKind::dense, forward, backward, workspace, true};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

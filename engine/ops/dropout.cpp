@@ -69,12 +69,13 @@ cudaError_t forward(const CudaOpStep& s) {
 cudaError_t backward(const CudaOpStep& s) {
     if (!s.needs_grad(s.node.inputs[0])) return cudaSuccess;
     return cuda::dropout_backward(s.count(), s.node.spec.probability, s.dropout_seed, s.grad_y(),
-                                  s.grad(s.node.inputs[0]), s.stream, s.dropout_seeds + s.index);
+                                  s.grad(s.node.inputs[0]), s.stream, s.dropout_seeds + s.index,
+                                  !s.stores_gradient(0));
 }
 
 }  // namespace
 
-extern const CudaOpDefinition dropout_cuda{OpKind::dropout, forward, backward};
+extern const CudaOpDefinition dropout_cuda{OpKind::dropout, forward, backward, nullptr, true};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

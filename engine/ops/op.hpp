@@ -119,9 +119,10 @@ struct OpDefinition {
     int64_t (*argmax_count)(const Node&) = nullptr;
     int64_t (*saved_count)(const Node&) = nullptr;
     // Fusion: an activation layer's kernel name (identity for other ops);
-    // whether the op's CUDA kernels can apply an activation to their output.
+    // whether the op's CUDA kernels can apply that activation to their output
+    // (null: none).
     ops::Activation activation = ops::Activation::identity;
-    bool takes_activation_epilogue = false;
+    bool (*takes_epilogue)(ops::Activation) = nullptr;
     // The CPU backend.
     void (*cpu_forward)(const CpuOpStep&) = nullptr;
     void (*cpu_backward)(const CpuOpStep&) = nullptr;

@@ -85,18 +85,20 @@ cudaError_t max_forward(const CudaOpStep& s) {
 }
 cudaError_t max_backward(const CudaOpStep& s) {
     if (!s.needs_grad(s.node.inputs[0])) return cudaSuccess;
-    return cuda::max_pool2d_backward(s.node.pool, s.grad_y(), s.argmax(), s.grad(s.node.inputs[0]), s.stream);
+    return cuda::max_pool2d_backward(s.node.pool, s.grad_y(), s.argmax(), s.grad(s.node.inputs[0]), s.stream,
+                                     !s.stores_gradient(0));
 }
 cudaError_t avg_forward(const CudaOpStep& s) { return cuda::avg_pool2d_forward(s.node.pool, s.x(), s.y(), s.stream); }
 cudaError_t avg_backward(const CudaOpStep& s) {
     if (!s.needs_grad(s.node.inputs[0])) return cudaSuccess;
-    return cuda::avg_pool2d_backward(s.node.pool, s.grad_y(), s.grad(s.node.inputs[0]), s.stream);
+    return cuda::avg_pool2d_backward(s.node.pool, s.grad_y(), s.grad(s.node.inputs[0]), s.stream,
+                                     !s.stores_gradient(0));
 }
 
 }  // namespace
 
-extern const CudaOpDefinition max_pool2d_cuda{OpKind::max_pool2d, max_forward, max_backward};
-extern const CudaOpDefinition avg_pool2d_cuda{OpKind::avg_pool2d, avg_forward, avg_backward};
+extern const CudaOpDefinition max_pool2d_cuda{OpKind::max_pool2d, max_forward, max_backward, nullptr, true};
+extern const CudaOpDefinition avg_pool2d_cuda{OpKind::avg_pool2d, avg_forward, avg_backward, nullptr, true};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/cuda/channel_reduce.hpp"
 #include "kernels/cuda/conv2d.cuh"
 #include "kernels/cuda/conv2d.hpp"
 #include "kernels/cuda/conv2d_tensor_core.hpp"
@@ -96,8 +97,10 @@ cudaError_t launch_backward_filter(const ops::Conv2dShape& shape, const ConvGeom
 std::size_t conv2d_backward_filter_workspace_bytes(const ops::Conv2dShape& shape) {
     if (!is_valid(shape) || shape.batch == 0) return 0;
     const FilterSplit split = filter_split(shape);
-    if (split.splits == 1) return 0;
-    return static_cast<std::size_t>(split.splits * shape.weight_size()) * sizeof(float);
+    const std::size_t filter = split.splits == 1 ? 0 : std::size_t(split.splits * shape.weight_size()) * sizeof(float);
+    // The bias gradient's channel sums run after the filter's partials are added.
+    return std::max(filter, channel_sums_workspace_bytes(shape.batch, shape.out_channels,
+                                                          shape.out_height() * shape.out_width()));
 }
 
 cudaError_t conv2d_forward(const ops::Conv2dShape& shape, const float* input, const float* weight, const float* bias,
@@ -117,11 +120,13 @@ cudaError_t conv2d_forward(const ops::Conv2dShape& shape, const float* input, co
 }
 
 cudaError_t conv2d_backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
-                                 float* grad_input, cudaStream_t stream, MatmulPrecision precision) {
+                                 float* grad_input, cudaStream_t stream, MatmulPrecision precision,
+                                 bool accumulate) {
     if (!is_valid(shape)) return cudaErrorInvalidValue;
     if (shape.batch == 0) return cudaSuccess;
     if (precision != MatmulPrecision::fp32 && conv2d_tensor_core_applies(shape))
-        return tc_conv::backward_data(shape, weight, grad_output, grad_input, precision, stream);
+        return tc_conv::backward_data(shape, weight, grad_output, grad_input, precision, stream, MmaTiles::automatic,
+                                      accumulate);
     const int64_t window = shape.kernel_height * shape.kernel_width;
     dim3 grid;
     if (!tile_grid(shape.in_channels, shape.batch * shape.in_height * shape.in_width, grid))
@@ -130,7 +135,7 @@ cudaError_t conv2d_backward_data(const ops::Conv2dShape& shape, const float* wei
     const ChunkedRows a = chunked_rows(weight, shape.in_channels, shape.out_channels * window, window,
                                        shape.in_channels * window, window);
     return launch(conv2d_detail::conv2d_backward_data_kernel, grid, dim3(conv2d_detail::threads_per_block), 0, stream,
-                  geometry_of(shape), a, grad_output, grad_input);
+                  geometry_of(shape), a, grad_output, grad_input, accumulate);
 }
 
 cudaError_t conv2d_backward_filter(const ops::Conv2dShape& shape, const float* input, const float* grad_output,
@@ -154,9 +159,8 @@ cudaError_t conv2d_backward_filter(const ops::Conv2dShape& shape, const float* i
                        static_cast<const float*>(workspace), grad_weight);
     }
     if (error != cudaSuccess || grad_bias == nullptr) return error;
-    if (shape.out_channels > 2147483647) return cudaErrorInvalidConfiguration;
-    return launch(conv2d_detail::conv2d_bias_gradient_kernel, dim3(static_cast<unsigned>(shape.out_channels)),
-                  dim3(conv2d_detail::bias_threads), 0, stream, geometry, grad_output, grad_bias);
+    return add_channel_sums(shape.batch, shape.out_channels, shape.out_height() * shape.out_width(), grad_output,
+                            grad_bias, workspace, stream);
 }
 
 }  // namespace ladon::cuda

@@ -254,16 +254,17 @@ __global__ void __launch_bounds__(threads_per_block)
 // Backward data: block (x, y) owns input channels [64y, 64y + 64) at 64
 // pixels of the flattened (sample, ih, iw) axis; A = weight viewed as
 // [Cin, Cout*RS], B = grad_output gathered through the transposed index math.
-// Each grad_input element gets one += from one thread.
+// Each grad_input element gets one += (or =) from one thread.
 __global__ void __launch_bounds__(threads_per_block)
     conv2d_backward_data_kernel(ConvGeometry g, ChunkedRows weight, const float* __restrict__ grad_output,
-                                float* __restrict__ grad_input) {
+                                float* __restrict__ grad_input, bool accumulate) {
     const int64_t pixels = g.in_height * g.in_width, n_count = g.batch * pixels;
     float accumulator[per_thread][per_thread] = {};
     multiply_tiles<false>(weight, n_count, 0, weight.columns, GradOutputTaps{g, grad_output}, accumulator);
     store_tile(g.in_channels, n_count, accumulator, [&](int64_t m, int64_t n, float value) {
         const int64_t sample = n / pixels, pixel = n % pixels;
-        grad_input[(sample * g.in_channels + m) * pixels + pixel] += value;
+        float& out = grad_input[(sample * g.in_channels + m) * pixels + pixel];
+        out = accumulate ? out + value : value;
     });
 }
 
@@ -302,29 +303,6 @@ __global__ void conv2d_sum_partials_kernel(int64_t size, int64_t splits, const f
         for (int64_t split = 0; split < splits; ++split) sum += partials[split * size + i];
         grad_weight[i] += sum;
     }
-}
-
-// grad_bias[c] += sum of grad_output over samples and positions of channel c.
-// One block per channel; each thread sums a fixed strided subset in order,
-// then a shared-memory tree halves the 256 partials: a fixed order.
-constexpr int bias_threads = 256;
-__global__ void __launch_bounds__(bias_threads)
-    conv2d_bias_gradient_kernel(ConvGeometry g, const float* __restrict__ grad_output, float* __restrict__ grad_bias) {
-    LADON_SHARED(float, partials, [bias_threads]);
-    const int thread = static_cast<int>(threadIdx.x);
-    const int64_t channel = blockIdx.x, positions = g.out_height * g.out_width, count = g.batch * positions;
-    float sum = 0.0f;
-    for (int64_t i = thread; i < count; i += bias_threads) {
-        const int64_t sample = i / positions, position = i % positions;
-        sum += grad_output[(sample * g.out_channels + channel) * positions + position];
-    }
-    partials[thread] = sum;
-    __syncthreads();
-    for (int stride = bias_threads / 2; stride > 0; stride /= 2) {
-        if (thread < stride) partials[thread] += partials[thread + stride];
-        __syncthreads();
-    }
-    if (thread == 0) grad_bias[channel] += partials[0];
 }
 
 }  // namespace ladon::cuda::conv2d_detail

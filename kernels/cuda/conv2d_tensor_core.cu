@@ -64,7 +64,7 @@ cudaError_t launch_forward(const ops::Conv2dShape& shape, const float* input, co
 
 template <typename T, bool bf16>
 cudaError_t launch_backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
-                                 float* grad_input, cudaStream_t stream) {
+                                 float* grad_input, bool accumulate, cudaStream_t stream) {
     // One plane of blocks per stride phase, each as wide as the largest
     // phase (the one starting at row and column 0).
     const int64_t phases = shape.stride_height * shape.stride_width;
@@ -75,7 +75,7 @@ cudaError_t launch_backward_data(const ops::Conv2dShape& shape, const float* wei
         return cudaErrorInvalidConfiguration;
     grid.z = static_cast<unsigned>(phases);
     return launch_pipelined<T, TileLayout<true, bf16, T::block_m>, TileLayout<false, bf16, T::block_n>>(
-        backward_data_kernel<T, bf16>, grid, stream, geometry_of(shape), weight, grad_output, grad_input);
+        backward_data_kernel<T, bf16>, grid, stream, geometry_of(shape), weight, grad_output, grad_input, accumulate);
 }
 
 template <bool bf16>
@@ -115,12 +115,13 @@ cudaError_t forward(const ops::Conv2dShape& shape, const float* input, const flo
 }
 
 cudaError_t backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
-                          float* grad_input, MatmulPrecision precision, cudaStream_t stream, MmaTiles tiles) {
+                          float* grad_input, MatmulPrecision precision, cudaStream_t stream, MmaTiles tiles,
+                          bool accumulate) {
     if (tiles == MmaTiles::automatic)
         tiles = choose_mma_tiles(shape.in_channels, shape.batch * shape.in_height * shape.in_width /
                                                         (shape.stride_height * shape.stride_width));
     return dispatch(tiles, precision, [&]<typename T, bool bf16>() {
-        return launch_backward_data<T, bf16>(shape, weight, grad_output, grad_input, stream);
+        return launch_backward_data<T, bf16>(shape, weight, grad_output, grad_input, accumulate, stream);
     });
 }
 

@@ -179,22 +179,45 @@ __device__ __forceinline__ WindowColumn pixel_column(const Geometry& g, const Ph
     return {sample, p.y0 + a, p.x0 + b};
 }
 
+// A phase no kernel tap reaches (stride > kernel) gets no gradient. Its
+// first write still stores 0 over the block's tile, so the slot keeps
+// nothing of an earlier step; adding 0 writes nothing.
+template <typename T>
+__device__ __forceinline__ void store_zero_phase_tile(const Geometry& g, const Phase& p, float* __restrict__ grad_input,
+                                                      int row0, int column0, int n_count) {
+    const FastDivisor by_columns(static_cast<std::uint32_t>(p.columns)),
+        by_pixels(static_cast<std::uint32_t>(p.rows * p.columns));
+    for (int e = static_cast<int>(threadIdx.x); e < T::block_m * T::block_n; e += T::threads) {
+        const int channel = row0 + e / T::block_n, n = column0 + e % T::block_n;
+        if (channel >= g.in_channels || n >= n_count) continue;
+        int sample, pixel, a, b;
+        by_pixels.divide(static_cast<std::uint32_t>(n), sample, pixel);
+        by_columns.divide(static_cast<std::uint32_t>(pixel), a, b);
+        const int ih = p.ih0 + a * g.stride_height, iw = p.iw0 + b * g.stride_width;
+        grad_input[(int64_t{sample} * g.in_channels + channel) * g.pixels + ih * g.in_width + iw] = 0.0f;
+    }
+}
+
 // Backward data: block (x, y, z) owns input channels [y block_m, (y + 1)
 // block_m) at pixels [x block_n, (x + 1) block_n) of phase z's flattened
 // (sample, a, b) axis; A = weight[co][ci][py + i stride][px + j stride] as
-// [Cin, (co, i, j)]. Each grad_input element gets one += from one lane.
+// [Cin, (co, i, j)]. Each grad_input element gets one += (or =) from one lane.
 template <typename T, bool bf16>
 __global__ void __launch_bounds__(T::threads, (resident_blocks<T, TileLayout<true, bf16, T::block_m>,
                                                                 TileLayout<false, bf16, T::block_n>>))
     backward_data_kernel(Geometry g, const float* __restrict__ weight, const float* __restrict__ grad_output,
-                         float* __restrict__ grad_input) {
+                         float* __restrict__ grad_input, bool accumulate) {
     using A = TileLayout<true, bf16, T::block_m>;   // weight^T [Cin, Cout*taps]
     using B = TileLayout<false, bf16, T::block_n>;  // grad_output taps [Cout*taps, N*rows*columns]
     LADON_DYNAMIC_SHARED(float, shared);
     const Phase p = phase_of(g, static_cast<int>(blockIdx.z));
     const int row0 = static_cast<int>(blockIdx.y) * T::block_m, column0 = static_cast<int>(blockIdx.x) * T::block_n;
     const int n_count = g.batch * p.rows * p.columns, k_count = g.out_channels * p.taps;
-    if (k_count == 0 || column0 >= n_count) return;  // the whole block: no tap, or past the phase's pixels
+    if (column0 >= n_count) return;  // the whole block is past the phase's pixels
+    if (k_count == 0) {               // no tap reaches the phase: its gradient is 0
+        if (!accumulate) store_zero_phase_tile<T>(g, p, grad_input, row0, column0, n_count);
+        return;
+    }
     const PhaseDivisors d{FastDivisor(static_cast<std::uint32_t>(p.taps_w)),
                           FastDivisor(static_cast<std::uint32_t>(p.taps)),
                           FastDivisor(static_cast<std::uint32_t>(p.columns)),
@@ -226,7 +249,8 @@ __global__ void __launch_bounds__(T::threads, (resident_blocks<T, TileLayout<tru
         d.by_pixels.divide(static_cast<std::uint32_t>(n), sample, pixel);
         d.by_columns.divide(static_cast<std::uint32_t>(pixel), a, b);
         const int ih = p.ih0 + a * g.stride_height, iw = p.iw0 + b * g.stride_width;
-        grad_input[(int64_t{sample} * g.in_channels + channel) * g.pixels + ih * g.in_width + iw] += value;
+        float& out = grad_input[(int64_t{sample} * g.in_channels + channel) * g.pixels + ih * g.in_width + iw];
+        out = accumulate ? out + value : value;
     });
 }
 

@@ -22,9 +22,10 @@ cudaError_t forward(const ops::Conv2dShape& shape, const float* input, const flo
                     ops::Activation activation, float negative_slope, float* output, MatmulPrecision precision,
                     cudaStream_t stream, MmaTiles tiles = MmaTiles::automatic);
 
+// accumulate = false: grad_input = the result (every element written).
 cudaError_t backward_data(const ops::Conv2dShape& shape, const float* weight, const float* grad_output,
                           float* grad_input, MatmulPrecision precision, cudaStream_t stream,
-                          MmaTiles tiles = MmaTiles::automatic);
+                          MmaTiles tiles = MmaTiles::automatic, bool accumulate = true);
 
 // The GEMM part of backward filter (always 64 x 64 tiles; it fills the GPU
 // by splitting the reduction): `splits` runs of `split_length` of the

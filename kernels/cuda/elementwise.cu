@@ -72,20 +72,21 @@ cudaError_t activation_forward(ops::Activation kind, float negative_slope, int64
 }
 
 cudaError_t activation_backward(ops::Activation kind, float negative_slope, int64_t count, const float* x,
-                                const float* y, const float* grad_y, float* grad_x, cudaStream_t stream) {
+                                const float* y, const float* grad_y, float* grad_x, cudaStream_t stream,
+                                bool accumulate) {
     using enum ops::Activation;
     switch (kind) {
         case identity:
-            return run(count, elementwise::ActivationBackward<identity>{negative_slope, x, y, grad_y, grad_x}, stream);
+            return run(count, elementwise::ActivationBackward<identity>{negative_slope, x, y, grad_y, grad_x, accumulate}, stream);
         case relu:
-            return run(count, elementwise::ActivationBackward<relu>{negative_slope, x, y, grad_y, grad_x}, stream);
+            return run(count, elementwise::ActivationBackward<relu>{negative_slope, x, y, grad_y, grad_x, accumulate}, stream);
         case leaky_relu:
-            return run(count, elementwise::ActivationBackward<leaky_relu>{negative_slope, x, y, grad_y, grad_x},
+            return run(count, elementwise::ActivationBackward<leaky_relu>{negative_slope, x, y, grad_y, grad_x, accumulate},
                        stream);
         case sigmoid:
-            return run(count, elementwise::ActivationBackward<sigmoid>{negative_slope, x, y, grad_y, grad_x}, stream);
+            return run(count, elementwise::ActivationBackward<sigmoid>{negative_slope, x, y, grad_y, grad_x, accumulate}, stream);
         case tanh:
-            return run(count, elementwise::ActivationBackward<tanh>{negative_slope, x, y, grad_y, grad_x}, stream);
+            return run(count, elementwise::ActivationBackward<tanh>{negative_slope, x, y, grad_y, grad_x, accumulate}, stream);
     }
     return cudaErrorInvalidValue;
 }
@@ -97,17 +98,17 @@ cudaError_t dropout_forward(int64_t count, float probability, uint64_t seed, con
 }
 
 cudaError_t dropout_backward(int64_t count, float probability, uint64_t seed, const float* grad_y, float* grad_x,
-                             cudaStream_t stream, const uint64_t* seed_device) {
+                             cudaStream_t stream, const uint64_t* seed_device, bool accumulate) {
     const elementwise::DropoutForward mask{probability, keep_scale(probability), seed, nullptr, nullptr, seed_device};
-    return run(count, elementwise::DropoutBackward{mask, grad_y, grad_x}, stream);
+    return run(count, elementwise::DropoutBackward{mask, grad_y, grad_x, accumulate}, stream);
 }
 
-cudaError_t add_forward(int64_t count, const float* a, const float* b, float* y, cudaStream_t stream) {
-    return run(count, elementwise::Add{a, b, y}, stream);
+cudaError_t add_forward(int64_t count, const float* a, const float* b, float* y, cudaStream_t stream, bool relu) {
+    return run(count, elementwise::Add{a, b, y, relu}, stream);
 }
 
-cudaError_t accumulate(int64_t count, const float* source, float* destination, cudaStream_t stream) {
-    return run(count, elementwise::Accumulate{source, destination}, stream);
+cudaError_t accumulate(int64_t count, const float* source, float* destination, cudaStream_t stream, bool relu) {
+    return run(count, elementwise::Accumulate{source, destination, relu}, stream);
 }
 
 cudaError_t scale(int64_t count, float factor, float* data, cudaStream_t stream) {

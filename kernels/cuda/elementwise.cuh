@@ -130,6 +130,15 @@ struct ActivationForward {
     }
 };
 
+// A backward step's gradient written out: added to what grad_x holds, or
+// stored over it when this is the gradient's first write (engine/gradient_plan.hpp).
+__device__ __forceinline__ float gradient_out(const float* grad_x, int64_t i, float step, bool accumulate) {
+    return accumulate ? grad_x[i] + step : step;
+}
+__device__ __forceinline__ float4 gradient_out4(const float* grad_x, int64_t v, float4 step, bool accumulate) {
+    return accumulate ? add4(load4(grad_x, v), step) : step;
+}
+
 template <ops::Activation kind>
 struct ActivationBackward {
     float negative_slope;
@@ -137,13 +146,14 @@ struct ActivationBackward {
     const float* y;  // read only when gradient_reads_output<kind>
     const float* grad_y;
     float* grad_x;
+    bool accumulate;  // grad_x += step, else grad_x = step
     __device__ bool vectorizable() const {
         return aligned16(x) && aligned16(y) && aligned16(grad_y) && aligned16(grad_x);
     }
     __device__ void apply(int64_t i) const {
         const float xi = gradient_reads_input<kind> ? x[i] : 0.0f;
         const float yi = gradient_reads_output<kind> ? y[i] : 0.0f;
-        grad_x[i] += activation_gradient<kind>(xi, yi, grad_y[i], negative_slope);
+        grad_x[i] = gradient_out(grad_x, i, activation_gradient<kind>(xi, yi, grad_y[i], negative_slope), accumulate);
     }
     __device__ void apply4(int64_t v) const {
         const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -154,7 +164,7 @@ struct ActivationBackward {
                                         activation_gradient<kind>(xv.y, yv.y, g.y, negative_slope),
                                         activation_gradient<kind>(xv.z, yv.z, g.z, negative_slope),
                                         activation_gradient<kind>(xv.w, yv.w, g.w, negative_slope));
-        store4(grad_x, v, add4(load4(grad_x, v), step));
+        store4(grad_x, v, gradient_out4(grad_x, v, step, accumulate));
     }
 };
 
@@ -186,32 +196,46 @@ struct DropoutBackward {
     DropoutForward mask;  // x and y unused
     const float* grad_y;
     float* grad_x;
+    bool accumulate;
     __device__ bool vectorizable() const { return aligned16(grad_y) && aligned16(grad_x); }
-    __device__ void apply(int64_t i) const { grad_x[i] += mask.value(i, grad_y[i]); }
+    __device__ void apply(int64_t i) const { grad_x[i] = gradient_out(grad_x, i, mask.value(i, grad_y[i]), accumulate); }
     __device__ void apply4(int64_t v) const {
         const float4 g = load4(grad_y, v);
         const int64_t i = 4 * v;
         const float4 step =
             make_float4(mask.value(i, g.x), mask.value(i + 1, g.y), mask.value(i + 2, g.z), mask.value(i + 3, g.w));
-        store4(grad_x, v, add4(load4(grad_x, v), step));
+        store4(grad_x, v, gradient_out4(grad_x, v, step, accumulate));
     }
 };
+
+// The sum, then ReLU where a following relu layer is fused (engine/fusion.hpp).
+__device__ __forceinline__ float sum_output(float sum, bool relu) {
+    return relu ? activate<ops::Activation::relu>(sum, 0.0f) : sum;
+}
+__device__ __forceinline__ float4 sum_output(float4 sum, bool relu) {
+    return make_float4(sum_output(sum.x, relu), sum_output(sum.y, relu), sum_output(sum.z, relu),
+                       sum_output(sum.w, relu));
+}
 
 struct Add {
     const float* a;
     const float* b;
     float* y;
+    bool relu;
     __device__ bool vectorizable() const { return aligned16(a) && aligned16(b) && aligned16(y); }
-    __device__ void apply(int64_t i) const { y[i] = a[i] + b[i]; }
-    __device__ void apply4(int64_t v) const { store4(y, v, add4(load4(a, v), load4(b, v))); }
+    __device__ void apply(int64_t i) const { y[i] = sum_output(a[i] + b[i], relu); }
+    __device__ void apply4(int64_t v) const { store4(y, v, sum_output(add4(load4(a, v), load4(b, v)), relu)); }
 };
 
 struct Accumulate {
     const float* source;
     float* destination;
+    bool relu;
     __device__ bool vectorizable() const { return aligned16(source) && aligned16(destination); }
-    __device__ void apply(int64_t i) const { destination[i] += source[i]; }
-    __device__ void apply4(int64_t v) const { store4(destination, v, add4(load4(destination, v), load4(source, v))); }
+    __device__ void apply(int64_t i) const { destination[i] = sum_output(destination[i] + source[i], relu); }
+    __device__ void apply4(int64_t v) const {
+        store4(destination, v, sum_output(add4(load4(destination, v), load4(source, v)), relu));
+    }
 };
 
 // data *= factor in place (a head's logit gradient weighted across

@@ -12,9 +12,11 @@ namespace ladon::cuda {
 
 cudaError_t activation_forward(ops::Activation kind, float negative_slope, int64_t count, const float* x, float* y,
                                cudaStream_t stream);
-// Reads x for relu and leaky_relu, y for sigmoid and tanh; the other may be nullptr.
+// Reads x for relu and leaky_relu, y for sigmoid and tanh; the other may be
+// nullptr. accumulate = false: grad_x = the step (the gradient's first write).
 cudaError_t activation_backward(ops::Activation kind, float negative_slope, int64_t count, const float* x,
-                                const float* y, const float* grad_y, float* grad_x, cudaStream_t stream);
+                                const float* y, const float* grad_y, float* grad_x, cudaStream_t stream,
+                                bool accumulate = true);
 
 // The mask of ops::uniform01 (bit-identical to the CPU backend's); no mask is
 // stored. `seed_device` (device memory, nullable) replaces `seed` when the
@@ -22,10 +24,14 @@ cudaError_t activation_backward(ops::Activation kind, float negative_slope, int6
 cudaError_t dropout_forward(int64_t count, float probability, uint64_t seed, const float* x, float* y,
                             cudaStream_t stream, const uint64_t* seed_device = nullptr);
 cudaError_t dropout_backward(int64_t count, float probability, uint64_t seed, const float* grad_y, float* grad_x,
-                             cudaStream_t stream, const uint64_t* seed_device = nullptr);
+                             cudaStream_t stream, const uint64_t* seed_device = nullptr, bool accumulate = true);
 
-cudaError_t add_forward(int64_t count, const float* a, const float* b, float* y, cudaStream_t stream);
-cudaError_t accumulate(int64_t count, const float* source, float* destination, cudaStream_t stream);  // dst += src
+// y = a + b and dst += src; with `relu`, ReLU is applied to the sum (a
+// fused relu layer after an add).
+cudaError_t add_forward(int64_t count, const float* a, const float* b, float* y, cudaStream_t stream,
+                        bool relu = false);
+cudaError_t accumulate(int64_t count, const float* source, float* destination, cudaStream_t stream,
+                       bool relu = false);
 // data *= factor, and data = value (in place; the data-parallel head weighting).
 cudaError_t scale(int64_t count, float factor, float* data, cudaStream_t stream);
 cudaError_t fill(int64_t count, float value, float* data, cudaStream_t stream);

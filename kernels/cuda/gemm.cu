@@ -66,13 +66,13 @@ cudaError_t dense_forward(const ops::DenseShape& shape, const float* input, cons
 // grad_input[N, I] += grad_output[N, O] · weight[O, I]: no transposes, beta = 1.
 cudaError_t dense_backward_data(const ops::DenseShape& shape, const float* weight, const float* grad_output,
                                 float* grad_input, cudaStream_t stream, MatmulPrecision precision,
-                                GemmScratch scratch) {
+                                GemmScratch scratch, bool accumulate) {
     if (!valid_shape(shape)) return cudaErrorInvalidValue;
     GemmArguments g;
     g.m = shape.batch, g.n = shape.in_features, g.k = shape.out_features;
     g.a = grad_output, g.lda = shape.out_features;
     g.b = weight, g.ldb = shape.in_features;
-    g.beta = 1.0f;
+    g.beta = accumulate ? 1.0f : 0.0f;
     g.c = grad_input, g.ldc = shape.in_features;
     return gemm_tensor_core(g, precision, stream, MmaTiles::automatic, scratch);
 }

@@ -31,10 +31,11 @@ cudaError_t dense_forward(const ops::DenseShape& shape, const float* input, cons
                           float* output, cudaStream_t stream, MatmulPrecision precision = MatmulPrecision::fp32,
                           GemmScratch scratch = {});
 
-// grad_input[N, I] += grad_output[N, O] · weight[O, I].
+// grad_input[N, I] += grad_output[N, O] · weight[O, I] (= with accumulate false).
 cudaError_t dense_backward_data(const ops::DenseShape& shape, const float* weight, const float* grad_output,
                                 float* grad_input, cudaStream_t stream,
-                                MatmulPrecision precision = MatmulPrecision::fp32, GemmScratch scratch = {});
+                                MatmulPrecision precision = MatmulPrecision::fp32, GemmScratch scratch = {},
+                                bool accumulate = true);
 
 // grad_weight[O, I] += grad_output^T[O, N] · input[N, I] (the batch is the
 // GEMM's inner dimension) and grad_bias[O] += column sums of grad_output.

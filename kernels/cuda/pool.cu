@@ -46,11 +46,11 @@ cudaError_t max_pool2d_forward(const ops::Pool2dShape& shape, const float* input
 }
 
 cudaError_t max_pool2d_backward(const ops::Pool2dShape& shape, const float* grad_output, const int32_t* argmax,
-                                float* grad_input, cudaStream_t stream) {
+                                float* grad_input, cudaStream_t stream, bool accumulate) {
     if (!valid(shape)) return cudaErrorInvalidValue;
     if (shape.input_size() == 0) return cudaSuccess;
     return launch(pool::max_pool2d_backward_kernel, grid_for(shape.input_size()), dim3(threads_per_block), 0, stream,
-                  geometry(shape), grad_output, argmax, grad_input);
+                  geometry(shape), grad_output, argmax, grad_input, accumulate);
 }
 
 cudaError_t avg_pool2d_forward(const ops::Pool2dShape& shape, const float* input, float* output, cudaStream_t stream) {
@@ -61,11 +61,11 @@ cudaError_t avg_pool2d_forward(const ops::Pool2dShape& shape, const float* input
 }
 
 cudaError_t avg_pool2d_backward(const ops::Pool2dShape& shape, const float* grad_output, float* grad_input,
-                                cudaStream_t stream) {
+                                cudaStream_t stream, bool accumulate) {
     if (!valid(shape)) return cudaErrorInvalidValue;
     if (shape.input_size() == 0) return cudaSuccess;
     return launch(pool::avg_pool2d_backward_kernel, grid_for(shape.input_size()), dim3(threads_per_block), 0, stream,
-                  geometry(shape), grad_output, grad_input);
+                  geometry(shape), grad_output, grad_input, accumulate);
 }
 
 }  // namespace ladon::cuda

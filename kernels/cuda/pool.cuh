@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(threads_per_block)
 // thread alone writes its element: no atomics.
 __global__ void __launch_bounds__(threads_per_block)
     max_pool2d_backward_kernel(Geometry g, const float* __restrict__ grad_output, const int32_t* __restrict__ argmax,
-                               float* __restrict__ grad_input) {
+                               float* __restrict__ grad_input, bool accumulate) {
     const int64_t plane_size = g.in_height * g.in_width;
     const int64_t total = g.planes * plane_size;
     const int64_t per_plane = g.out_height * g.out_width;
@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(threads_per_block)
         const Range rows = covering_outputs(h, g.kernel_height, g.stride_height, g.pad_height, g.out_height);
         const Range cols = covering_outputs(w, g.kernel_width, g.stride_width, g.pad_width, g.out_width);
         const int64_t first = plane * per_plane;
-        float gradient = grad_input[i];
+        float gradient = accumulate ? grad_input[i] : 0.0f;
         for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
             for (int64_t ow = cols.begin; ow < cols.end; ++ow) {
                 const int64_t o = first + oh * g.out_width + ow;
@@ -123,7 +123,8 @@ __global__ void __launch_bounds__(threads_per_block)
 // One thread per input element: grad_output / area of every covering window,
 // in ascending (oh, ow) order, onto the gradient already there. No atomics.
 __global__ void __launch_bounds__(threads_per_block)
-    avg_pool2d_backward_kernel(Geometry g, const float* __restrict__ grad_output, float* __restrict__ grad_input) {
+    avg_pool2d_backward_kernel(Geometry g, const float* __restrict__ grad_output, float* __restrict__ grad_input,
+                               bool accumulate) {
     const int64_t plane_size = g.in_height * g.in_width;
     const int64_t total = g.planes * plane_size;
     const int64_t per_plane = g.out_height * g.out_width;
@@ -135,7 +136,7 @@ __global__ void __launch_bounds__(threads_per_block)
         const Range rows = covering_outputs(h, g.kernel_height, g.stride_height, g.pad_height, g.out_height);
         const Range cols = covering_outputs(w, g.kernel_width, g.stride_width, g.pad_width, g.out_width);
         const int64_t first = plane * per_plane;
-        float gradient = grad_input[i];
+        float gradient = accumulate ? grad_input[i] : 0.0f;
         for (int64_t oh = rows.begin; oh < rows.end; ++oh)
             for (int64_t ow = cols.begin; ow < cols.end; ++ow)
                 gradient += grad_output[first + oh * g.out_width + ow] / area;

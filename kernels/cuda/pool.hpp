@@ -17,10 +17,11 @@ namespace ladon::cuda {
 
 cudaError_t max_pool2d_forward(const ops::Pool2dShape& shape, const float* input, float* output, int32_t* argmax,
                                cudaStream_t stream);
+// accumulate = false: grad_input = the gradient (its first write), else +=.
 cudaError_t max_pool2d_backward(const ops::Pool2dShape& shape, const float* grad_output, const int32_t* argmax,
-                                float* grad_input, cudaStream_t stream);
+                                float* grad_input, cudaStream_t stream, bool accumulate = true);
 cudaError_t avg_pool2d_forward(const ops::Pool2dShape& shape, const float* input, float* output, cudaStream_t stream);
 cudaError_t avg_pool2d_backward(const ops::Pool2dShape& shape, const float* grad_output, float* grad_input,
-                                cudaStream_t stream);
+                                cudaStream_t stream, bool accumulate = true);
 
 }  // namespace ladon::cuda

@@ -3,7 +3,7 @@
 // batches.
 //
 // Tolerances. The CUDA kernels sum in other orders than the CPU's OpenBLAS
-// GEMMs and im2col (tiles, split reductions, double accumulators in batch
+// GEMMs and im2col (tiles, split reductions, shifted float sums in batch
 // norm), so values agree to float rounding, not bit for bit: ~1e-6 relative
 // per op. Over a few hundred AdamW steps those differences feed back through
 // the parameters; the losses stay within 1e-4 relative (the bound),
@@ -13,10 +13,12 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <numeric>
 #include <string>
 
+#include "backend/executor_match.hpp"
 #include "cpu/engine_test_support.hpp"
 #include "engine/batch_loader.hpp"
 #include "engine/cpu_executor.hpp"
@@ -28,6 +30,9 @@
 namespace ladon::engine {
 namespace {
 
+using testing_match::one_step_gradients_match;
+using testing_match::relative;
+
 std::string message_of(const std::function<void()>& f) {
     try {
         f();
@@ -37,7 +42,6 @@ std::string message_of(const std::function<void()>& f) {
     return "no error";
 }
 
-double relative(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-6}); }
 
 // Trains both executors on the same batches and compares every head's loss
 // at every step against `tolerance`; returns the largest relative
@@ -76,25 +80,6 @@ double max_loss_difference(Executor& cpu, Executor& cuda, const Dataset& data, i
     return worst;
 }
 
-// One forward, loss and backward on both backends: the losses, then every
-// parameter gradient within 1e-5 of the largest. Returns that largest.
-double one_step_gradients_match(CpuExecutor& cpu, CudaExecutor& cuda, const Batch& batch) {
-    cpu.forward(batch, true);
-    cuda.forward(batch, true);
-    EXPECT_NEAR(cpu.compute_loss(batch), cuda.compute_loss(batch), 1e-5);
-    cpu.backward();
-    cuda.backward();
-    cuda.pull_state();
-    double scale = 0.0;
-    for (float g : cpu.gradients()) scale = std::max(scale, double(std::abs(g)));
-    for (const BufferSlice& slice : cpu.graph().parameters)
-        for (int64_t i = 0; i < slice.count; ++i) {
-            EXPECT_NEAR(cpu.gradients()[slice.offset + i], cuda.gradients()[slice.offset + i], 1e-5 * scale)
-                << slice.name << "[" << i << "]";
-            if (::testing::Test::HasFailure()) return scale;
-        }
-    return scale;
-}
 
 // The embedded synthetic model (the default `ladon train`), AdamW as configured.
 struct SyntheticRun {

@@ -1,10 +1,12 @@
 // Batch norm (kernels/cuda/batch_norm.cuh) on the emulator or a GPU against ladon::cpu:
 // training forward (y, saved statistics, running statistics), inference
-// forward and backward on odd shapes, channels longer than a block, a mean far
-// from zero, a single value per channel; backward passes that accumulate;
-// results bit-identical from run to run.
+// forward and backward on odd shapes, channels split over many blocks with a
+// ragged last chunk, float4 and scalar paths, a mean far from zero, a single
+// value per channel; backward passes that accumulate or overwrite; the fused
+// ReLU against BN then ReLU; results bit-identical from run to run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -49,10 +51,17 @@ std::vector<Case> cases() {
     return {
         {make_shape(3, 5, 7 * 9), 0.0f},    // N=3, C=5, H=7, W=9
         {make_shape(3, 5, 7 * 9), 100.0f},  // |mean| >> std
-        {make_shape(4, 3, 100), 0.5f},      // 400 values per channel: more than one per thread
+        {make_shape(4, 3, 100), 0.5f},      // float4 units, more than one per thread
         {make_shape(1, 2, 1), 0.0f},        // one value per channel: variance 0
         {make_shape(2, 1, 3), -3.0f},
+        {make_shape(5, 3, 4099), 2.0f},     // 21 blocks per channel, scalar, ragged last chunk
+        {make_shape(3, 2, 4 * 1031), 0.0f}, // several blocks per channel of float4 units
     };
+}
+
+// The partial sums' scratch for `s` (at least one float, so the pointer is set).
+DeviceBuffer<float> workspace_for(const BatchNormShape& s) {
+    return DeviceBuffer<float>(std::max<std::size_t>(1, cuda::batch_norm_workspace_bytes(s) / sizeof(float)));
 }
 
 std::string describe(const BatchNormShape& s) {
@@ -92,9 +101,10 @@ TrainingResult device_training(const BatchNormShape& s, const std::vector<float>
                                const std::vector<float>& beta, const std::vector<float>& running_mean,
                                const std::vector<float>& running_var) {
     DeviceBuffer<float> dx(x), dgamma(gamma), dbeta(beta), dy(size_of(s)), dmean(s.channels), dinv(s.channels),
-        drmean(running_mean), drvar(running_var);
-    const cudaError_t error = cuda::batch_norm_forward_training(
-        s, dx.get(), dgamma.get(), dbeta.get(), dy.get(), dmean.get(), dinv.get(), drmean.get(), drvar.get(), nullptr);
+        drmean(running_mean), drvar(running_var), workspace = workspace_for(s);
+    const cudaError_t error =
+        cuda::batch_norm_forward_training(s, dx.get(), dgamma.get(), dbeta.get(), dy.get(), dmean.get(), dinv.get(),
+                                          drmean.get(), drvar.get(), workspace.get(), nullptr);
     EXPECT_EQ(cudaSuccess, error) << cuda_test::last_error_message();
     return {dy.download(), dmean.download(), dinv.download(), drmean.download(), drvar.download()};
 }
@@ -180,13 +190,13 @@ TEST_F(CudaBatchNorm, BackwardAccumulatesLikeCpuAndIsDeterministic) {
         std::vector<float> expected_x = random_values(size_of(s), 14), expected_gamma = random_values(s.channels, 15),
                            expected_beta = random_values(s.channels, 16);
         DeviceBuffer<float> dx(x), dgrad_y(grad_y), dgamma(gamma), dmean(saved_mean), dinv(saved_inv_std),
-            dgrad_x(expected_x), dgrad_gamma(expected_gamma), dgrad_beta(expected_beta);
+            dgrad_x(expected_x), dgrad_gamma(expected_gamma), dgrad_beta(expected_beta), workspace = workspace_for(s);
         for (int call = 1; call <= 2; ++call) {
             cpu::batch_norm_backward(s, x.data(), grad_y.data(), gamma.data(), saved_mean.data(), saved_inv_std.data(),
                                      expected_x.data(), expected_gamma.data(), expected_beta.data());
             ASSERT_CUDA_SUCCESS(cuda::batch_norm_backward(s, dx.get(), dgrad_y.get(), dgamma.get(), dmean.get(),
                                                           dinv.get(), dgrad_x.get(), dgrad_gamma.get(),
-                                                          dgrad_beta.get(), nullptr));
+                                                          dgrad_beta.get(), workspace.get(), nullptr));
             const std::string at = what + ", call " + std::to_string(call);
             expect_close(expected_x, dgrad_x.download(), at + ", grad_x");
             expect_close(expected_gamma, dgrad_gamma.download(), at + ", grad_gamma");
@@ -199,7 +209,7 @@ TEST_F(CudaBatchNorm, BackwardAccumulatesLikeCpuAndIsDeterministic) {
             again_gamma(zeros_c), again_beta(zeros_c), twice_x(zeros_x), twice_gamma(zeros_c), twice_beta(zeros_c);
         const auto backward = [&](DeviceBuffer<float>& gx, DeviceBuffer<float>& gg, DeviceBuffer<float>& gb) {
             return cuda::batch_norm_backward(s, dx.get(), dgrad_y.get(), dgamma.get(), dmean.get(), dinv.get(),
-                                             gx.get(), gg.get(), gb.get(), nullptr);
+                                             gx.get(), gg.get(), gb.get(), workspace.get(), nullptr);
         };
         ASSERT_CUDA_SUCCESS(backward(once_x, once_gamma, once_beta));
         ASSERT_CUDA_SUCCESS(backward(again_x, again_gamma, again_beta));
@@ -216,6 +226,141 @@ TEST_F(CudaBatchNorm, BackwardAccumulatesLikeCpuAndIsDeterministic) {
             expect_bitwise_equal(doubled, twice->download(), what + ", twice");
         }
     }
+}
+
+// The split the kernels use: enough blocks per channel to fill 132 SMs four
+// times over, none with fewer than 1024 values (batch_norm.cu).
+TEST_F(CudaBatchNorm, LongChannelsAreSplitOverBlocks) {
+    EXPECT_EQ(21, cuda::batch_norm_blocks_per_channel(make_shape(5, 3, 4099)));  // 20495 values: ceil / 1024
+    EXPECT_EQ(13, cuda::batch_norm_blocks_per_channel(make_shape(3, 2, 4 * 1031)));  // counted in floats
+    EXPECT_EQ(1, cuda::batch_norm_blocks_per_channel(make_shape(3, 5, 63)));
+    EXPECT_EQ(9, cuda::batch_norm_blocks_per_channel(make_shape(256, 64, 112 * 112)));  // ResNet-18's first BN
+    EXPECT_EQ(2, cuda::batch_norm_blocks_per_channel(make_shape(256, 512, 7 * 7)));     // and its last
+    EXPECT_EQ(3 * 4 * 2 * sizeof(float), cuda::batch_norm_workspace_bytes(make_shape(2, 4, 1024)));
+}
+
+// Values of mean 1e4 and std 1 (the test): the statistics and y
+// against a double-precision reference. Unshifted FP32 sums of squares would
+// put the variance off by about 1e8 * 2^-24 = 6.
+TEST_F(CudaBatchNorm, LargeMeanKeepsFloatAccuracyAgainstDouble) {
+    const BatchNormShape s = make_shape(8, 2, 1024);
+    std::mt19937 generator(21);
+    std::normal_distribution<double> normal(1e4, 1.0);
+    std::vector<float> x(size_of(s));
+    for (float& v : x) v = float(normal(generator));
+    const std::vector<float> gamma = {1.0f, 2.0f}, beta = {0.0f, -1.0f};
+    const TrainingResult actual = device_training(s, x, gamma, beta, {0.0f, 0.0f}, {1.0f, 1.0f});
+    const int64_t count = s.batch * s.spatial;
+    for (int64_t c = 0; c < s.channels; ++c) {
+        double sum = 0.0, squares = 0.0;
+        for (int64_t n = 0; n < s.batch; ++n)
+            for (int64_t j = 0; j < s.spatial; ++j) sum += x[std::size_t((n * s.channels + c) * s.spatial + j)];
+        const double mean = sum / double(count);
+        for (int64_t n = 0; n < s.batch; ++n)
+            for (int64_t j = 0; j < s.spatial; ++j) {
+                const double d = x[std::size_t((n * s.channels + c) * s.spatial + j)] - mean;
+                squares += d * d;
+            }
+        const double inv_std = 1.0 / std::sqrt(squares / double(count) + double(s.epsilon));
+        const std::string what = "channel " + std::to_string(c);
+        EXPECT_NEAR(mean, actual.saved_mean[std::size_t(c)], 1e-3) << what;  // one float ulp at 1e4
+        EXPECT_NEAR(1.0, actual.saved_inv_std[std::size_t(c)] / inv_std, 2e-5) << what;
+        double worst = 0.0;
+        for (int64_t n = 0; n < s.batch; ++n)
+            for (int64_t j = 0; j < s.spatial; ++j) {
+                const std::size_t i = std::size_t((n * s.channels + c) * s.spatial + j);
+                const double y = (x[i] - mean) * inv_std * gamma[std::size_t(c)] + beta[std::size_t(c)];
+                worst = std::max(worst, std::abs(y - double(actual.y[i])));
+            }
+        EXPECT_LT(worst, 1e-3) << what;  // x itself is only known to 5e-4 in float
+    }
+}
+
+// Shifted by one float, planes of a multiple of 4 values leave 16-byte
+// alignment and the kernels take their scalar path: same results.
+TEST_F(CudaBatchNorm, UnalignedTensorsTakeTheScalarPath) {
+    const BatchNormShape s = make_shape(3, 2, 4 * 1031);
+    const std::vector<float> x = random_values(size_of(s), 31, 0.0f, 2.0f);
+    const std::vector<float> gamma = random_values(s.channels, 32, 0.5f, 1.5f), beta = random_values(s.channels, 33);
+    std::vector<float> expected(size_of(s)), mean(s.channels), inv_std(s.channels), running_mean(s.channels, 0.0f),
+        running_var(s.channels, 1.0f);
+    cpu::batch_norm_forward_training(s, x.data(), gamma.data(), beta.data(), expected.data(), mean.data(),
+                                     inv_std.data(), running_mean.data(), running_var.data());
+    std::vector<float> shifted(x.size() + 1, 0.0f);
+    std::copy(x.begin(), x.end(), shifted.begin() + 1);
+    DeviceBuffer<float> dx(shifted), dy(shifted.size()), dgamma(gamma), dbeta(beta), dmean(s.channels),
+        dinv(s.channels), drmean(std::vector<float>(s.channels, 0.0f)), drvar(std::vector<float>(s.channels, 1.0f)),
+        workspace = workspace_for(s);
+    ASSERT_CUDA_SUCCESS(cuda::batch_norm_forward_training(s, dx.get() + 1, dgamma.get(), dbeta.get(), dy.get() + 1,
+                                                          dmean.get(), dinv.get(), drmean.get(), drvar.get(),
+                                                          workspace.get(), nullptr));
+    std::vector<float> y = dy.download();
+    y.erase(y.begin());
+    expect_close(expected, y, describe(s) + ", unaligned y");
+    expect_close(inv_std, dinv.download(), describe(s) + ", unaligned saved_inv_std");
+}
+
+// BN with a fused ReLU against the CPU's BN followed by ReLU, forward
+// (training and inference) and backward (the gradient masked by the output).
+TEST_F(CudaBatchNorm, FusedReluMatchesBatchNormThenRelu) {
+    for (const BatchNormShape& s : {make_shape(3, 5, 63), make_shape(4, 3, 100), make_shape(5, 3, 4099)}) {
+        const std::string what = describe(s);
+        const std::vector<float> x = random_values(size_of(s), 41), grad_y = random_values(size_of(s), 42);
+        const std::vector<float> gamma = random_values(s.channels, 43, 0.5f, 1.5f), beta = random_values(s.channels, 44);
+        std::vector<float> y(size_of(s)), mean(s.channels), inv_std(s.channels), running_mean(s.channels, 0.0f),
+            running_var(s.channels, 1.0f);
+        cpu::batch_norm_forward_training(s, x.data(), gamma.data(), beta.data(), y.data(), mean.data(),
+                                         inv_std.data(), running_mean.data(), running_var.data());
+        std::vector<float> relu_y = y, masked_grad = grad_y;
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            relu_y[i] = std::max(y[i], 0.0f);
+            if (!(y[i] > 0.0f)) masked_grad[i] = 0.0f;
+        }
+        std::vector<float> grad_x(size_of(s), 0.0f), grad_gamma(s.channels, 0.0f), grad_beta(s.channels, 0.0f);
+        cpu::batch_norm_backward(s, x.data(), masked_grad.data(), gamma.data(), mean.data(), inv_std.data(),
+                                 grad_x.data(), grad_gamma.data(), grad_beta.data());
+
+        DeviceBuffer<float> dx(x), dgy(grad_y), dgamma(gamma), dbeta(beta), dy(size_of(s)), dmean(s.channels),
+            dinv(s.channels), drmean(std::vector<float>(s.channels, 0.0f)),
+            drvar(std::vector<float>(s.channels, 1.0f)), dgx(size_of(s)),
+            dgg(std::vector<float>(s.channels, 0.0f)), dgb(std::vector<float>(s.channels, 0.0f)),
+            workspace = workspace_for(s);
+        ASSERT_CUDA_SUCCESS(cuda::batch_norm_forward_training(s, dx.get(), dgamma.get(), dbeta.get(), dy.get(),
+                                                              dmean.get(), dinv.get(), drmean.get(), drvar.get(),
+                                                              workspace.get(), nullptr, true));
+        expect_close(relu_y, dy.download(), what + ", training y");
+        // dgx starts as 0xFF bytes (NaN): not accumulating must overwrite it.
+        ASSERT_CUDA_SUCCESS(cuda::batch_norm_backward(s, dx.get(), dgy.get(), dgamma.get(), dmean.get(), dinv.get(),
+                                                      dgx.get(), dgg.get(), dgb.get(), workspace.get(), nullptr,
+                                                      {.relu_output = dy.get(), .accumulate = false}));
+        expect_close(grad_x, dgx.download(), what + ", grad_x");
+        expect_close(grad_gamma, dgg.download(), what + ", grad_gamma");
+        expect_close(grad_beta, dgb.download(), what + ", grad_beta");
+
+        std::vector<float> inference(size_of(s));
+        cpu::batch_norm_forward_inference(s, x.data(), gamma.data(), beta.data(), running_mean.data(),
+                                          running_var.data(), inference.data());
+        for (float& v : inference) v = std::max(v, 0.0f);
+        DeviceBuffer<float> dri(size_of(s));
+        ASSERT_CUDA_SUCCESS(cuda::batch_norm_forward_inference(s, dx.get(), dgamma.get(), dbeta.get(), drmean.get(),
+                                                               drvar.get(), dri.get(), nullptr, true));
+        expect_close(inference, dri.download(), what + ", inference y");
+    }
+}
+
+// Offsets are 32-bit: a tensor of 2^31 or more values is refused before any
+// launch (none is allocated here), as is a training pass without scratch.
+TEST_F(CudaBatchNorm, TensorsBeyond32BitIndicesAreRefused) {
+    DeviceBuffer<float> buffer(16);
+    float* b = buffer.get();
+    const BatchNormShape huge = make_shape(int64_t{1} << 20, 1 << 11, 1);
+    EXPECT_EQ(0, cuda::batch_norm_blocks_per_channel(huge));
+    EXPECT_EQ(cudaErrorInvalidValue, cuda::batch_norm_forward_inference(huge, b, b, b, b, b, b, nullptr));
+    EXPECT_EQ(cudaErrorInvalidValue, cuda::batch_norm_forward_training(huge, b, b, b, b, b, b, b, b, b, nullptr));
+    EXPECT_EQ(cudaErrorInvalidValue,
+              cuda::batch_norm_backward(huge, b, b, b, b, b, b, b, b, b, nullptr));
+    EXPECT_EQ(cudaErrorInvalidValue,
+              cuda::batch_norm_forward_training(make_shape(2, 2, 2), b, b, b, b, b, b, b, b, nullptr, nullptr));
 }
 
 TEST_F(CudaBatchNorm, NegativeSizesAreRejected) {

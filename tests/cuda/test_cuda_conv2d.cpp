@@ -141,6 +141,25 @@ TEST_F(CudaConv2d, BackwardDataMatchesCpuAndAccumulates) {
     }
 }
 
+// accumulate = false (a gradient's first write): every element is written,
+// whatever the buffer held (here NaN), equal to one accumulating call from zero.
+TEST_F(CudaConv2d, BackwardDataOverwritesEveryElementWhenNotAccumulating) {
+    for (const Conv2dShape& shape : odd_shapes) {
+        const std::vector<float> weight = random_values(shape.weight_size(), 7),
+                                 grad_output = random_values(shape.output_size(), 8);
+        DeviceBuffer<float> device_weight(weight), device_grad_output(grad_output), from_zero(shape.input_size()),
+            over_nan(shape.input_size());  // DeviceBuffer starts as 0xFF bytes: NaN
+        from_zero.zero();
+        ASSERT_CUDA_SUCCESS(cuda::conv2d_backward_data(shape, device_weight.get(), device_grad_output.get(),
+                                                       from_zero.get(), nullptr));
+        ASSERT_CUDA_SUCCESS(cuda::conv2d_backward_data(shape, device_weight.get(), device_grad_output.get(),
+                                                       over_nan.get(), nullptr, cuda::MatmulPrecision::fp32, false));
+        const std::vector<float> expected = from_zero.download(), actual = over_nan.download();
+        for (std::size_t i = 0; i < expected.size(); ++i)
+            ASSERT_EQ(expected[i], actual[i]) << describe(shape) << " element " << i;
+    }
+}
+
 TEST_F(CudaConv2d, BackwardFilterMatchesCpuAndAccumulatesWithAndWithoutBias) {
     for (const Conv2dShape& shape : odd_shapes)
         for (bool with_bias : {true, false}) {

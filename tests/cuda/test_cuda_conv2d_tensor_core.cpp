@@ -229,6 +229,25 @@ TEST_F(CudaConv2dTensorCore, BackwardDataWithLargeTilesMatchesCpu) {
 
 // Large tiles once every SM gets a block (132 of 128 x 128: an H100/H200)
 // that is not half empty.
+// accumulate = false: every element written over NaN, stride phases that
+// receive no tap included, equal to one accumulating call from zero.
+TEST_F(CudaConv2dTensorCore, BackwardDataOverwritesEveryElementWhenNotAccumulating) {
+    for (const MatmulPrecision precision : {MatmulPrecision::tf32, MatmulPrecision::bf16})
+        for (const Conv2dShape& shape : shapes) {
+            const std::vector<float> weight = cuda_test::uniform_values(shape.weight_size(), 7),
+                                     grad_output = cuda_test::uniform_values(shape.output_size(), 8);
+            DeviceBuffer<float> device_weight(weight), device_grad_output(grad_output),
+                from_zero(std::vector<float>(shape.input_size(), 0.0f)), over_nan(shape.input_size());
+            ASSERT_CUDA_SUCCESS(cuda::conv2d_backward_data(shape, device_weight.get(), device_grad_output.get(),
+                                                           from_zero.get(), nullptr, precision));
+            ASSERT_CUDA_SUCCESS(cuda::conv2d_backward_data(shape, device_weight.get(), device_grad_output.get(),
+                                                           over_nan.get(), nullptr, precision, false));
+            const std::vector<float> expected = from_zero.download(), actual = over_nan.download();
+            for (std::size_t i = 0; i < expected.size(); ++i)
+                ASSERT_EQ(expected[i], actual[i]) << describe(shape, precision) << " element " << i;
+        }
+}
+
 TEST_F(CudaConv2dTensorCore, LargeTilesOnlyWhenTheyFillTheGpu) {
     EXPECT_EQ(MmaTiles::small, cuda::choose_mma_tiles(64, 256 * 56 * 56));   // ResNet-18 layer1: 64 channels
     EXPECT_EQ(MmaTiles::large, cuda::choose_mma_tiles(128, 256 * 28 * 28));  // ResNet-18 layer2 at batch 256

@@ -221,6 +221,28 @@ TEST_F(CudaElementwise, AddAndAccumulateMatchCpu) {
     }
 }
 
+// With a fused ReLU: max(a + b, 0), and for a third input dst = max(dst + src, 0),
+// bit for bit the CPU's add (or accumulate) followed by its relu.
+TEST_F(CudaElementwise, AddAndAccumulateWithReluMatchCpuAddThenRelu) {
+    for (const int64_t count : counts) {
+        const std::vector<float> a = random_values(count, 12), b = random_values(count, 13), c = random_values(count, 14);
+        for (const int offset : {0, 1}) {
+            DeviceRange device_a(a, offset), device_b(b, offset), device_c(c, offset), device_y(count, offset);
+            std::vector<float> sum(count), expected(count);
+            cpu::add_forward(count, a.data(), b.data(), sum.data());
+            cpu::activation_forward(ops::Activation::relu, 0.0f, count, sum.data(), expected.data());
+            ASSERT_CUDA_SUCCESS(
+                cuda::add_forward(count, device_a.get(), device_b.get(), device_y.get(), nullptr, true));
+            expect_bitwise_equal(expected, device_y.download(), describe(count, offset) + ", add relu");
+            ASSERT_CUDA_SUCCESS(cuda::add_forward(count, device_a.get(), device_b.get(), device_y.get(), nullptr));
+            ASSERT_CUDA_SUCCESS(cuda::accumulate(count, device_c.get(), device_y.get(), nullptr, true));
+            cpu::accumulate(count, c.data(), sum.data());
+            cpu::activation_forward(ops::Activation::relu, 0.0f, count, sum.data(), expected.data());
+            expect_bitwise_equal(expected, device_y.download(), describe(count, offset) + ", accumulate relu");
+        }
+    }
+}
+
 // The data-parallel head weighting: x *= factor in place, element for
 // element the float product the CPU computes; fill sets every element.
 TEST_F(CudaElementwise, ScaleMultipliesInPlaceAndFillSetsEveryElement) {
