@@ -236,14 +236,16 @@ inline const char* optimizer_name(OptimizerKind kind) {
 }
 
 // Bytes the op's contract moves (see the top of the file). Backward passes
-// accumulate, so their gradient output is read and written.
-inline double pool_bytes(const Pool2dShape& s, PoolPass pass) {
+// accumulate, so their gradient output is read and written. argmax_bytes per
+// output: 4 on the CPU (an int32 index), 1 or 4 on the GPU
+// (cuda::max_pool2d_argmax_bytes).
+inline double pool_bytes(const Pool2dShape& s, PoolPass pass, int argmax_bytes = 4) {
     const double in = double(s.input_size()), out = double(s.output_size());
     switch (pass) {
         case PoolPass::max_forward:
-            return 4.0 * (in + 2.0 * out);  // input, output, int32 argmax
+            return 4.0 * (in + out) + argmax_bytes * out;  // input, output, argmax
         case PoolPass::max_backward:
-            return 4.0 * (2.0 * out + 2.0 * in);  // grad_output, argmax, grad_input +=
+            return (4.0 + argmax_bytes) * out + 8.0 * in;  // grad_output, argmax, grad_input +=
         case PoolPass::average_forward:
             return 4.0 * (in + out);
         case PoolPass::average_backward:

@@ -383,7 +383,7 @@ struct CudaBackend {
         const cudaStream_t stream = cuda->stream();
         const cudnnHandle_t handle = cuda->cudnn();
         Prepared row;
-        row.work.bytes = pool_bytes(s, pass);
+        row.work.bytes = pool_bytes(s, pass, ladon::cuda::max_pool2d_argmax_bytes(s));
         const float* x = row.keep(upload(random_floats(s.input_size(), 1))).floats();
         const float* gy = row.keep(upload(random_floats(s.output_size(), 3))).floats();
         float* y = row.keep(zero_floats(s.output_size())).floats();
