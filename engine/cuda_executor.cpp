@@ -95,14 +95,28 @@ bool CudaExecutor::load_staged(const Batch& batch) {
     return true;
 }
 
-// This step's dropout seeds: written by the host when the step is enqueued
-// (or, for a graph, before each replay), read by the kernels.
-void CudaExecutor::upload_seeds() {
+// This step's dropout seeds and, for a task weighting that draws per step,
+// its base weights: written by the host when the step is enqueued (or, for a
+// graph, before each replay), copied in by the step, read by the kernels.
+void CudaExecutor::write_step_values() {
     Impl& m = *impl_;
     for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
+    if (weighting_.step_base) {
+        const std::span<const float> base = step_base_weights();
+        std::copy(base.begin(), base.end(), m.base_weights_host);
+    }
+}
+
+void CudaExecutor::upload_seeds() {
+    Impl& m = *impl_;
+    write_step_values();
     check(cudaMemcpyAsync(m.seeds_device, m.seeds_host, graph_.nodes.size() * sizeof(uint64_t), cudaMemcpyHostToDevice,
                           m.stream.get()),
           "copying the dropout seeds");
+    if (weighting_.step_base && !graph_.heads.empty())
+        check(cudaMemcpyAsync(m.base_weights, m.base_weights_host, graph_.heads.size() * sizeof(float),
+                              cudaMemcpyHostToDevice, m.stream.get()),
+              "copying the step's task weights");
     m.outputs_current = false;
 }
 
@@ -350,7 +364,7 @@ bool CudaExecutor::train_step(const Batch& batch, const OptimizerOptions& optimi
             m.captured.capture(m.stream.get(), [&] { enqueue_step(optimizer, learning_rate); });
         } else {
             // Replay: refresh the values the graph copies in.
-            for (std::size_t i = 0; i < graph_.nodes.size(); ++i) m.seeds_host[i] = dropout_seed(i);
+            write_step_values();
             write_step_scalars(optimizer, learning_rate, step_ + 1);
         }
         m.captured.launch(m.stream.get());

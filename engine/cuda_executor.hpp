@@ -82,6 +82,7 @@ protected:
     void upload_task_weighting_gradients() override;
 
 private:
+    void write_step_values();
     void upload_seeds();
     void stage_next(const Batch& next);
     bool load_staged(const Batch& batch);

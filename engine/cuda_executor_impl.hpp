@@ -91,6 +91,7 @@ struct CudaExecutor::Impl {
     cuda::PinnedBuffer<unsigned char> pinned_step;
     uint64_t* seeds_host = nullptr;  // in pinned_step, [nodes]
     float* scalars_host = nullptr;   // in pinned_step, [2 * kStepScalars]
+    float* base_weights_host = nullptr;  // in pinned_step, [heads]: a per-step draw (TaskWeightingMethod::step_base)
     uint64_t* seeds_device = nullptr;
     float* scalars_device = nullptr;
 

@@ -193,12 +193,13 @@ void CudaExecutor::allocate_pinned_memory() {
     m.pinned = cuda::PinnedBuffer<float>(std::max<std::size_t>(pinned_floats, 1),
                                          "CUDA backend: cudaMallocHost (step results)");
     m.pinned_step =
-        cuda::PinnedBuffer<unsigned char>(nodes * sizeof(uint64_t) + 2 * cuda::kStepScalars * sizeof(float) + 8,
+        cuda::PinnedBuffer<unsigned char>(nodes * sizeof(uint64_t) + (2 * cuda::kStepScalars + heads) * sizeof(float) + 8,
                                           "CUDA backend: cudaMallocHost (step values)");
     m.seeds_host = reinterpret_cast<uint64_t*>(m.pinned_step.get());
     m.scalars_host = reinterpret_cast<float*>(m.seeds_host + nodes);
+    m.base_weights_host = m.scalars_host + 2 * cuda::kStepScalars;
     std::fill(m.seeds_host, m.seeds_host + nodes, 0);
-    std::fill(m.scalars_host, m.scalars_host + 2 * cuda::kStepScalars, 0.0f);
+    std::fill(m.scalars_host, m.scalars_host + 2 * cuda::kStepScalars + heads, 0.0f);
     m.use_graphs = options_.cuda_graphs;
     std::fill(m.pinned.get(), m.pinned.get() + pinned_floats, 0.0f);
     m.losses_host = m.pinned.get();

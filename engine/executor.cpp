@@ -168,7 +168,14 @@ std::span<const float> Executor::task_weighting_values() const {
     return std::span<const float>(parameters_).subspan(graph_.parameter_count);
 }
 
-void Executor::compute_head_weights() { weighting_.weights(base_weights_, task_weighting_values(), head_weights_); }
+std::span<const float> Executor::step_base_weights() {
+    if (!weighting_.step_base) return base_weights_;
+    step_base_weights_.resize(base_weights_.size());
+    weighting_.step_base(options_.seed, step_, base_weights_, step_base_weights_);
+    return step_base_weights_;
+}
+
+void Executor::compute_head_weights() { weighting_.weights(step_base_weights(), task_weighting_values(), head_weights_); }
 
 double Executor::total_loss() {
     double total = 0.0;

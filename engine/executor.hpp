@@ -189,6 +189,9 @@ protected:
     uint64_t dropout_seed(std::size_t node_index) const;
     // Each head's weight for this step (the task weighting's) into head_weights_.
     void compute_head_weights();
+    // This step's base weights: the configured ones, or the method's draw for
+    // (seed, step_) where it draws per step.
+    std::span<const float> step_base_weights();
     // The weighted total of head_losses_ plus the task weighting's term, and
     // its learned values' gradients into gradients_.
     double total_loss();
@@ -211,6 +214,7 @@ protected:
     ExecutorOptions options_;
     const TaskWeightingMethod& weighting_;
     std::vector<float> base_weights_;  // per head, the config's
+    std::vector<float> step_base_weights_;  // this step's, for a method that draws them (TaskWeightingMethod::step_base)
     int64_t step_ = 0;
     std::vector<float> parameters_, gradients_, optimizer_state_, state_;  // host (mirrors on a device)
     BatchLayout batch_layout_;

@@ -8,6 +8,7 @@
 // for them. Both executors and data parallelism reach a method only through
 // this table. Adding one touches its file, its line in weighting_list.hpp
 // with its TaskWeighting value (include/ladon/training.hpp), and its test.
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -24,8 +25,13 @@ struct TaskWeightingMethod {
     int parameters_per_head = 0;
     const char* parameter_name = nullptr;
     float initial_value = 0.0f;
-    // Before the loss: each head's weight from its configured (base) weight
-    // and the learned values.
+    // Before the loss, where the method draws per step: the step's base
+    // weights from the configured ones, the run's seed and the 0-based step,
+    // on the host (so every backend and every data-parallel rank draws the
+    // same). Null: the configured weights.
+    void (*step_base)(uint64_t seed, int64_t step, std::span<const float> configured, std::span<float> base) = nullptr;
+    // Before the loss: each head's weight from its (step's) base weight and
+    // the learned values.
     void (*weights)(std::span<const float> base, std::span<const float> learned, std::span<float> weights) = nullptr;
     // After the loss, from the losses it weighted: the method's own term of
     // the total loss, with the learned values' gradients (overwritten). Data

@@ -5,4 +5,5 @@
 // engine/weighting/<name>.cpp.
 #define LADON_TASK_WEIGHTINGS(X) \
     X(fixed)                     \
-    X(uncertainty)
+    X(uncertainty)               \
+    X(rlw)

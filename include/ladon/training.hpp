@@ -40,6 +40,7 @@ float learning_rate_at(const ScheduleOptions& schedule, float base, int64_t step
 enum class TaskWeighting {
     fixed,        // each head's `weight`
     uncertainty,  // learned: sum_i exp(-s_i) * weight_i * L_i + s_i (Kendall, Gal, Cipolla 2018)
+    rlw,          // random: each step weight_i * softmax(z)_i, z ~ N(0, 1) per head (Lin et al., TMLR 2022)
 };
 
 // What to do when a step's loss is NaN or infinite.

@@ -12,7 +12,7 @@ __global__ void set_task_weights_kernel(int num_heads, const float* __restrict__
                                         float* __restrict__ weights_out) {
     const int h = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
     if (h >= num_heads) return;
-    const float weight = base_weights[h] * expf(-log_variance[h]);
+    const float weight = log_variance ? base_weights[h] * expf(-log_variance[h]) : base_weights[h];
     heads[h].weight = weight;
     weights_out[h] = weight;
 }

@@ -10,7 +10,8 @@
 
 namespace ladon::cuda {
 
-// heads_device[h].weight = weights_out[h] = base_weights[h] * exp(-log_variance[h]).
+// heads_device[h].weight = weights_out[h] = base_weights[h] * exp(-log_variance[h]),
+// or base_weights[h] with log_variance null (weights drawn per step on the host).
 cudaError_t set_task_weights(int num_heads, const float* base_weights, const float* log_variance,
                              ops::LossHead* heads_device, float* weights_out, cudaStream_t stream);
 
