@@ -140,7 +140,11 @@ CudaOpStep CudaExecutor::Impl::op_step(const Graph& graph_, std::size_t i, bool 
         step.epilogue = node_activation(next);
         step.epilogue_slope = next.spec.negative_slope;
         step.epilogue_output = m.activations + m.plan.offsets[next.output];
+        if (cuda_op_definition(graph_.nodes[i].spec.op).backward_takes_epilogue)
+            step.epilogue_gradient = m.gradient_arena + m.plan.offsets[next.output];
     }
+    step.backward_in_producer = i > 0 && m.fusion.fused_activation[i] &&
+                                cuda_op_definition(graph_.nodes[i - 1].spec.op).backward_takes_epilogue;
     return step;
 }
 

@@ -70,7 +70,7 @@ cudaError_t forward(const CudaOpStep& s) {
 }
 
 cudaError_t backward(const CudaOpStep& s) {
-    if (!s.needs_grad(s.node.inputs[0])) return cudaSuccess;
+    if (s.backward_in_producer || !s.needs_grad(s.node.inputs[0])) return cudaSuccess;
     // A fused activation never stored its input: relu and leaky relu
     // (positive slope) read the sign from y.
     return cuda::activation_backward(node_activation(s.node), s.node.spec.negative_slope, s.count(),

@@ -126,7 +126,7 @@ inline namespace LADON_CUDA_BACKEND_NAMESPACE {
 namespace {
 
 // A following ReLU (engine/fusion.hpp) is applied as the output is written,
-// to the ReLU's output; its backward then reads the sign from that output.
+// to the ReLU's output; backward below then runs the ReLU's backward too.
 cudaError_t forward(const CudaOpStep& s) {
     const Node& node = s.node;
     const bool relu = s.epilogue == ops::Activation::relu;
@@ -141,14 +141,19 @@ cudaError_t forward(const CudaOpStep& s) {
                                              s.buffers.workspace, s.stream, relu);
 }
 
+// With a fused ReLU, backward reads the ReLU's output and output gradient
+// itself (the ReLU's own backward does nothing): one pass fewer.
 cudaError_t backward(const CudaOpStep& s) {
     const Node& node = s.node;
+    const bool through_relu = s.epilogue == ops::Activation::relu && s.epilogue_gradient != nullptr;
     // Its kernels always write grad_x: on the model input, whose slot nothing
     // reads, they store, so nothing builds up there from step to step.
-    return cuda::batch_norm_backward(node.batch_norm, s.x(), s.grad_y(), s.param(node.weight), s.saved(),
-                                     s.saved() + node.batch_norm.channels, s.grad(node.inputs[0]),
-                                     s.param_grad(node.weight), s.param_grad(node.bias), s.buffers.workspace,
-                                     s.stream, {.accumulate = s.needs_grad(node.inputs[0]) && !s.stores_gradient(0)});
+    const cuda::BatchNormBackwardOptions options{.relu_output = through_relu ? s.epilogue_output : nullptr,
+                                                 .accumulate = s.needs_grad(node.inputs[0]) && !s.stores_gradient(0)};
+    return cuda::batch_norm_backward(node.batch_norm, s.x(), through_relu ? s.epilogue_gradient : s.grad_y(),
+                                     s.param(node.weight), s.saved(), s.saved() + node.batch_norm.channels,
+                                     s.grad(node.inputs[0]), s.param_grad(node.weight), s.param_grad(node.bias),
+                                     s.buffers.workspace, s.stream, options);
 }
 
 std::size_t workspace(const Node& node, cuda::MatmulPrecision) {
@@ -157,7 +162,7 @@ std::size_t workspace(const Node& node, cuda::MatmulPrecision) {
 
 }  // namespace
 
-extern const CudaOpDefinition batch_norm_cuda{OpKind::batch_norm, forward, backward, workspace, true};
+extern const CudaOpDefinition batch_norm_cuda{OpKind::batch_norm, forward, backward, workspace, true, true};
 
 }  // namespace LADON_CUDA_BACKEND_NAMESPACE
 }  // namespace ladon::engine

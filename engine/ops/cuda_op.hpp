@@ -26,6 +26,12 @@ struct CudaOpStep : OpStep {
     // An activation computed in the producer's epilogue: its input was never
     // stored, so backward reads the sign from y (relu, leaky relu).
     bool fused_into_producer = false;
+    // The producer's backward also runs this activation's (it reads the
+    // activation's output and output gradient itself): this one does nothing.
+    bool backward_in_producer = false;
+    // Where the producer's backward runs its fused activation's: that
+    // activation's output gradient (its output is epilogue_output).
+    const float* epilogue_gradient = nullptr;
     uint64_t* dropout_seeds = nullptr;  // device, per node: the step's seeds (CUDA graphs replay them)
     cuda::MatmulPrecision matmul = cuda::MatmulPrecision::fp32;  // the executor's precision: dense layers, convolutions
     std::size_t workspace_bytes = 0;                              // of buffers.workspace
@@ -51,6 +57,9 @@ struct CudaOpDefinition {
     // input; for an op that does not, the executor zeroes the gradient slots
     // it writes first before its backward runs.
     bool stores_input_gradients = false;
+    // Whether backward runs the fused activation's backward too (reading
+    // CudaOpStep::epilogue_output and epilogue_gradient), saving that pass.
+    bool backward_takes_epilogue = false;
 };
 
 const CudaOpDefinition& cuda_op_definition(OpKind kind);

@@ -22,7 +22,8 @@ using testing_match::one_step_gradients_match;
 using testing_match::relative;
 
 // A ResNet basic block: conv -> BN -> ReLU, conv -> BN, add the block's
-// input, ReLU. Both ReLUs after BN and add run in those ops' kernels.
+// input, ReLU. The ReLUs after BN and add run in those ops' kernels, and
+// batch norm's backward runs its ReLU's backward too.
 ModelSpec residual_model() {
     ModelBuilder builder(2, 9, 7);
     builder.trunk()
