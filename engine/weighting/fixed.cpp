@@ -5,20 +5,17 @@
 #include "engine/weighting/weighting.hpp"
 
 namespace ladon::engine {
-namespace {
 
-void weights(std::span<const float> base, std::span<const float>, std::span<float> weights) {
+void base_weights_as_they_are(std::span<const float> base, std::span<const float>, std::span<float> weights) {
     std::copy(base.begin(), base.end(), weights.begin());
 }
 
-double loss_term(std::span<const float>, std::span<const float>, std::span<const float>, std::span<float>) {
+double no_loss_term(std::span<const float>, std::span<const float>, std::span<const float>, std::span<float>) {
     return 0.0;
 }
 
-}  // namespace
-
 extern const TaskWeightingMethod fixed_weighting{
-    .kind = TaskWeighting::fixed, .name = "fixed", .weights = weights, .loss_term = loss_term};
+    .kind = TaskWeighting::fixed, .name = "fixed", .weights = base_weights_as_they_are, .loss_term = no_loss_term};
 
 }  // namespace ladon::engine
 

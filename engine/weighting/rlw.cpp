@@ -8,8 +8,8 @@
 #if !defined(LADON_OPS_CUDA)
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
-#include <vector>
 
 #include "engine/weighting/weighting.hpp"
 #include "kernels/ops.hpp"
@@ -24,28 +24,25 @@ double normal_draw(uint64_t key, std::size_t head) {
     return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
+// The softmax in three passes over the heads, drawing again rather than
+// keeping the draws: a training step allocates nothing.
 void step_base(uint64_t seed, int64_t step, std::span<const float> configured, std::span<float> base) {
     const uint64_t key = ops::mix64(seed ^ ops::mix64(uint64_t(step) ^ 0x524C57ull));  // "RLW"
-    std::vector<double> z(configured.size());
-    for (std::size_t h = 0; h < z.size(); ++h) z[h] = normal_draw(key, h);
-    const double largest = z.empty() ? 0.0 : *std::max_element(z.begin(), z.end());
-    double sum = 0.0;
-    for (double& value : z) sum += value = std::exp(value - largest);
-    for (std::size_t h = 0; h < z.size(); ++h) base[h] = float(double(configured[h]) * z[h] / sum);
-}
-
-void weights(std::span<const float> base, std::span<const float>, std::span<float> weights) {
-    std::copy(base.begin(), base.end(), weights.begin());
-}
-
-double loss_term(std::span<const float>, std::span<const float>, std::span<const float>, std::span<float>) {
-    return 0.0;
+    double largest = -std::numeric_limits<double>::infinity(), sum = 0.0;
+    for (std::size_t h = 0; h < configured.size(); ++h) largest = std::max(largest, normal_draw(key, h));
+    for (std::size_t h = 0; h < configured.size(); ++h) sum += std::exp(normal_draw(key, h) - largest);
+    for (std::size_t h = 0; h < configured.size(); ++h)
+        base[h] = float(double(configured[h]) * std::exp(normal_draw(key, h) - largest) / sum);
 }
 
 }  // namespace
 
-extern const TaskWeightingMethod rlw_weighting{
-    .kind = TaskWeighting::rlw, .name = "rlw", .step_base = step_base, .weights = weights, .loss_term = loss_term};
+// Weights and loss term are fixed weighting's: the step's base as it is.
+extern const TaskWeightingMethod rlw_weighting{.kind = TaskWeighting::rlw,
+                                               .name = "rlw",
+                                               .step_base = step_base,
+                                               .weights = base_weights_as_they_are,
+                                               .loss_term = no_loss_term};
 
 }  // namespace ladon::engine
 

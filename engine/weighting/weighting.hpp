@@ -40,6 +40,12 @@ struct TaskWeightingMethod {
                         std::span<float> gradients) = nullptr;
 };
 
+// The weights and loss term of a method that learns nothing (fixed, rlw):
+// each head's weight is its (step's) base weight, and no term is added.
+void base_weights_as_they_are(std::span<const float> base, std::span<const float> learned, std::span<float> weights);
+double no_loss_term(std::span<const float> losses, std::span<const float> weights, std::span<const float> learned,
+                    std::span<float> gradients);
+
 // Every method, in TaskWeighting order.
 std::span<const TaskWeightingMethod* const> task_weighting_methods();
 const TaskWeightingMethod& task_weighting_method(TaskWeighting kind);

@@ -29,6 +29,7 @@ using channel_reduce::block_sum;
 using channel_reduce::channel_totals;
 using channel_reduce::for_each_unit;
 using channel_reduce::lane;
+using channel_reduce::load_units;
 using channel_reduce::Layout;
 using channel_reduce::threads_per_block;
 using channel_reduce::unroll;
@@ -46,9 +47,7 @@ __global__ void __launch_bounds__(threads_per_block)
     float sum[Width * unroll] = {}, squares[Width * unroll] = {};
     for_each_unit(l, c, block_chunk(l), [&](const int* offsets) {
         V v[unroll] = {};
-#pragma unroll
-        for (int u = 0; u < unroll; ++u)
-            if (offsets[u] >= 0) v[u] = in[offsets[u]];
+        load_units(in, offsets, v);
 #pragma unroll
         for (int u = 0; u < unroll; ++u) {
             if (offsets[u] < 0) continue;
@@ -85,9 +84,7 @@ __device__ __forceinline__ void apply_affine(const Layout& l, int c, const float
     V* __restrict__ out = reinterpret_cast<V*>(y);
     for_each_unit(l, c, block_chunk(l), [&](const int* offsets) {
         V v[unroll] = {};
-#pragma unroll
-        for (int u = 0; u < unroll; ++u)
-            if (offsets[u] >= 0) v[u] = in[offsets[u]];
+        load_units(in, offsets, v);
 #pragma unroll
         for (int u = 0; u < unroll; ++u) {
             if (offsets[u] < 0) continue;
@@ -163,13 +160,9 @@ __global__ void __launch_bounds__(threads_per_block)
     float grad[Width] = {}, centred[Width] = {}, grad_centred[Width] = {};
     for_each_unit(l, c, block_chunk(l), [&](const int* offsets) {
         V xv[unroll] = {}, dv[unroll] = {}, yv[unroll] = {};
-#pragma unroll
-        for (int u = 0; u < unroll; ++u)
-            if (offsets[u] >= 0) {
-                xv[u] = xs[offsets[u]];
-                dv[u] = dys[offsets[u]];
-                if (Relu) yv[u] = ys[offsets[u]];
-            }
+        load_units(xs, offsets, xv);
+        load_units(dys, offsets, dv);
+        if (Relu) load_units(ys, offsets, yv);
 #pragma unroll
         for (int u = 0; u < unroll; ++u) {
             if (offsets[u] < 0) continue;
@@ -232,14 +225,10 @@ __global__ void __launch_bounds__(threads_per_block)
     V* __restrict__ out = reinterpret_cast<V*>(grad_x);
     for_each_unit(l, c, block_chunk(l), [&](const int* offsets) {
         V xv[unroll] = {}, dv[unroll] = {}, yv[unroll] = {}, gv[unroll] = {};
-#pragma unroll
-        for (int u = 0; u < unroll; ++u)
-            if (offsets[u] >= 0) {
-                xv[u] = xs[offsets[u]];
-                dv[u] = dys[offsets[u]];
-                if (Relu) yv[u] = ys[offsets[u]];
-                if (Accumulate) gv[u] = out[offsets[u]];
-            }
+        load_units(xs, offsets, xv);
+        load_units(dys, offsets, dv);
+        if (Relu) load_units(ys, offsets, yv);
+        if (Accumulate) load_units(static_cast<const V*>(out), offsets, gv);
 #pragma unroll
         for (int u = 0; u < unroll; ++u) {
             if (offsets[u] < 0) continue;

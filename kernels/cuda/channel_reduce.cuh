@@ -130,6 +130,15 @@ __device__ __forceinline__ void for_each_unit(const Layout& l, int c, Chunk chun
     }
 }
 
+// v[u] = in[offsets[u]] for the step's units inside the chunk (for_each_unit
+// marks the others -1); those stay as they were (zero-initialised by callers).
+template <typename V>
+__device__ __forceinline__ void load_units(const V* __restrict__ in, const int* offsets, V (&v)[unroll]) {
+#pragma unroll
+    for (int u = 0; u < unroll; ++u)
+        if (offsets[u] >= 0) v[u] = in[offsets[u]];
+}
+
 // Pass 1 of a channel sum: each block's sum of its chunk into
 // partials[channel][block], or, with Direct (one block per channel), added
 // straight into out[channel].
@@ -143,9 +152,7 @@ __global__ void __launch_bounds__(threads_per_block)
     float sum[Width * unroll] = {};
     for_each_unit(l, c, block_chunk(l), [&](const int* offsets) {
         V v[unroll] = {};
-#pragma unroll
-        for (int u = 0; u < unroll; ++u)
-            if (offsets[u] >= 0) v[u] = in[offsets[u]];
+        load_units(in, offsets, v);
 #pragma unroll
         for (int u = 0; u < unroll; ++u)
 #pragma unroll
